@@ -1,0 +1,21 @@
+# The README's test command is `make test`; .ci/run runs exactly that.
+GO ?= go
+
+.PHONY: test build fuzz bench vet
+
+build:
+	$(GO) build -o bin/agora ./cmd/agora
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Short fuzzing runs of every decoder of outside bytes (FUZZTIME per target).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./chain/tx/
+	$(GO) test -run XXX -fuzz FuzzCheckTx -fuzztime $(FUZZTIME) ./chain/
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./address/
+
+bench: build
+	./bin/agora bench transfers

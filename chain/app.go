@@ -1,0 +1,231 @@
+// Package chain is Agora's ABCI application: a deterministic state machine
+// over an IAVL store. It imports no network or service code.
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// AppVersion is reported to CometBFT in Info and block headers.
+const AppVersion uint64 = 1
+
+var (
+	keyParams  = []byte{0x02}
+	keySupply  = []byte{0x03}
+	keyChainID = []byte{0x04}
+)
+
+// ParamsKey and SupplyKey are the state keys of the singleton records, for
+// clients that query and prove them.
+func ParamsKey() []byte { return append([]byte(nil), keyParams...) }
+
+// SupplyKey is the state key of the supply record.
+func SupplyKey() []byte { return append([]byte(nil), keySupply...) }
+
+// App is the Agora ABCI application.
+//
+// CometBFT's local client serializes all ABCI calls behind one mutex, so App
+// needs no locking of its own.
+type App struct {
+	abci.BaseApplication
+
+	store   *state.Store
+	chainID string
+	params  *tx.Params // read-only after genesis
+	log     *slog.Logger
+
+	// check is CheckTx's pending view: the last committed state plus every tx
+	// accepted into the mempool since, so one sender can queue many txs.
+	check *state.Cache
+	// verified remembers signatures CheckTx already verified. A hit only
+	// skips recomputing a pure function, so it cannot change any outcome.
+	verified map[[32]byte]struct{}
+}
+
+const maxVerifiedCache = 200_000
+
+// NewApp opens the application over store.
+func NewApp(store *state.Store, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &App{store: store, log: logger, verified: make(map[[32]byte]struct{})}
+	if store.Version() > 0 {
+		p, err := loadParams(store.Committed())
+		if err != nil {
+			return nil, err
+		}
+		a.params = p
+		id, err := store.Committed().Get(keyChainID)
+		if err != nil {
+			return nil, fmt.Errorf("read chain id: %w", err)
+		}
+		a.chainID = string(id)
+	}
+	a.resetCheckState()
+	return a, nil
+}
+
+func (a *App) resetCheckState() { a.check = state.NewCache(a.store.Committed()) }
+
+// Info tells CometBFT where the app is, so it can replay missing blocks.
+func (a *App) Info(_ context.Context, _ *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	return &abci.ResponseInfo{
+		Data:             "agora",
+		Version:          "1",
+		AppVersion:       AppVersion,
+		LastBlockHeight:  a.store.Version(),
+		LastBlockAppHash: a.store.Hash(),
+	}, nil
+}
+
+// InitChain writes the genesis state.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	g, err := ParseGenesis(req.AppStateBytes)
+	if err != nil {
+		// A bad genesis must stop the node: there is no valid chain to run.
+		return nil, err
+	}
+	if req.InitialHeight > 1 {
+		a.store.SetInitialVersion(uint64(req.InitialHeight))
+	}
+	a.chainID = req.ChainId
+	a.params = g.Params.proto()
+	blk := a.store.NewBlock()
+	if err := initGenesis(blk, req.ChainId, g, a.params); err != nil {
+		return nil, fmt.Errorf("init genesis: %w", err)
+	}
+	if err := blk.Flush(); err != nil {
+		return nil, fmt.Errorf("write genesis: %w", err)
+	}
+	// Nothing is committed until block 1, so the pending view starts from
+	// the genesis writes themselves.
+	a.check = state.NewCache(a.store)
+	a.log.Info("genesis initialized", "chain_id", req.ChainId, "accounts", len(g.Accounts))
+	return &abci.ResponseInitChain{AppHash: a.store.WorkingHash()}, nil
+}
+
+// CheckTx admits a transaction to the mempool if it would execute now.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	d, err := tx.Decode(req.Tx)
+	if err != nil {
+		return checkErr(CodeMalformed, err), nil
+	}
+	if req.Type == abci.CheckTxType_New {
+		if err := d.Verify(); err != nil {
+			return checkErr(CodeBadSignature, err), nil
+		}
+		if len(a.verified) >= maxVerifiedCache {
+			clear(a.verified)
+		}
+		a.verified[d.Hash] = struct{}{}
+	}
+	txc := state.NewCache(a.check)
+	res := a.execTx(txc, d)
+	if res.code != CodeOK {
+		return checkErr(res.code, res.err), nil
+	}
+	if err := txc.WriteTo(a.check); err != nil {
+		return checkErr(CodeInternal, err), nil
+	}
+	return &abci.ResponseCheckTx{Code: CodeOK, GasWanted: 1}, nil
+}
+
+func checkErr(code uint32, err error) *abci.ResponseCheckTx {
+	return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: err.Error()}
+}
+
+// PrepareProposal drops transactions that cannot even be decoded.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	txs := make([][]byte, 0, len(req.Txs))
+	var size int64
+	for _, raw := range req.Txs {
+		if _, err := tx.Decode(raw); err != nil {
+			continue
+		}
+		size += int64(len(raw))
+		if size > req.MaxTxBytes {
+			break
+		}
+		txs = append(txs, raw)
+	}
+	return &abci.ResponsePrepareProposal{Txs: txs}, nil
+}
+
+// ProcessProposal rejects blocks carrying undecodable transactions: an honest
+// proposer never includes them. Valid-but-failing transactions are fine and
+// are charged their fee when executed.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	for _, raw := range req.Txs {
+		if _, err := tx.Decode(raw); err != nil {
+			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+		}
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes the block's transactions, then mints the block's emission.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	if a.params == nil {
+		return nil, errors.New("finalize block before genesis")
+	}
+	blk := a.store.NewBlock()
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	var burned uint64
+	for i, raw := range req.Txs {
+		r := a.deliverTx(blk, raw)
+		burned += r.feeCharged
+		results[i] = r.abci()
+	}
+	events, err := endBlock(blk, a.params, req.Height, burned)
+	if err != nil {
+		return nil, fmt.Errorf("end block %d: %w", req.Height, err)
+	}
+	if err := blk.Flush(); err != nil {
+		return nil, fmt.Errorf("write block %d: %w", req.Height, err)
+	}
+	return &abci.ResponseFinalizeBlock{
+		TxResults: results,
+		Events:    events,
+		AppHash:   a.store.WorkingHash(),
+	}, nil
+}
+
+func (a *App) deliverTx(blk *state.Block, raw []byte) txResult {
+	d, err := tx.Decode(raw)
+	if err != nil {
+		return txResult{code: CodeMalformed, err: err}
+	}
+	if _, ok := a.verified[d.Hash]; ok {
+		delete(a.verified, d.Hash)
+	} else if err := d.Verify(); err != nil {
+		return txResult{code: CodeBadSignature, err: err}
+	}
+	txc := state.NewCache(blk)
+	res := a.execTx(txc, d)
+	if res.feeCharged > 0 || res.code == CodeOK {
+		if err := txc.WriteTo(blk); err != nil {
+			return txResult{code: CodeInternal, err: err}
+		}
+	}
+	return res
+}
+
+// Commit makes the finalized block durable.
+func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	if _, _, err := a.store.Commit(); err != nil {
+		return nil, err
+	}
+	// CometBFT rechecks the remaining mempool after Commit, rebuilding the
+	// pending view on top of the new state.
+	a.resetCheckState()
+	return &abci.ResponseCommit{}, nil
+}

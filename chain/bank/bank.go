@@ -1,0 +1,97 @@
+// Package bank holds accounts: balances, nonces, transfers and fee burning.
+package bank
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// Key prefixes of the bank's state.
+const (
+	prefixAccount = 0x01
+)
+
+// ErrInsufficientFunds is returned when a debit exceeds a balance.
+var ErrInsufficientFunds = errors.New("insufficient funds")
+
+// ErrOverflow is returned when a credit would overflow a balance.
+var ErrOverflow = errors.New("balance overflow")
+
+// AccountKey is the state key of addr's account.
+func AccountKey(addr address.Address) []byte {
+	k := make([]byte, 1+address.Len)
+	k[0] = prefixAccount
+	copy(k[1:], addr[:])
+	return k
+}
+
+// GetAccount reads addr's account; a never-seen address is a zero account.
+func GetAccount(kv state.KVReader, addr address.Address) (*tx.Account, error) {
+	raw, err := kv.Get(AccountKey(addr))
+	if err != nil {
+		return nil, fmt.Errorf("read account %s: %w", addr, err)
+	}
+	acc := &tx.Account{}
+	if raw == nil {
+		return acc, nil
+	}
+	if err := DecodeAccount(raw, acc); err != nil {
+		return nil, fmt.Errorf("decode account %s: %w", addr, err)
+	}
+	return acc, nil
+}
+
+// DecodeAccount parses a stored account record.
+func DecodeAccount(raw []byte, acc *tx.Account) error {
+	return proto.Unmarshal(raw, acc)
+}
+
+// SetAccount writes addr's account.
+func SetAccount(kv state.KV, addr address.Address, acc *tx.Account) error {
+	raw, err := tx.Marshal(acc)
+	if err != nil {
+		return fmt.Errorf("encode account %s: %w", addr, err)
+	}
+	return kv.Set(AccountKey(addr), raw)
+}
+
+// Debit removes amount from addr's balance.
+func Debit(kv state.KV, addr address.Address, amount uint64) error {
+	acc, err := GetAccount(kv, addr)
+	if err != nil {
+		return err
+	}
+	if acc.Balance < amount {
+		return fmt.Errorf("%w: %s has %d, needs %d", ErrInsufficientFunds, addr, acc.Balance, amount)
+	}
+	acc.Balance -= amount
+	return SetAccount(kv, addr, acc)
+}
+
+// Credit adds amount to addr's balance.
+func Credit(kv state.KV, addr address.Address, amount uint64) error {
+	acc, err := GetAccount(kv, addr)
+	if err != nil {
+		return err
+	}
+	if acc.Balance > math.MaxUint64-amount {
+		return fmt.Errorf("%w: %s", ErrOverflow, addr)
+	}
+	acc.Balance += amount
+	return SetAccount(kv, addr, acc)
+}
+
+// Transfer moves amount from one address to another.
+func Transfer(kv state.KV, from, to address.Address, amount uint64) error {
+	if err := Debit(kv, from, amount); err != nil {
+		return err
+	}
+	return Credit(kv, to, amount)
+}

@@ -1,0 +1,19 @@
+package chain
+
+// Codespace names Agora's ABCI result codes.
+const Codespace = "agora"
+
+// ABCI result codes. Clients branch on them, so values never change.
+const (
+	CodeOK                uint32 = 0
+	CodeMalformed         uint32 = 1
+	CodeBadSignature      uint32 = 2
+	CodeWrongChain        uint32 = 3
+	CodeBadNonce          uint32 = 4
+	CodeFeeTooLow         uint32 = 5
+	CodeInsufficientFunds uint32 = 6
+	CodeTooLarge          uint32 = 7
+	CodeUnknownQuery      uint32 = 8
+	CodeNotAvailable      uint32 = 9
+	CodeInternal          uint32 = 99
+)

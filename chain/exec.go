@@ -1,0 +1,189 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/emission"
+	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// txResult is the outcome of executing one transaction.
+type txResult struct {
+	code       uint32
+	err        error
+	feeCharged uint64
+	events     []abci.Event
+}
+
+func (r txResult) abci() *abci.ExecTxResult {
+	out := &abci.ExecTxResult{Code: r.code, Events: r.events, GasUsed: 1, GasWanted: 1}
+	if r.code != CodeOK {
+		out.Codespace = Codespace
+		out.Log = r.err.Error()
+	}
+	return out
+}
+
+// requiredFee is the flat fee for a transaction's messages.
+func requiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
+	var fee uint64
+	for _, m := range msgs {
+		switch m.GetSum().(type) {
+		case *tx.Msg_Transfer:
+			fee += p.FeeTransfer
+		}
+	}
+	return fee
+}
+
+// execTx runs a structurally valid, signature-checked transaction against kv.
+//
+// The ante checks (chain, size, nonce, fee) reject the transaction outright.
+// Once they pass, the fee is burned and the nonce advances even if a message
+// then fails, so a failing transaction still pays for its block space.
+func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
+	b := d.Body
+	if b.ChainId != a.chainID {
+		return txResult{code: CodeWrongChain, err: fmt.Errorf("chain id %q, this chain is %q", b.ChainId, a.chainID)}
+	}
+	if uint64(len(b.Msgs)) > a.params.MaxMsgsPerTx {
+		return txResult{code: CodeTooLarge, err: fmt.Errorf("%d messages, limit %d", len(b.Msgs), a.params.MaxMsgsPerTx)}
+	}
+	if uint64(len(b.Memo)) > a.params.MaxMemoBytes {
+		return txResult{code: CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
+	}
+	if need := requiredFee(a.params, b.Msgs); b.Fee < need {
+		return txResult{code: CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
+	}
+	acc, err := bank.GetAccount(kv, d.Sender)
+	if err != nil {
+		return txResult{code: CodeInternal, err: err}
+	}
+	if b.Nonce != acc.Nonce {
+		return txResult{code: CodeBadNonce, err: fmt.Errorf("nonce %d, account %s expects %d", b.Nonce, d.Sender, acc.Nonce)}
+	}
+	if acc.Balance < b.Fee {
+		return txResult{code: CodeInsufficientFunds, err: fmt.Errorf("%w: %s has %d, fee is %d", bank.ErrInsufficientFunds, d.Sender, acc.Balance, b.Fee)}
+	}
+	acc.Nonce++
+	acc.Balance -= b.Fee
+	if err := bank.SetAccount(kv, d.Sender, acc); err != nil {
+		return txResult{code: CodeInternal, err: err}
+	}
+	res := txResult{feeCharged: b.Fee}
+	msgs := state.NewCache(kv)
+	for i, m := range b.Msgs {
+		ev, code, err := execMsg(msgs, d.Sender, m)
+		if err != nil {
+			res.code, res.err = code, fmt.Errorf("message %d: %w", i, err)
+			return res
+		}
+		res.events = append(res.events, ev...)
+	}
+	if err := msgs.WriteTo(kv); err != nil {
+		return txResult{code: CodeInternal, err: err}
+	}
+	return res
+}
+
+func execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Event, uint32, error) {
+	switch s := m.GetSum().(type) {
+	case *tx.Msg_Transfer:
+		to, err := address.FromBytes(s.Transfer.To)
+		if err != nil {
+			return nil, CodeMalformed, err
+		}
+		if err := bank.Transfer(kv, sender, to, s.Transfer.Amount); err != nil {
+			if errors.Is(err, bank.ErrInsufficientFunds) {
+				return nil, CodeInsufficientFunds, err
+			}
+			return nil, CodeInternal, err
+		}
+		return []abci.Event{{Type: "transfer", Attributes: []abci.EventAttribute{
+			{Key: "sender", Value: sender.String(), Index: true},
+			{Key: "recipient", Value: to.String(), Index: true},
+			{Key: "amount", Value: strconv.FormatUint(s.Transfer.Amount, 10)},
+		}}}, CodeOK, nil
+	default:
+		return nil, CodeMalformed, fmt.Errorf("unknown message %T", s)
+	}
+}
+
+func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
+	if err := kv.Set(keyChainID, []byte(chainID)); err != nil {
+		return err
+	}
+	if err := setProto(kv, keyParams, p); err != nil {
+		return err
+	}
+	var total uint64
+	for _, ga := range g.Accounts {
+		if err := bank.SetAccount(kv, ga.Address, &tx.Account{Balance: ga.Balance}); err != nil {
+			return err
+		}
+		total += ga.Balance
+	}
+	return setProto(kv, keySupply, &tx.Supply{Genesis: total})
+}
+
+// endBlock records burned fees and mints the block's emission into the
+// pending pool, which the incentive machine distributes.
+func endBlock(kv state.KV, p *tx.Params, height int64, burned uint64) ([]abci.Event, error) {
+	s, err := loadSupply(kv)
+	if err != nil {
+		return nil, err
+	}
+	reward := emission.BlockReward(p.BlockRewardBase, p.SupplyCap, s.Genesis+s.Minted)
+	s.Minted += reward
+	s.PendingEmission += reward
+	s.LastBlockEmission = reward
+	s.Burned += burned
+	if err := setProto(kv, keySupply, s); err != nil {
+		return nil, err
+	}
+	return []abci.Event{{Type: "emission", Attributes: []abci.EventAttribute{
+		{Key: "height", Value: strconv.FormatInt(height, 10)},
+		{Key: "minted", Value: strconv.FormatUint(reward, 10)},
+		{Key: "burned", Value: strconv.FormatUint(burned, 10)},
+	}}}, nil
+}
+
+func setProto(kv state.KV, key []byte, m proto.Message) error {
+	raw, err := tx.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode %x: %w", key, err)
+	}
+	return kv.Set(key, raw)
+}
+
+func getProto(kv state.KVReader, key []byte, m proto.Message) error {
+	raw, err := kv.Get(key)
+	if err != nil {
+		return fmt.Errorf("read %x: %w", key, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("state record %x missing", key)
+	}
+	if err := proto.Unmarshal(raw, m); err != nil {
+		return fmt.Errorf("decode %x: %w", key, err)
+	}
+	return nil
+}
+
+func loadParams(kv state.KVReader) (*tx.Params, error) {
+	p := &tx.Params{}
+	return p, getProto(kv, keyParams, p)
+}
+
+func loadSupply(kv state.KVReader) (*tx.Supply, error) {
+	s := &tx.Supply{}
+	return s, getProto(kv, keySupply, s)
+}

@@ -1,0 +1,108 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/emission"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// Genesis is the app_state of a CometBFT genesis file.
+type Genesis struct {
+	Params   GenesisParams    `json:"params"`
+	Accounts []GenesisAccount `json:"accounts,omitempty"`
+	// Devnet permits genesis balances. A public genesis has no premine: its
+	// supply starts at zero and grows only by emission.
+	Devnet bool `json:"devnet,omitempty"`
+}
+
+// GenesisParams are the chain parameters in human-editable form.
+type GenesisParams struct {
+	FeeTransfer       uint64 `json:"fee_transfer"`
+	BlockRewardBase   uint64 `json:"block_reward_base"`
+	SupplyCap         uint64 `json:"supply_cap"`
+	TargetBlockTimeMs uint64 `json:"target_block_time_ms"`
+	MaxMsgsPerTx      uint64 `json:"max_msgs_per_tx"`
+	MaxMemoBytes      uint64 `json:"max_memo_bytes"`
+}
+
+// GenesisAccount is a starting balance (devnet only).
+type GenesisAccount struct {
+	Address address.Address `json:"address"`
+	Balance uint64          `json:"balance"`
+}
+
+// DefaultParams are the parameters for a chain with the given block time.
+func DefaultParams(targetBlockTimeMs uint64) GenesisParams {
+	return GenesisParams{
+		FeeTransfer:       1_000_000, // 0.001 AGR
+		BlockRewardBase:   emission.BaseReward(targetBlockTimeMs),
+		SupplyCap:         emission.Cap,
+		TargetBlockTimeMs: targetBlockTimeMs,
+		MaxMsgsPerTx:      64,
+		MaxMemoBytes:      256,
+	}
+}
+
+func (p GenesisParams) proto() *tx.Params {
+	return &tx.Params{
+		FeeTransfer:       p.FeeTransfer,
+		BlockRewardBase:   p.BlockRewardBase,
+		SupplyCap:         p.SupplyCap,
+		TargetBlockTimeMs: p.TargetBlockTimeMs,
+		MaxMsgsPerTx:      p.MaxMsgsPerTx,
+		MaxMemoBytes:      p.MaxMemoBytes,
+	}
+}
+
+// Validate checks the genesis for consistency.
+func (g *Genesis) Validate() error {
+	p := g.Params
+	if p.SupplyCap == 0 || p.SupplyCap > emission.Cap {
+		return fmt.Errorf("supply_cap %d must be in 1..%d", p.SupplyCap, emission.Cap)
+	}
+	if p.TargetBlockTimeMs == 0 {
+		return errors.New("target_block_time_ms must be positive")
+	}
+	if p.MaxMsgsPerTx == 0 {
+		return errors.New("max_msgs_per_tx must be positive")
+	}
+	if len(g.Accounts) > 0 && !g.Devnet {
+		return errors.New("genesis balances are only allowed on a devnet (no premine on a public chain)")
+	}
+	seen := make(map[address.Address]bool, len(g.Accounts))
+	var total uint64
+	for _, a := range g.Accounts {
+		if seen[a.Address] {
+			return fmt.Errorf("genesis account %s listed twice", a.Address)
+		}
+		seen[a.Address] = true
+		if a.Balance > math.MaxUint64-total {
+			return errors.New("genesis balances overflow")
+		}
+		total += a.Balance
+	}
+	if total > p.SupplyCap {
+		return fmt.Errorf("genesis balances %d exceed the supply cap %d", total, p.SupplyCap)
+	}
+	return nil
+}
+
+// ParseGenesis decodes and validates app_state bytes, rejecting unknown fields.
+func ParseGenesis(raw []byte) (*Genesis, error) {
+	var g Genesis
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return nil, fmt.Errorf("parse app genesis: %w", err)
+	}
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid app genesis: %w", err)
+	}
+	return &g, nil
+}

@@ -1,0 +1,192 @@
+// Package client is the Go SDK for an Agora node: CometBFT RPC, queries whose
+// ICS-23 proofs are checked against a signed header, and transaction building.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// Client talks to one node over CometBFT RPC.
+type Client struct {
+	rpc     *rpchttp.HTTP
+	chainID string
+}
+
+// New connects to the node at url (http://host:port). It makes no request
+// until a method is called.
+func New(url string) (*Client, error) {
+	hc := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	rpc, err := rpchttp.NewWithClient(url, "/websocket", hc)
+	if err != nil {
+		return nil, fmt.Errorf("rpc client for %s: %w", url, err)
+	}
+	return &Client{rpc: rpc}, nil
+}
+
+// RPC exposes the underlying CometBFT client for calls the SDK does not wrap.
+func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
+
+// ChainID asks the node once and remembers the answer.
+func (c *Client) ChainID(ctx context.Context) (string, error) {
+	if c.chainID != "" {
+		return c.chainID, nil
+	}
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return "", fmt.Errorf("node status: %w", err)
+	}
+	c.chainID = st.NodeInfo.Network
+	return c.chainID, nil
+}
+
+// Height is the node's latest committed height.
+func (c *Client) Height(ctx context.Context) (int64, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("node status: %w", err)
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// TxError is a transaction the chain refused (CheckTx) or failed (execution).
+type TxError struct {
+	Hash      []byte
+	Code      uint32
+	Codespace string
+	Log       string
+}
+
+func (e *TxError) Error() string {
+	return fmt.Sprintf("transaction %X failed with code %d (%s): %s", e.Hash, e.Code, e.Codespace, e.Log)
+}
+
+// Broadcast submits a signed transaction and waits for CheckTx.
+func (c *Client) Broadcast(ctx context.Context, raw []byte) ([]byte, error) {
+	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("broadcast: %w", err)
+	}
+	if res.Code != chain.CodeOK {
+		return res.Hash, &TxError{Hash: res.Hash, Code: res.Code, Codespace: res.Codespace, Log: res.Log}
+	}
+	return res.Hash, nil
+}
+
+// WaitTx polls until the transaction is in a block and returns its result;
+// a failed execution is returned as *TxError.
+func (c *Client) WaitTx(ctx context.Context, hash []byte) (*ctypes.ResultTx, error) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		res, err := c.rpc.Tx(ctx, hash, false)
+		if err == nil {
+			if res.TxResult.Code != chain.CodeOK {
+				return res, &TxError{Hash: hash, Code: res.TxResult.Code, Codespace: res.TxResult.Codespace, Log: res.TxResult.Log}
+			}
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for tx %X: %w (last error: %v)", hash, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// Tx fetches a committed transaction by hash.
+func (c *Client) Tx(ctx context.Context, hash []byte) (*ctypes.ResultTx, error) {
+	res, err := c.rpc.Tx(ctx, hash, false)
+	if err != nil {
+		return nil, fmt.Errorf("tx %X: %w", hash, err)
+	}
+	return res, nil
+}
+
+// Block fetches a block; height 0 means the latest.
+func (c *Client) Block(ctx context.Context, height int64) (*ctypes.ResultBlock, error) {
+	var h *int64
+	if height > 0 {
+		h = &height
+	}
+	res, err := c.rpc.Block(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return res, nil
+}
+
+// SendOptions tune SignAndSend.
+type SendOptions struct {
+	Fee   uint64 // 0: the chain's flat fee for the messages
+	Memo  string
+	Nonce *uint64 // nil: the account's pending nonce from the node
+}
+
+// SignAndSend builds, signs and broadcasts a transaction of msgs from priv.
+func (c *Client) SignAndSend(ctx context.Context, priv ed25519.PrivateKey, msgs []*tx.Msg, o SendOptions) ([]byte, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sender := address.FromPubKey(priv.Public().(ed25519.PublicKey))
+	var nonce uint64
+	if o.Nonce != nil {
+		nonce = *o.Nonce
+	} else if nonce, err = c.PendingNonce(ctx, sender); err != nil {
+		return nil, err
+	}
+	fee := o.Fee
+	if fee == 0 {
+		p, err := c.Params(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		fee = uint64(len(msgs)) * p.FeeTransfer
+	}
+	raw, err := tx.Sign(priv, &tx.TxBody{ChainId: chainID, Nonce: nonce, Fee: fee, Msgs: msgs, Memo: o.Memo})
+	if err != nil {
+		return nil, err
+	}
+	return c.Broadcast(ctx, raw)
+}
+
+// PendingNonce is the next nonce the node's mempool expects from addr.
+func (c *Client) PendingNonce(ctx context.Context, addr address.Address) (uint64, error) {
+	res, err := c.rpc.ABCIQuery(ctx, chain.QueryNonce+addr.String(), nil)
+	if err != nil {
+		return 0, fmt.Errorf("query nonce of %s: %w", addr, err)
+	}
+	if res.Response.Code != chain.CodeOK {
+		return 0, fmt.Errorf("query nonce of %s: %s", addr, res.Response.Log)
+	}
+	var acc tx.Account
+	if err := proto.Unmarshal(res.Response.Value, &acc); err != nil {
+		return 0, fmt.Errorf("decode nonce of %s: %w", addr, err)
+	}
+	return acc.Nonce, nil
+}
+
+// ErrNoHeader is returned when the header that commits a queried state is not available yet.
+var ErrNoHeader = errors.New("header for the queried height is not available")

@@ -1,0 +1,168 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	cmttypes "github.com/cometbft/cometbft/types"
+	ics23 "github.com/cosmos/ics23/go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// Proof says how a queried value was verified.
+type Proof struct {
+	Height  int64  `json:"height"`   // state version the value belongs to
+	AppHash []byte `json:"app_hash"` // root it was proven against (from header Height+1)
+	Header  int64  `json:"header"`   // height of the signed header carrying AppHash
+}
+
+// Query reads a state key by path. With prove it returns only after checking
+// the ICS-23 proof against the app hash of a header signed by +2/3 of that
+// header's validator set.
+func (c *Client) Query(ctx context.Context, path string, data []byte, height int64, prove bool) ([]byte, *Proof, int64, error) {
+	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height, Prove: prove})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("query %s: %w", path, err)
+	}
+	r := res.Response
+	if r.Code != chain.CodeOK {
+		return nil, nil, 0, fmt.Errorf("query %s: code %d: %s", path, r.Code, r.Log)
+	}
+	if !prove {
+		return r.Value, nil, r.Height, nil
+	}
+	p, err := c.verify(ctx, r)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("query %s: %w", path, err)
+	}
+	return r.Value, p, r.Height, nil
+}
+
+func (c *Client) verify(ctx context.Context, r abci.ResponseQuery) (*Proof, error) {
+	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != chain.ProofOpType {
+		return nil, fmt.Errorf("node returned no %s proof", chain.ProofOpType)
+	}
+	op := r.ProofOps.Ops[0]
+	if !bytes.Equal(op.Key, r.Key) {
+		return nil, fmt.Errorf("proof is for key %x, answer is for %x", op.Key, r.Key)
+	}
+	var cp ics23.CommitmentProof
+	if err := cp.Unmarshal(op.Data); err != nil {
+		return nil, fmt.Errorf("decode proof: %w", err)
+	}
+	// The state after block H is committed to by the app hash in header H+1.
+	hdr, err := c.SignedHeader(ctx, r.Height+1)
+	if err != nil {
+		return nil, err
+	}
+	var value []byte
+	if len(r.Value) > 0 {
+		value = r.Value
+	}
+	if err := state.VerifyProof(hdr.AppHash, &cp, r.Key, value); err != nil {
+		return nil, err
+	}
+	return &Proof{Height: r.Height, AppHash: hdr.AppHash, Header: hdr.Height}, nil
+}
+
+// SignedHeader fetches the header at height, waiting briefly for it to be
+// committed, and checks that +2/3 of its validator set signed it.
+func (c *Client) SignedHeader(ctx context.Context, height int64) (*cmttypes.SignedHeader, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var commit *cmttypes.SignedHeader
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := c.rpc.Commit(ctx, &height)
+		if err == nil && res.CanonicalCommit {
+			commit = &res.SignedHeader
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: height %d (last error: %v)", ErrNoHeader, height, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for header %d: %w", height, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	vals, err := c.validators(ctx, height)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(vals.Hash(), commit.ValidatorsHash) {
+		return nil, fmt.Errorf("validator set at %d does not match header %d", height, height)
+	}
+	if err := commit.ValidateBasic(chainID); err != nil {
+		return nil, fmt.Errorf("header %d: %w", height, err)
+	}
+	if err := vals.VerifyCommitLight(chainID, commit.Commit.BlockID, height, commit.Commit); err != nil {
+		return nil, fmt.Errorf("header %d not signed by its validators: %w", height, err)
+	}
+	return commit, nil
+}
+
+func (c *Client) validators(ctx context.Context, height int64) (*cmttypes.ValidatorSet, error) {
+	var all []*cmttypes.Validator
+	perPage := 100
+	for page := 1; ; page++ {
+		p := page
+		res, err := c.rpc.Validators(ctx, &height, &p, &perPage)
+		if err != nil {
+			return nil, fmt.Errorf("validators at %d: %w", height, err)
+		}
+		all = append(all, res.Validators...)
+		if len(all) >= res.Total || len(res.Validators) == 0 {
+			break
+		}
+	}
+	vs, err := cmttypes.ValidatorSetFromExistingValidators(all)
+	if err != nil {
+		return nil, fmt.Errorf("validator set at %d: %w", height, err)
+	}
+	return vs, nil
+}
+
+func (c *Client) queryProto(ctx context.Context, path string, prove bool, m proto.Message) (*Proof, int64, error) {
+	raw, p, h, err := c.Query(ctx, path, nil, 0, prove)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := proto.Unmarshal(raw, m); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return p, h, nil
+}
+
+// Account reads addr's committed account (zero if never used).
+func (c *Client) Account(ctx context.Context, addr address.Address, prove bool) (*tx.Account, *Proof, error) {
+	acc := &tx.Account{}
+	p, _, err := c.queryProto(ctx, chain.QueryAccount+addr.String(), prove, acc)
+	return acc, p, err
+}
+
+// Supply reads the supply record: genesis, minted, burned, pending emission.
+func (c *Client) Supply(ctx context.Context, prove bool) (*tx.Supply, *Proof, error) {
+	s := &tx.Supply{}
+	p, _, err := c.queryProto(ctx, chain.QuerySupply, prove, s)
+	return s, p, err
+}
+
+// Params reads the chain parameters.
+func (c *Client) Params(ctx context.Context, prove bool) (*tx.Params, error) {
+	p := &tx.Params{}
+	_, _, err := c.queryProto(ctx, chain.QueryParams, prove, p)
+	return p, err
+}

@@ -1,0 +1,159 @@
+// Package node runs an Agora chain node: CometBFT v0.38 in-process with the
+// chain application, plus the files a node's home directory holds.
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	cmttypes "github.com/cometbft/cometbft/types"
+	cmttime "github.com/cometbft/cometbft/types/time"
+	"github.com/spf13/viper"
+
+	"github.com/agoranet/agora/chain"
+)
+
+// InitOptions describe a new node home.
+type InitOptions struct {
+	ChainID   string
+	Moniker   string
+	Genesis   chain.Genesis
+	BlockTime time.Duration // CometBFT timeout_commit
+	RPCAddr   string        // e.g. tcp://127.0.0.1:26657
+	P2PAddr   string        // e.g. tcp://127.0.0.1:26656
+	// MempoolSize is the maximum number of pending transactions.
+	MempoolSize int
+	// Overwrite replaces an existing home's config and genesis.
+	Overwrite bool
+}
+
+// ErrExists is returned by Init when the home already holds a genesis.
+var ErrExists = errors.New("node home already initialized")
+
+// ConfigPath is the CometBFT config file of a home.
+func ConfigPath(home string) string { return filepath.Join(home, "config", "config.toml") }
+
+// GenesisPath is the genesis file of a home.
+func GenesisPath(home string) string { return filepath.Join(home, "config", "genesis.json") }
+
+// StateDir is where the application's IAVL store lives.
+func StateDir(home string) string { return filepath.Join(home, "data") }
+
+// Init writes config.toml, the node and validator keys and genesis.json into home.
+func Init(home string, o InitOptions) (err error) {
+	if o.ChainID == "" {
+		return errors.New("chain id is required")
+	}
+	if _, err := os.Stat(GenesisPath(home)); err == nil && !o.Overwrite {
+		return fmt.Errorf("%w: %s", ErrExists, GenesisPath(home))
+	}
+	if err := o.Genesis.Validate(); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	// CometBFT's file helpers panic on I/O errors; keep that inside this package.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write node files in %s: %v", home, r)
+		}
+	}()
+	for _, d := range []string{home, filepath.Join(home, "config"), filepath.Join(home, "data")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	cfg := DefaultConfig(home, o)
+	cmtcfg.WriteConfigFile(ConfigPath(home), cfg)
+
+	if _, err := p2p.LoadOrGenNodeKey(cfg.NodeKeyFile()); err != nil {
+		return fmt.Errorf("node key: %w", err)
+	}
+	pv := privval.LoadOrGenFilePV(cfg.PrivValidatorKeyFile(), cfg.PrivValidatorStateFile())
+	pub, err := pv.GetPubKey()
+	if err != nil {
+		return fmt.Errorf("validator key: %w", err)
+	}
+	appState, err := json.MarshalIndent(o.Genesis, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode app genesis: %w", err)
+	}
+	doc := &cmttypes.GenesisDoc{
+		ChainID:         o.ChainID,
+		GenesisTime:     cmttime.Now(),
+		InitialHeight:   1,
+		ConsensusParams: cmttypes.DefaultConsensusParams(),
+		Validators: []cmttypes.GenesisValidator{{
+			Address: pub.Address(), PubKey: pub, Power: 10, Name: o.Moniker,
+		}},
+		AppState: appState,
+	}
+	if err := doc.ValidateAndComplete(); err != nil {
+		return fmt.Errorf("genesis document: %w", err)
+	}
+	if err := doc.SaveAs(GenesisPath(home)); err != nil {
+		return fmt.Errorf("save genesis: %w", err)
+	}
+	return nil
+}
+
+// DefaultConfig is the CometBFT configuration Agora nodes start from.
+func DefaultConfig(home string, o InitOptions) *cmtcfg.Config {
+	cfg := cmtcfg.DefaultConfig()
+	cfg.SetRoot(home)
+	if o.Moniker != "" {
+		cfg.Moniker = o.Moniker
+	}
+	if o.BlockTime > 0 {
+		cfg.Consensus.TimeoutCommit = o.BlockTime
+	}
+	if o.RPCAddr != "" {
+		cfg.RPC.ListenAddress = o.RPCAddr
+	}
+	if o.P2PAddr != "" {
+		cfg.P2P.ListenAddress = o.P2PAddr
+	}
+	// A lone node has no peers to exchange addresses with.
+	cfg.P2P.PexReactor = false
+	cfg.P2P.AllowDuplicateIP = true
+	// Many benchmark and agent clients hold connections open at once.
+	cfg.RPC.MaxOpenConnections = 2048
+	cfg.RPC.MaxSubscriptionClients = 200
+	cfg.RPC.TimeoutBroadcastTxCommit = 30 * time.Second
+	cfg.Mempool.Size = 50_000
+	if o.MempoolSize > 0 {
+		cfg.Mempool.Size = o.MempoolSize
+	}
+	cfg.Mempool.CacheSize = 100_000
+	cfg.Mempool.MaxTxsBytes = 256 << 20
+	cfg.Instrumentation.Prometheus = false
+	cfg.LogLevel = "error"
+	return cfg
+}
+
+// LoadConfig reads home's config.toml the way CometBFT's own CLI does.
+func LoadConfig(home string) (*cmtcfg.Config, error) {
+	path := ConfigPath(home)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no node config at %s (run 'agora node init' first): %w", path, err)
+	}
+	v := viper.New()
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	cfg := cmtcfg.DefaultConfig()
+	if err := v.Unmarshal(cfg); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	cfg.SetRoot(home)
+	if err := cfg.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", path, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,145 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/state"
+)
+
+// Node is a running chain node.
+type Node struct {
+	cmt   *nm.Node
+	store *state.Store
+	cfg   *cmtcfg.Config
+	log   *slog.Logger
+}
+
+// StartOptions tune Start.
+type StartOptions struct {
+	Logger *slog.Logger
+	// Config overrides the home's config.toml (tests, devnet).
+	Config *cmtcfg.Config
+}
+
+// Start opens home's state and starts CometBFT with the Agora application.
+// The node runs until Stop.
+func Start(home string, o StartOptions) (*Node, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := o.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = LoadConfig(home); err != nil {
+			return nil, err
+		}
+	}
+	store, err := state.Open(StateDir(home), state.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	app, err := chain.NewApp(store, logger.With("module", "app"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	nodeKey, err := p2p.LoadNodeKey(cfg.NodeKeyFile())
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("load node key: %w", err)
+	}
+	pv, err := loadPV(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	n, err := nm.NewNode(cfg, pv, nodeKey,
+		proxy.NewLocalClientCreator(app),
+		nm.DefaultGenesisDocProviderFunc(cfg),
+		cmtcfg.DefaultDBProvider,
+		nm.DefaultMetricsProvider(cfg.Instrumentation),
+		cometLogger{logger.With("module", "cometbft")},
+	)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("create node: %w", err)
+	}
+	if err := n.Start(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	return &Node{cmt: n, store: store, cfg: cfg, log: logger}, nil
+}
+
+func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("load validator key %s: %v", cfg.PrivValidatorKeyFile(), r)
+		}
+	}()
+	return privval.LoadFilePV(cfg.PrivValidatorKeyFile(), cfg.PrivValidatorStateFile()), nil
+}
+
+// Stop shuts CometBFT down and closes the state store.
+func (n *Node) Stop() error {
+	var firstErr error
+	if n.cmt.IsRunning() {
+		if err := n.cmt.Stop(); err != nil {
+			firstErr = fmt.Errorf("stop cometbft: %w", err)
+		}
+		n.cmt.Wait()
+	}
+	if err := n.store.Close(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
+
+// RPCURL is the node's CometBFT RPC address as an http:// URL.
+func (n *Node) RPCURL() string { return RPCURL(n.cfg.RPC.ListenAddress) }
+
+// RPCURL turns a CometBFT listen address (tcp://host:port) into an http URL.
+func RPCURL(listen string) string {
+	u, err := url.Parse(listen)
+	if err != nil || u.Host == "" {
+		return "http://" + strings.TrimPrefix(listen, "tcp://")
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err == nil && (host == "0.0.0.0" || host == "") {
+		u.Host = net.JoinHostPort("127.0.0.1", port)
+	}
+	return "http://" + u.Host
+}
+
+// Height is the latest committed block height.
+func (n *Node) Height() int64 { return n.cmt.BlockStore().Height() }
+
+// WaitForHeight blocks until the node has committed height h or ctx ends.
+func (n *Node) WaitForHeight(ctx context.Context, h int64) error {
+	return waitFor(ctx, func() bool { return n.Height() >= h })
+}
+
+// cometLogger routes CometBFT's logs into slog. CometBFT logs every block at
+// info, which would bury Agora's own lines, so its info becomes debug.
+type cometLogger struct{ l *slog.Logger }
+
+func (c cometLogger) Debug(msg string, kv ...any) { c.l.Debug(msg, kv...) }
+func (c cometLogger) Info(msg string, kv ...any)  { c.l.Debug(msg, kv...) }
+func (c cometLogger) Error(msg string, kv ...any) { c.l.Warn(msg, kv...) }
+func (c cometLogger) With(kv ...any) cmtlog.Logger {
+	return cometLogger{c.l.With(kv...)}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -21,7 +22,8 @@ import (
 
 // Node is a running chain node.
 type Node struct {
-	cmt   *nm.Node
+	stopping *atomic.Bool
+	cmt      *nm.Node
 	store *state.Store
 	cfg   *cmtcfg.Config
 	log   *slog.Logger
@@ -67,12 +69,13 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	stopping := new(atomic.Bool)
 	n, err := nm.NewNode(cfg, pv, nodeKey,
 		proxy.NewLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(cfg),
 		cmtcfg.DefaultDBProvider,
 		nm.DefaultMetricsProvider(cfg.Instrumentation),
-		cometLogger{logger.With("module", "cometbft")},
+		cometLogger{l: logger.With("module", "cometbft"), stopping: stopping},
 	)
 	if err != nil {
 		store.Close()
@@ -82,7 +85,7 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	return &Node{cmt: n, store: store, cfg: cfg, log: logger}, nil
+	return &Node{stopping: stopping, cmt: n, store: store, cfg: cfg, log: logger}, nil
 }
 
 func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
@@ -97,6 +100,7 @@ func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
 // Stop shuts CometBFT down and closes the state store.
 func (n *Node) Stop() error {
 	var firstErr error
+	n.stopping.Store(true)
 	if n.cmt.IsRunning() {
 		if err := n.cmt.Stop(); err != nil {
 			firstErr = fmt.Errorf("stop cometbft: %w", err)
@@ -134,12 +138,22 @@ func (n *Node) WaitForHeight(ctx context.Context, h int64) error {
 }
 
 // cometLogger routes CometBFT's logs into slog. CometBFT logs every block at
-// info, which would bury Agora's own lines, so its info becomes debug.
-type cometLogger struct{ l *slog.Logger }
+// info, which would bury Agora's own lines, so its info becomes debug; and
+// it reports closed listeners as errors during a deliberate stop.
+type cometLogger struct {
+	l        *slog.Logger
+	stopping *atomic.Bool
+}
 
 func (c cometLogger) Debug(msg string, kv ...any) { c.l.Debug(msg, kv...) }
 func (c cometLogger) Info(msg string, kv ...any)  { c.l.Debug(msg, kv...) }
-func (c cometLogger) Error(msg string, kv ...any) { c.l.Warn(msg, kv...) }
+func (c cometLogger) Error(msg string, kv ...any) {
+	if c.stopping.Load() {
+		c.l.Debug(msg, kv...)
+		return
+	}
+	c.l.Warn(msg, kv...)
+}
 func (c cometLogger) With(kv ...any) cmtlog.Logger {
-	return cometLogger{c.l.With(kv...)}
+	return cometLogger{l: c.l.With(kv...), stopping: c.stopping}
 }

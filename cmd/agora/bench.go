@@ -1,0 +1,12 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency of Agora's parts on this machine",
+	}
+	cmd.AddCommand(newBenchTransfersCmd())
+	return cmd
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/node"
+)
+
+type transferBenchResult struct {
+	Accounts     int     `json:"accounts"`
+	Sent         int     `json:"sent"`
+	Committed    int     `json:"committed"`
+	Rejected     int     `json:"rejected"`
+	Seconds      float64 `json:"seconds"`
+	TxPerSecond  float64 `json:"committed_tx_per_second"`
+	P50Millis    float64 `json:"commit_latency_p50_ms"`
+	P99Millis    float64 `json:"commit_latency_p99_ms"`
+	Blocks       int     `json:"blocks"`
+	MaxBlockTxs  int     `json:"max_block_txs"`
+	BlockTimeMs  int64   `json:"block_time_ms"`
+	Connections  int     `json:"connections"`
+	FirstRejects string  `json:"first_rejection,omitempty"`
+}
+
+func newBenchTransfersCmd() *cobra.Command {
+	var (
+		accounts, perAccount, conns int
+		blockTime                   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "transfers",
+		Short: "Drive a fresh local node with signed transfers; print committed tx/s and commit latency",
+		Long: `transfers starts a single-node chain in a temporary directory with --accounts
+funded accounts, pre-signs --per-account transfers for each, sends them with
+broadcast_tx_sync over --conns concurrent RPC connections, and watches blocks
+to measure committed transfers per second and send-to-commit latency.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if accounts < 1 || perAccount < 1 || conns < 1 {
+				return usageErrorf("--accounts, --per-account and --conns must be positive")
+			}
+			res, err := runTransferBench(cmd.Context(), cmd.ErrOrStderr(), accounts, perAccount, conns, blockTime)
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "accounts %d, connections %d, block time %d ms\nsent %d, committed %d, rejected %d in %.1f s over %d blocks (max %d txs/block)\ncommitted transfers/s  %.0f\ncommit latency         p50 %.0f ms, p99 %.0f ms\n",
+					res.Accounts, res.Connections, res.BlockTimeMs, res.Sent, res.Committed, res.Rejected, res.Seconds, res.Blocks, res.MaxBlockTxs,
+					res.TxPerSecond, res.P50Millis, res.P99Millis)
+				if res.FirstRejects != "" {
+					fmt.Fprintf(w, "first rejection: %s\n", res.FirstRejects)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&accounts, "accounts", 2000, "funded sender accounts")
+	cmd.Flags().IntVar(&perAccount, "per-account", 30, "transfers each account sends")
+	cmd.Flags().IntVar(&conns, "conns", 32, "concurrent RPC connections")
+	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time of the benchmark chain")
+	return cmd
+}
+
+func benchKey(i int) ed25519.PrivateKey {
+	seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("agora-bench"), uint64(i)))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func runTransferBench(ctx context.Context, progress io.Writer, accounts, perAccount, conns int, blockTime time.Duration) (*transferBenchResult, error) {
+	home, err := os.MkdirTemp("", "agora-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(home)
+	rpcPort, p2pPort, err := freeLoopbackPorts()
+	if err != nil {
+		return nil, err
+	}
+	keysList := make([]ed25519.PrivateKey, accounts)
+	g := chain.Genesis{Params: chain.DefaultParams(uint64(blockTime / time.Millisecond)), Devnet: true}
+	for i := range keysList {
+		keysList[i] = benchKey(i)
+		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: address.FromPubKey(keysList[i].Public().(ed25519.PublicKey)), Balance: 1000 * agr.Unit})
+	}
+	err = node.Init(home, node.InitOptions{
+		ChainID: "agora-bench", Moniker: "bench", Genesis: g, BlockTime: blockTime,
+		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", p2pPort),
+		MempoolSize: accounts*perAccount + 1000,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.Start(home, node.StartOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer n.Stop()
+	if err := n.WaitForHeight(ctx, 1); err != nil {
+		return nil, err
+	}
+	c, err := client.New(n.RPCURL())
+	if err != nil {
+		return nil, err
+	}
+
+	// Pre-sign everything so the measurement is the chain, not the signer.
+	fmt.Fprintf(progress, "signing %d transfers from %d accounts…\n", accounts*perAccount, accounts)
+	fee := g.Params.FeeTransfer
+	sink := address.FromPubKey(benchKey(-1).Public().(ed25519.PublicKey))
+	signed := make([][][]byte, accounts) // [account][nonce]
+	for i, k := range keysList {
+		signed[i] = make([][]byte, perAccount)
+		for nonce := range perAccount {
+			raw, err := tx.Sign(k, &tx.TxBody{ChainId: "agora-bench", Nonce: uint64(nonce), Fee: fee, Msgs: []*tx.Msg{tx.Transfer(sink, 1)}})
+			if err != nil {
+				return nil, err
+			}
+			signed[i][nonce] = raw
+		}
+	}
+	total := accounts * perAccount
+	sentAt := make(map[[32]byte]time.Time, total)
+	var sentMu sync.Mutex
+	var rejected atomic.Int64
+	var firstReject atomic.Value
+
+	startHeight := n.Height()
+	start := time.Now()
+	var wg sync.WaitGroup
+	sendCtx, cancelSend := context.WithCancel(ctx)
+	defer cancelSend()
+	for w := range conns {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			// Each worker owns accounts w, w+conns, …, and sends them in nonce
+			// order so every account's transactions arrive in sequence.
+			for nonce := range perAccount {
+				for i := w; i < accounts; i += conns {
+					raw := signed[i][nonce]
+					h := sha256.Sum256(raw)
+					sentMu.Lock()
+					sentAt[h] = time.Now()
+					sentMu.Unlock()
+					if err := sendWithRetry(sendCtx, c, raw); err != nil {
+						if sendCtx.Err() != nil {
+							return
+						}
+						rejected.Add(1)
+						firstReject.CompareAndSwap(nil, err.Error())
+					}
+				}
+			}
+		}(w)
+	}
+
+	latencies := make([]time.Duration, 0, total)
+	var lastCommit time.Time
+	blocks, maxBlock := 0, 0
+	height := startHeight
+	deadline := time.Now().Add(time.Duration(total/200+120) * time.Second)
+	for len(latencies)+int(rejected.Load()) < total && time.Now().Before(deadline) {
+		h := n.Height()
+		if h <= height {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		now := time.Now()
+		for height < h {
+			height++
+			b, err := c.Block(ctx, height)
+			if err != nil {
+				return nil, err
+			}
+			ours := 0
+			sentMu.Lock()
+			for _, t := range b.Block.Txs {
+				if at, ok := sentAt[sha256.Sum256(t)]; ok {
+					latencies = append(latencies, now.Sub(at))
+					ours++
+				}
+			}
+			sentMu.Unlock()
+			if ours > 0 {
+				blocks++
+				maxBlock = max(maxBlock, ours)
+				lastCommit = now
+			}
+		}
+		fmt.Fprintf(progress, "\rheight %d  committed %d/%d", height, len(latencies), total)
+	}
+	fmt.Fprintln(progress)
+	cancelSend()
+	wg.Wait()
+	if len(latencies) == 0 {
+		return nil, errors.New("no transfer was committed")
+	}
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	elapsed := lastCommit.Sub(start).Seconds()
+	res := &transferBenchResult{
+		Accounts: accounts, Sent: total - int(rejected.Load()), Committed: len(latencies), Rejected: int(rejected.Load()),
+		Seconds: elapsed, TxPerSecond: float64(len(latencies)) / elapsed,
+		P50Millis: pct(0.50), P99Millis: pct(0.99), Blocks: blocks, MaxBlockTxs: maxBlock,
+		BlockTimeMs: blockTime.Milliseconds(), Connections: conns,
+	}
+	if v, ok := firstReject.Load().(string); ok {
+		res.FirstRejects = v
+	}
+	return res, nil
+}
+
+// sendWithRetry retries while the mempool is full; the chain's own refusals are final.
+func sendWithRetry(ctx context.Context, c *client.Client, raw []byte) error {
+	for attempt := 0; ; attempt++ {
+		_, err := c.Broadcast(ctx, raw)
+		var txErr *client.TxError
+		if err == nil || errors.As(err, &txErr) || attempt > 50 {
+			return err
+		}
+		if !strings.Contains(err.Error(), "mempool is full") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func freeLoopbackPorts() (int, int, error) {
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, 0, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports[0], ports[1], nil
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/keys"
+)
+
+// openKeystore opens --home's keystore.
+func openKeystore(cmd *cobra.Command) (*keys.Keystore, error) {
+	return keys.Open(filepath.Join(homeDir(cmd), "keys"))
+}
+
+// loadSigner unlocks the named key with the password from flag, env or prompt.
+func loadSigner(cmd *cobra.Command, name string) (ed25519.PrivateKey, error) {
+	ks, err := openKeystore(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ks.Get(name); err != nil {
+		if errors.Is(err, keys.ErrNotFound) {
+			return nil, notFoundError{fmt.Errorf("no key %q in %s (see 'agora keys list')", name, filepath.Join(homeDir(cmd), "keys"))}
+		}
+		return nil, err
+	}
+	pw, err := readPassword(cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := ks.Unlock(name, pw)
+	if err != nil {
+		return nil, fmt.Errorf("unlock key %q: %w", name, err)
+	}
+	return priv, nil
+}
+
+// resolveAddress accepts a bech32 address or the name of a key in the keystore.
+func resolveAddress(cmd *cobra.Command, s string) (address.Address, error) {
+	if a, err := address.Parse(s); err == nil {
+		return a, nil
+	}
+	ks, err := openKeystore(cmd)
+	if err == nil {
+		if info, err := ks.Get(s); err == nil {
+			return info.Address, nil
+		}
+	}
+	return address.Address{}, usageErrorf("%q is neither an agora1… address nor a key name in %s", s, filepath.Join(homeDir(cmd), "keys"))
+}
+
+func newClient(cmd *cobra.Command) (*client.Client, error) {
+	return client.New(nodeAddr(cmd))
+}

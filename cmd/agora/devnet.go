@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/keys"
+	"github.com/agoranet/agora/node"
+)
+
+const (
+	devnetChainID  = "agora-devnet"
+	devnetFaucet   = "faucet"
+	devnetPassword = "devnet"
+	// devnetFaucetBalance funds experiments; it counts toward the cap like emission.
+	devnetFaucetBalance = 1_000_000 * agr.Unit
+)
+
+func newDevnetCmd() *cobra.Command {
+	var (
+		rpcPort, p2pPort int
+		blockTime        time.Duration
+		reset, keep      bool
+		statusEvery      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "devnet",
+		Short: "Run a fresh single-validator chain on this machine, offline",
+		Long: `devnet starts a complete local chain in one command: genesis with a funded
+faucet key, one validator, 1-second blocks, RPC on 127.0.0.1:26657.
+
+Without --home it runs in a temporary directory removed on exit (unless
+--keep). With --home it reuses that devnet across restarts (--reset wipes it).
+Stop it with Ctrl-C.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			home := homeDir(cmd)
+			temporary := !cmd.Flags().Changed(flagHome) && os.Getenv("AGORA_HOME") == ""
+			if temporary {
+				dir, err := os.MkdirTemp("", "agora-devnet-")
+				if err != nil {
+					return fmt.Errorf("create devnet home: %w", err)
+				}
+				home = dir
+				if !keep {
+					defer os.RemoveAll(dir)
+				}
+			} else if reset {
+				if err := os.RemoveAll(home); err != nil {
+					return fmt.Errorf("reset %s: %w", home, err)
+				}
+			}
+			if err := checkPortsFree(rpcPort, p2pPort); err != nil {
+				return err
+			}
+			logger, err := newLogger("warn")
+			if err != nil {
+				return err
+			}
+			faucet, mnemonic, err := prepareDevnet(home, rpcPort, p2pPort, blockTime)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(home, node.StartOptions{Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer n.Stop()
+			ctx := cmd.Context()
+			waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = n.WaitForHeight(waitCtx, 1)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("devnet produced no block: %w", err)
+			}
+			info := devnetInfo{
+				ChainID: devnetChainID, Home: home, RPC: n.RPCURL(),
+				Faucet: devnetKey{Name: devnetFaucet, Address: faucet.Address.String(), Mnemonic: mnemonic, Password: devnetPassword},
+			}
+			if err := printResult(cmd, info, info.print); err != nil {
+				return err
+			}
+			c, err := client.New(n.RPCURL())
+			if err != nil {
+				return err
+			}
+			t := time.NewTicker(statusEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					fmt.Fprintln(cmd.ErrOrStderr(), "stopping devnet…")
+					return n.Stop()
+				case <-t.C:
+					printDevnetStatus(ctx, cmd.ErrOrStderr(), c, n.Height())
+				}
+			}
+		},
+	}
+	cmd.Flags().IntVar(&rpcPort, "rpc-port", 26657, "CometBFT RPC port on 127.0.0.1")
+	cmd.Flags().IntVar(&p2pPort, "p2p-port", 26656, "CometBFT P2P port on 127.0.0.1")
+	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time")
+	cmd.Flags().BoolVar(&reset, "reset", false, "wipe an existing --home devnet first")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary home after exit")
+	cmd.Flags().DurationVar(&statusEvery, "status-every", 10*time.Second, "how often to print a status line")
+	return cmd
+}
+
+type devnetKey struct {
+	Name     string `json:"name"`
+	Address  string `json:"address"`
+	Mnemonic string `json:"mnemonic,omitempty"`
+	Password string `json:"keystore_password"`
+}
+
+type devnetInfo struct {
+	ChainID string    `json:"chain_id"`
+	Home    string    `json:"home"`
+	RPC     string    `json:"rpc"`
+	Faucet  devnetKey `json:"faucet"`
+}
+
+func (d devnetInfo) print(w io.Writer) error {
+	mn := d.Faucet.Mnemonic
+	if mn == "" {
+		mn = "(unchanged from the first run of this home)"
+	}
+	_, err := fmt.Fprintf(w, `Agora devnet is running.
+
+  chain id   %s
+  rpc        %s
+  home       %s
+  faucet     %s  (key %q, keystore password %q)
+  mnemonic   %s
+
+Try it (another terminal):
+  export AGORA_HOME=%s AGORA_PASSWORD=%s
+  agora keys new alice
+  agora tx transfer --from faucet alice 10agr
+  agora query account alice
+
+Ctrl-C stops the devnet.
+`, d.ChainID, d.RPC, d.Home, d.Faucet.Address, d.Faucet.Name, d.Faucet.Password, mn, d.Home, d.Faucet.Password)
+	return err
+}
+
+// prepareDevnet creates the faucet key and node files unless home already
+// holds a devnet, and returns the faucet (and its mnemonic when new).
+func prepareDevnet(home string, rpcPort, p2pPort int, blockTime time.Duration) (keys.Info, string, error) {
+	ks, err := keys.Open(filepath.Join(home, "keys"))
+	if err != nil {
+		return keys.Info{}, "", err
+	}
+	if _, err := os.Stat(node.GenesisPath(home)); err == nil {
+		faucet, err := ks.Get(devnetFaucet)
+		if err != nil {
+			return keys.Info{}, "", fmt.Errorf("existing devnet in %s has no faucet key (use --reset): %w", home, err)
+		}
+		return faucet, "", nil
+	}
+	faucet, mnemonic, err := ks.Create(devnetFaucet, keys.Coldkey, []byte(devnetPassword))
+	if err != nil && !errors.Is(err, keys.ErrExists) {
+		return keys.Info{}, "", fmt.Errorf("create faucet key: %w", err)
+	}
+	if errors.Is(err, keys.ErrExists) {
+		if faucet, err = ks.Get(devnetFaucet); err != nil {
+			return keys.Info{}, "", err
+		}
+	}
+	g := chain.Genesis{
+		Params:   chain.DefaultParams(uint64(blockTime / time.Millisecond)),
+		Accounts: []chain.GenesisAccount{{Address: faucet.Address, Balance: devnetFaucetBalance}},
+		Devnet:   true,
+	}
+	err = node.Init(home, node.InitOptions{
+		ChainID: devnetChainID, Moniker: "devnet", Genesis: g, BlockTime: blockTime,
+		RPCAddr: "tcp://127.0.0.1:" + strconv.Itoa(rpcPort),
+		P2PAddr: "tcp://127.0.0.1:" + strconv.Itoa(p2pPort),
+	})
+	if err != nil {
+		return keys.Info{}, "", err
+	}
+	return faucet, mnemonic, nil
+}
+
+func checkPortsFree(ports ...int) error {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return fmt.Errorf("port %d on 127.0.0.1 is taken (another devnet running?); choose another with --rpc-port/--p2p-port: %w", p, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+func printDevnetStatus(ctx context.Context, w io.Writer, c *client.Client, height int64) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, _, err := c.Supply(ctx, false)
+	if err != nil {
+		fmt.Fprintf(w, "height %d\n", height)
+		return
+	}
+	fmt.Fprintf(w, "height %d  supply %s  minted %s  pending emission %s  burned %s\n",
+		height, agr.Format(s.Genesis+s.Minted-s.Burned), agr.Format(s.Minted), agr.Format(s.PendingEmission), agr.Format(s.Burned))
+}

@@ -24,9 +24,9 @@ import (
 type Node struct {
 	stopping *atomic.Bool
 	cmt      *nm.Node
-	store *state.Store
-	cfg   *cmtcfg.Config
-	log   *slog.Logger
+	store    *state.Store
+	cfg      *cmtcfg.Config
+	log      *slog.Logger
 }
 
 // StartOptions tune Start.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -20,14 +19,8 @@ func openKeystore(cmd *cobra.Command) (*keys.Keystore, error) {
 
 // loadSigner unlocks the named key with the password from flag, env or prompt.
 func loadSigner(cmd *cobra.Command, name string) (ed25519.PrivateKey, error) {
-	ks, err := openKeystore(cmd)
+	ks, _, err := lookupKey(cmd, name)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := ks.Get(name); err != nil {
-		if errors.Is(err, keys.ErrNotFound) {
-			return nil, notFoundError{fmt.Errorf("no key %q in %s (see 'agora keys list')", name, filepath.Join(homeDir(cmd), "keys"))}
-		}
 		return nil, err
 	}
 	pw, err := readPassword(cmd, false)

@@ -41,6 +41,19 @@ func keysErr(err error) error {
 	}
 }
 
+// lookupKey opens the keystore and finds a key by name, with CLI exit codes.
+func lookupKey(cmd *cobra.Command, name string) (*keys.Keystore, keys.Info, error) {
+	ks, err := openKeystore(cmd)
+	if err != nil {
+		return nil, keys.Info{}, err
+	}
+	info, err := ks.Get(name)
+	if err != nil {
+		return nil, keys.Info{}, keysErr(err)
+	}
+	return ks, info, nil
+}
+
 func addKindFlag(cmd *cobra.Command, kind *string) {
 	cmd.Flags().StringVar(kind, "kind", string(keys.Coldkey), "coldkey (holds funds) or hotkey (operates neurons)")
 }
@@ -135,13 +148,9 @@ func newKeysShowCmd() *cobra.Command {
 		Short: "Show a key's address and public key (no password needed)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := openKeystore(cmd)
+			_, info, err := lookupKey(cmd, args[0])
 			if err != nil {
 				return err
-			}
-			info, err := ks.Get(args[0])
-			if err != nil {
-				return keysErr(err)
 			}
 			return printResult(cmd, info, func(w io.Writer) error { return printInfo(w, info) })
 		},
@@ -208,12 +217,9 @@ func newKeysExportCmd() *cobra.Command {
 		Short: "Print a key's mnemonic (needs its password)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := openKeystore(cmd)
+			ks, _, err := lookupKey(cmd, args[0])
 			if err != nil {
 				return err
-			}
-			if _, err := ks.Get(args[0]); err != nil {
-				return keysErr(err)
 			}
 			pw, err := readPassword(cmd, false)
 			if err != nil {
@@ -239,13 +245,9 @@ func newKeysDeleteCmd() *cobra.Command {
 		Short: "Delete a key file (asks first unless --yes)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := openKeystore(cmd)
+			ks, info, err := lookupKey(cmd, args[0])
 			if err != nil {
 				return err
-			}
-			info, err := ks.Get(args[0])
-			if err != nil {
-				return keysErr(err)
 			}
 			if !yes {
 				f, ok := cmd.InOrStdin().(*os.File)

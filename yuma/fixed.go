@@ -50,15 +50,22 @@ func (a Fixed) MulU64(n uint64) uint64 {
 	return hi<<(64-fracBits) | lo>>fracBits
 }
 
-// String renders the value as a decimal with up to 10 places.
+// String renders the value rounded to 9 decimal places (half up), trailing
+// zeros trimmed. Nine places sit just above the 2^-32 resolution, so values
+// off by an ulp of rounding still print as the decimal a person expects.
 func (a Fixed) String() string {
+	const places = 1_000_000_000
 	whole := uint64(a) >> fracBits
 	frac := uint64(a) & (uint64(One) - 1)
-	// 10 decimal places: frac·10^10 / 2^32, exact in 128 bits.
-	hi, lo := bits.Mul64(frac, 10_000_000_000)
-	q, _ := bits.Div64(hi, lo, uint64(One))
-	s := fmt.Sprintf("%d.%010d", whole, q)
-	s = strings.TrimRight(s, "0")
+	hi, lo := bits.Mul64(frac, places)
+	q, r := bits.Div64(hi, lo, uint64(One))
+	if r >= uint64(One)/2 {
+		q++
+	}
+	if q == places {
+		whole, q = whole+1, 0
+	}
+	s := strings.TrimRight(fmt.Sprintf("%d.%09d", whole, q), "0")
 	return strings.TrimSuffix(s, ".")
 }
 

@@ -42,6 +42,7 @@ send transactions with 'agora tx', read chain state with 'agora query'.`,
 		newKeysCmd(),
 		newTxCmd(),
 		newQueryCmd(),
+		newSimCmd(),
 		newBenchCmd(),
 	)
 	return root

@@ -10,7 +10,9 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -19,7 +21,7 @@ const AppVersion uint64 = 1
 
 var (
 	keyParams  = []byte{0x02}
-	keySupply  = []byte{0x03}
+	keySupply  = bank.SupplyKey
 	keyChainID = []byte{0x04}
 )
 
@@ -40,6 +42,7 @@ type App struct {
 	store   *state.Store
 	chainID string
 	params  *tx.Params // read-only after genesis
+	height  uint64     // the block being finalized (CheckTx: the next one)
 	log     *slog.Logger
 
 	// check is CheckTx's pending view: the last committed state plus every tx
@@ -128,6 +131,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		}
 		a.verified[d.Hash] = struct{}{}
 	}
+	a.height = uint64(a.store.Version()) + 1
 	txc := state.NewCache(a.check)
 	res := a.execTx(txc, d)
 	if res.code != CodeOK {
@@ -178,6 +182,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		return nil, errors.New("finalize block before genesis")
 	}
 	blk := a.store.NewBlock()
+	a.height = uint64(req.Height)
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	var burned uint64
 	for i, raw := range req.Txs {
@@ -185,7 +190,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		burned += r.feeCharged
 		results[i] = r.abci()
 	}
-	events, err := endBlock(blk, a.params, req.Height, burned)
+	events, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned)
 	if err != nil {
 		return nil, fmt.Errorf("end block %d: %w", req.Height, err)
 	}

@@ -15,5 +15,13 @@ const (
 	CodeTooLarge          uint32 = 7
 	CodeUnknownQuery      uint32 = 8
 	CodeNotAvailable      uint32 = 9
+	CodeNotFound          uint32 = 10
+	CodeUnauthorized      uint32 = 11
+	CodeInvalid           uint32 = 12
+	CodePriceMoved        uint32 = 13
+	CodeFull              uint32 = 14
+	CodeRateLimited       uint32 = 15
+	CodeExists            uint32 = 16
+	CodeRevealWindow      uint32 = 17
 	CodeInternal          uint32 = 99
 )

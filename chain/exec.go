@@ -12,6 +12,7 @@ import (
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/emission"
 	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -39,6 +40,8 @@ func requiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
 		switch m.GetSum().(type) {
 		case *tx.Msg_Transfer:
 			fee += p.FeeTransfer
+		default:
+			fee += p.FeeDefault
 		}
 	}
 	return fee
@@ -81,7 +84,7 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	res := txResult{feeCharged: b.Fee}
 	msgs := state.NewCache(kv)
 	for i, m := range b.Msgs {
-		ev, code, err := execMsg(msgs, d.Sender, m)
+		ev, code, err := a.execMsg(msgs, d.Sender, m)
 		if err != nil {
 			res.code, res.err = code, fmt.Errorf("message %d: %w", i, err)
 			return res
@@ -94,7 +97,10 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	return res
 }
 
-func execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Event, uint32, error) {
+func (a *App) execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Event, uint32, error) {
+	c := &subnet.Ctx{KV: kv, Height: a.height, ChainID: a.chainID, Params: a.params}
+	var err error
+	var events []abci.Event
 	switch s := m.GetSum().(type) {
 	case *tx.Msg_Transfer:
 		to, err := address.FromBytes(s.Transfer.To)
@@ -102,19 +108,78 @@ func execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Event, uint
 			return nil, CodeMalformed, err
 		}
 		if err := bank.Transfer(kv, sender, to, s.Transfer.Amount); err != nil {
-			if errors.Is(err, bank.ErrInsufficientFunds) {
-				return nil, CodeInsufficientFunds, err
-			}
-			return nil, CodeInternal, err
+			return nil, codeOf(err), err
 		}
 		return []abci.Event{{Type: "transfer", Attributes: []abci.EventAttribute{
 			{Key: "sender", Value: sender.String(), Index: true},
 			{Key: "recipient", Value: to.String(), Index: true},
 			{Key: "amount", Value: strconv.FormatUint(s.Transfer.Amount, 10)},
 		}}}, CodeOK, nil
+	case *tx.Msg_SubnetRegister:
+		var netuid uint32
+		if netuid, err = subnet.RegisterSubnet(c, sender, s.SubnetRegister); err == nil {
+			events = []abci.Event{{Type: "subnet_register", Attributes: []abci.EventAttribute{
+				{Key: "netuid", Value: strconv.FormatUint(uint64(netuid), 10), Index: true},
+				{Key: "owner", Value: sender.String(), Index: true},
+			}}}
+		}
+	case *tx.Msg_SubnetSetParams:
+		err = subnet.SetParams(c, sender, s.SubnetSetParams)
+	case *tx.Msg_SubnetStart:
+		err = subnet.Start(c, sender, s.SubnetStart.Netuid)
+	case *tx.Msg_NeuronRegister:
+		var uid uint16
+		if uid, err = subnet.RegisterNeuron(c, sender, s.NeuronRegister); err == nil {
+			events = []abci.Event{{Type: "neuron_register", Attributes: []abci.EventAttribute{
+				{Key: "netuid", Value: strconv.FormatUint(uint64(s.NeuronRegister.Netuid), 10), Index: true},
+				{Key: "uid", Value: strconv.FormatUint(uint64(uid), 10), Index: true},
+				{Key: "hotkey", Value: address.FromPubKey(s.NeuronRegister.Hotkey.PubKey).String(), Index: true},
+			}}}
+		}
+	case *tx.Msg_NeuronServe:
+		err = subnet.Serve(c, sender, s.NeuronServe)
+	case *tx.Msg_StakeAdd:
+		err = subnet.AddStake(c, sender, s.StakeAdd)
+	case *tx.Msg_StakeRemove:
+		err = subnet.RemoveStake(c, sender, s.StakeRemove)
+	case *tx.Msg_SetTake:
+		err = subnet.SetTake(c, sender, s.SetTake)
+	case *tx.Msg_WeightsCommit:
+		err = subnet.CommitWeights(c, sender, s.WeightsCommit)
+	case *tx.Msg_WeightsReveal:
+		err = subnet.RevealWeights(c, sender, s.WeightsReveal)
+	case *tx.Msg_WeightsSet:
+		err = subnet.SetWeights(c, sender, s.WeightsSet)
 	default:
 		return nil, CodeMalformed, fmt.Errorf("unknown message %T", s)
 	}
+	if err != nil {
+		return nil, codeOf(err), err
+	}
+	return events, CodeOK, nil
+}
+
+// codeOf maps a module error to its ABCI code.
+func codeOf(err error) uint32 {
+	for _, c := range []struct {
+		target error
+		code   uint32
+	}{
+		{bank.ErrInsufficientFunds, CodeInsufficientFunds},
+		{subnet.ErrNotFound, CodeNotFound},
+		{subnet.ErrUnauthorized, CodeUnauthorized},
+		{subnet.ErrInvalid, CodeInvalid},
+		{subnet.ErrPriceMoved, CodePriceMoved},
+		{subnet.ErrFull, CodeFull},
+		{subnet.ErrRateLimited, CodeRateLimited},
+		{subnet.ErrExists, CodeExists},
+		{subnet.ErrWindow, CodeRevealWindow},
+	} {
+		if errors.Is(err, c.target) {
+			return c.code
+		}
+	}
+	return CodeInternal
 }
 
 func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
@@ -136,7 +201,8 @@ func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
 
 // endBlock records burned fees and mints the block's emission into the
 // pending pool, which the incentive machine distributes.
-func endBlock(kv state.KV, p *tx.Params, height int64, burned uint64) ([]abci.Event, error) {
+func endBlock(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
+	kv, p, height := c.KV, c.Params, int64(c.Height)
 	s, err := loadSupply(kv)
 	if err != nil {
 		return nil, err
@@ -149,11 +215,16 @@ func endBlock(kv state.KV, p *tx.Params, height int64, burned uint64) ([]abci.Ev
 	if err := setProto(kv, keySupply, s); err != nil {
 		return nil, err
 	}
-	return []abci.Event{{Type: "emission", Attributes: []abci.EventAttribute{
+	events := []abci.Event{{Type: "emission", Attributes: []abci.EventAttribute{
 		{Key: "height", Value: strconv.FormatInt(height, 10)},
 		{Key: "minted", Value: strconv.FormatUint(reward, 10)},
 		{Key: "burned", Value: strconv.FormatUint(burned, 10)},
-	}}}, nil
+	}}}
+	more, err := subnet.EndBlock(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(events, more...), nil
 }
 
 func setProto(kv state.KV, key []byte, m proto.Message) error {
@@ -183,7 +254,4 @@ func loadParams(kv state.KVReader) (*tx.Params, error) {
 	return p, getProto(kv, keyParams, p)
 }
 
-func loadSupply(kv state.KVReader) (*tx.Supply, error) {
-	s := &tx.Supply{}
-	return s, getProto(kv, keySupply, s)
-}
+func loadSupply(kv state.KVReader) (*tx.Supply, error) { return bank.GetSupply(kv) }

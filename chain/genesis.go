@@ -8,7 +8,9 @@ import (
 	"math"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/emission"
+	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -29,6 +31,16 @@ type GenesisParams struct {
 	TargetBlockTimeMs uint64 `json:"target_block_time_ms"`
 	MaxMsgsPerTx      uint64 `json:"max_msgs_per_tx"`
 	MaxMemoBytes      uint64 `json:"max_memo_bytes"`
+	FeeDefault        uint64 `json:"fee_default"`
+	MaxSubnets        uint32 `json:"max_subnets"`
+	SubnetLockFloor   uint64 `json:"subnet_lock_floor"`
+	// SubnetLockInterval is how many blocks the doubled lock cost takes to decay back.
+	SubnetLockInterval uint64           `json:"subnet_lock_interval"`
+	SubnetImmunity     uint64           `json:"subnet_immunity"`
+	OwnerCutBps        uint32           `json:"owner_cut_bps"`
+	MaxTakeBps         uint32           `json:"max_take_bps"`
+	TakeRateLimit      uint64           `json:"take_rate_limit"`
+	DefaultSubnet      *tx.SubnetParams `json:"default_subnet,omitempty"`
 }
 
 // GenesisAccount is a starting balance (devnet only).
@@ -46,17 +58,36 @@ func DefaultParams(targetBlockTimeMs uint64) GenesisParams {
 		TargetBlockTimeMs: targetBlockTimeMs,
 		MaxMsgsPerTx:      64,
 		MaxMemoBytes:      256,
+		FeeDefault:        1_000_000,
+		MaxSubnets:        32,
+		SubnetLockFloor:   100 * agr.Unit,
+		// About four days of blocks at the target block time.
+		SubnetLockInterval: 4 * 86_400_000 / targetBlockTimeMs,
+		SubnetImmunity:     7 * 86_400_000 / targetBlockTimeMs,
+		OwnerCutBps:        1800,
+		MaxTakeBps:         1800,
+		TakeRateLimit:      86_400_000 / targetBlockTimeMs,
+		DefaultSubnet:      subnet.DefaultSubnetParams(),
 	}
 }
 
 func (p GenesisParams) proto() *tx.Params {
 	return &tx.Params{
-		FeeTransfer:       p.FeeTransfer,
-		BlockRewardBase:   p.BlockRewardBase,
-		SupplyCap:         p.SupplyCap,
-		TargetBlockTimeMs: p.TargetBlockTimeMs,
-		MaxMsgsPerTx:      p.MaxMsgsPerTx,
-		MaxMemoBytes:      p.MaxMemoBytes,
+		FeeTransfer:        p.FeeTransfer,
+		BlockRewardBase:    p.BlockRewardBase,
+		SupplyCap:          p.SupplyCap,
+		TargetBlockTimeMs:  p.TargetBlockTimeMs,
+		MaxMsgsPerTx:       p.MaxMsgsPerTx,
+		MaxMemoBytes:       p.MaxMemoBytes,
+		FeeDefault:         p.FeeDefault,
+		MaxSubnets:         p.MaxSubnets,
+		SubnetLockFloor:    p.SubnetLockFloor,
+		SubnetLockInterval: p.SubnetLockInterval,
+		SubnetImmunity:     p.SubnetImmunity,
+		OwnerCutBps:        p.OwnerCutBps,
+		MaxTakeBps:         p.MaxTakeBps,
+		TakeRateLimit:      p.TakeRateLimit,
+		DefaultSubnet:      p.DefaultSubnet,
 	}
 }
 
@@ -71,6 +102,14 @@ func (g *Genesis) Validate() error {
 	}
 	if p.MaxMsgsPerTx == 0 {
 		return errors.New("max_msgs_per_tx must be positive")
+	}
+	if p.OwnerCutBps > 10_000 || p.MaxTakeBps > 10_000 {
+		return errors.New("owner_cut_bps and max_take_bps are at most 10000")
+	}
+	if p.DefaultSubnet != nil {
+		if err := subnet.ValidateParams(p.DefaultSubnet); err != nil {
+			return fmt.Errorf("default_subnet: %w", err)
+		}
 	}
 	if len(g.Accounts) > 0 && !g.Devnet {
 		return errors.New("genesis balances are only allowed on a devnet (no premine on a public chain)")

@@ -2,8 +2,11 @@ package chain
 
 import (
 	"context"
+	"strconv"
+
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"strings"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -12,6 +15,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -31,6 +35,11 @@ const (
 	// QueryNonce reads the mempool's pending view (+ bech32 address): the
 	// account as it will be after the txs already accepted. Not provable.
 	QueryNonce = "/nonce/"
+	// QueryMetagraph (+ netuid) answers a tx.Metagraph: the subnet and every
+	// UID with its stake, read from one committed version. Aggregated, so not provable.
+	QueryMetagraph = "/metagraph/"
+	// QuerySubnets answers a tx.SubnetList of every subnet record.
+	QuerySubnets = "/subnets"
 )
 
 // QueryKey maps a query path (and data) to its state key.
@@ -61,6 +70,9 @@ func QueryKey(path string, data []byte) ([]byte, error) {
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
 	if strings.HasPrefix(req.Path, QueryNonce) {
 		return a.queryPending(req.Path[len(QueryNonce):]), nil
+	}
+	if strings.HasPrefix(req.Path, QueryMetagraph) || req.Path == QuerySubnets {
+		return a.queryAggregate(req), nil
 	}
 	key, err := QueryKey(req.Path, req.Data)
 	if err != nil {
@@ -99,4 +111,42 @@ func (a *App) queryPending(addrText string) *abci.ResponseQuery {
 		return &abci.ResponseQuery{Code: CodeInternal, Codespace: Codespace, Log: err.Error()}
 	}
 	return &abci.ResponseQuery{Code: CodeOK, Key: bank.AccountKey(addr), Value: raw, Height: a.store.Version()}
+}
+
+func (a *App) queryAggregate(req *abci.RequestQuery) *abci.ResponseQuery {
+	fail := func(code uint32, err error) *abci.ResponseQuery {
+		return &abci.ResponseQuery{Code: code, Codespace: Codespace, Log: err.Error()}
+	}
+	view, version, err := a.store.View(req.Height)
+	if err != nil {
+		return fail(CodeNotAvailable, err)
+	}
+	var msg proto.Message
+	if req.Path == QuerySubnets {
+		subs, err := subnet.Subnets(view)
+		if err != nil {
+			return fail(CodeInternal, err)
+		}
+		list := &tx.SubnetList{Subnets: subs}
+		msg = list
+	} else {
+		netuid, err := strconv.ParseUint(req.Path[len(QueryMetagraph):], 10, 32)
+		if err != nil {
+			return fail(CodeUnknownQuery, fmt.Errorf("metagraph netuid %q: %v", req.Path[len(QueryMetagraph):], err))
+		}
+		mg, err := subnet.Metagraph(view, uint32(netuid))
+		if errors.Is(err, subnet.ErrNotFound) {
+			return fail(CodeNotFound, err)
+		}
+		if err != nil {
+			return fail(CodeInternal, err)
+		}
+		mg.Height = version
+		msg = mg
+	}
+	raw, err := tx.Marshal(msg)
+	if err != nil {
+		return fail(CodeInternal, err)
+	}
+	return &abci.ResponseQuery{Code: CodeOK, Value: raw, Height: version}
 }

@@ -18,6 +18,9 @@ const (
 	prefixAccount = 0x01
 )
 
+// SupplyKey is the state key of the supply record.
+var SupplyKey = []byte{0x03}
+
 // ErrInsufficientFunds is returned when a debit exceeds a balance.
 var ErrInsufficientFunds = errors.New("insufficient funds")
 
@@ -94,4 +97,41 @@ func Transfer(kv state.KV, from, to address.Address, amount uint64) error {
 		return err
 	}
 	return Credit(kv, to, amount)
+}
+
+// GetSupply reads the supply record.
+func GetSupply(kv state.KVReader) (*tx.Supply, error) {
+	s := &tx.Supply{}
+	raw, err := kv.Get(SupplyKey)
+	if err != nil {
+		return nil, fmt.Errorf("read supply: %w", err)
+	}
+	if raw == nil {
+		return nil, errors.New("supply record missing")
+	}
+	if err := proto.Unmarshal(raw, s); err != nil {
+		return nil, fmt.Errorf("decode supply: %w", err)
+	}
+	return s, nil
+}
+
+// SetSupply writes the supply record.
+func SetSupply(kv state.KV, s *tx.Supply) error {
+	raw, err := tx.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode supply: %w", err)
+	}
+	return kv.Set(SupplyKey, raw)
+}
+
+// UpdateSupply applies f to the supply record.
+func UpdateSupply(kv state.KV, f func(s *tx.Supply) error) error {
+	s, err := GetSupply(kv)
+	if err != nil {
+		return err
+	}
+	if err := f(s); err != nil {
+		return err
+	}
+	return SetSupply(kv, s)
 }

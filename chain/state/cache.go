@@ -16,7 +16,7 @@ func NewCache(parent KVReader) *Cache {
 	return &Cache{parent: parent, writes: make(map[string][]byte)}
 }
 
-// Get returns the buffered value, else the parent's.
+// Get returns the buffered value, else the parent's. A buffered delete reads as absent.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	if v, ok := c.writes[string(key)]; ok {
 		return v, nil
@@ -24,9 +24,18 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 	return c.parent.Get(key)
 }
 
-// Set buffers a write. Values must not be nil (deletion is not needed yet).
+// Set buffers a write of a non-nil value.
 func (c *Cache) Set(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
 	c.writes[string(key)] = value
+	return nil
+}
+
+// Delete buffers the removal of key (stored as a nil value: a tombstone).
+func (c *Cache) Delete(key []byte) error {
+	c.writes[string(key)] = nil
 	return nil
 }
 
@@ -44,7 +53,14 @@ func (c *Cache) WriteTo(dst KV) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := dst.Set([]byte(k), c.writes[k]); err != nil {
+		v := c.writes[k]
+		var err error
+		if v == nil {
+			err = dst.Delete([]byte(k))
+		} else {
+			err = dst.Set([]byte(k), v)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -71,3 +87,7 @@ type storeWriter struct{ s *Store }
 
 func (w storeWriter) Get(key []byte) ([]byte, error) { return w.s.Get(key) }
 func (w storeWriter) Set(key, value []byte) error    { return w.s.set(key, value) }
+func (w storeWriter) Delete(key []byte) error {
+	_, _, err := w.s.tree.Remove(key)
+	return err
+}

@@ -22,6 +22,7 @@ import (
 type KV interface {
 	Get(key []byte) ([]byte, error)
 	Set(key, value []byte) error
+	Delete(key []byte) error
 }
 
 // Store is the committed state plus the block being built on top of it.
@@ -196,6 +197,21 @@ func (s *Store) Query(key []byte, version int64, prove bool) (Proven, error) {
 		return Proven{}, fmt.Errorf("prove %x at %d: %w", key, version, err)
 	}
 	return out, nil
+}
+
+// View is a read-only view of version (0 = latest committed).
+func (s *Store) View(version int64) (KVReader, int64, error) {
+	if version == 0 {
+		version = s.tree.Version()
+	}
+	if version <= 0 || !s.tree.VersionExists(version) {
+		return nil, 0, fmt.Errorf("%w: %d (latest %d)", ErrVersionUnavailable, version, s.tree.Version())
+	}
+	t, err := s.tree.GetImmutable(version)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load version %d: %w", version, err)
+	}
+	return committedReader{t}, version, nil
 }
 
 // KVReader is a read-only view.

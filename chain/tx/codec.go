@@ -141,6 +141,76 @@ func validateMsg(m *Msg) error {
 			return errors.New("transfer of zero")
 		}
 		return nil
+	case *Msg_SubnetRegister:
+		if s.SubnetRegister == nil {
+			return errors.New("empty subnet_register")
+		}
+		if len(s.SubnetRegister.Name) > 64 {
+			return errors.New("subnet name longer than 64 bytes")
+		}
+		return validateProof(s.SubnetRegister.OwnerHotkey)
+	case *Msg_SubnetSetParams:
+		if s.SubnetSetParams == nil || s.SubnetSetParams.Params == nil {
+			return errors.New("empty subnet_set_params")
+		}
+		return nil
+	case *Msg_SubnetStart:
+		if s.SubnetStart == nil {
+			return errors.New("empty subnet_start")
+		}
+		return nil
+	case *Msg_NeuronRegister:
+		if s.NeuronRegister == nil {
+			return errors.New("empty neuron_register")
+		}
+		return validateProof(s.NeuronRegister.Hotkey)
+	case *Msg_NeuronServe:
+		m := s.NeuronServe
+		switch {
+		case m == nil:
+			return errors.New("empty neuron_serve")
+		case len(m.Endpoint) > 256:
+			return errors.New("endpoint longer than 256 bytes")
+		case len(m.X25519PubKey) != 0 && len(m.X25519PubKey) != 32:
+			return fmt.Errorf("x25519 key is %d bytes, want 32", len(m.X25519PubKey))
+		case len(m.ModelId) > 128:
+			return errors.New("model id longer than 128 bytes")
+		}
+		return nil
+	case *Msg_StakeAdd:
+		if s.StakeAdd == nil || len(s.StakeAdd.Hotkey) != address.Len || s.StakeAdd.Amount == 0 {
+			return errors.New("stake_add needs a 20-byte hotkey and a positive amount")
+		}
+		return nil
+	case *Msg_StakeRemove:
+		if s.StakeRemove == nil || len(s.StakeRemove.Hotkey) != address.Len || s.StakeRemove.Amount == 0 {
+			return errors.New("stake_remove needs a 20-byte hotkey and a positive amount")
+		}
+		return nil
+	case *Msg_SetTake:
+		if s.SetTake == nil || len(s.SetTake.Hotkey) != address.Len || s.SetTake.TakeBps > 10_000 {
+			return errors.New("set_take needs a 20-byte hotkey and take_bps ≤ 10000")
+		}
+		return nil
+	case *Msg_WeightsCommit:
+		if s.WeightsCommit == nil || len(s.WeightsCommit.Hash) != 32 {
+			return errors.New("weights_commit needs a 32-byte hash")
+		}
+		return nil
+	case *Msg_WeightsReveal:
+		m := s.WeightsReveal
+		if m == nil {
+			return errors.New("empty weights_reveal")
+		}
+		if len(m.Salt) > 64 {
+			return errors.New("salt longer than 64 bytes")
+		}
+		return validateWeights(m.Uids, m.Values)
+	case *Msg_WeightsSet:
+		if s.WeightsSet == nil {
+			return errors.New("empty weights_set")
+		}
+		return validateWeights(s.WeightsSet.Uids, s.WeightsSet.Values)
 	case nil:
 		return errors.New("empty message")
 	default:
@@ -196,4 +266,50 @@ func hasUnknown(m protoreflect.Message) bool {
 // Transfer returns a message that moves amount base units to to.
 func Transfer(to address.Address, amount uint64) *Msg {
 	return &Msg{Sum: &Msg_Transfer{Transfer: &MsgTransfer{To: to[:], Amount: amount}}}
+}
+
+// MaxWeights bounds a weight vector (the largest subnet has 4,096 UIDs).
+const MaxWeights = 4096
+
+func validateProof(p *HotkeyProof) error {
+	if p == nil || len(p.PubKey) != ed25519.PublicKeySize || len(p.Signature) != ed25519.SignatureSize {
+		return errors.New("hotkey proof needs a 32-byte key and a 64-byte signature")
+	}
+	return nil
+}
+
+func validateWeights(uids, values []uint32) error {
+	if len(uids) != len(values) {
+		return fmt.Errorf("%d uids but %d values", len(uids), len(values))
+	}
+	if len(uids) > MaxWeights {
+		return fmt.Errorf("%d weights, limit %d", len(uids), MaxWeights)
+	}
+	for _, v := range values {
+		if v > 65535 {
+			return fmt.Errorf("weight %d exceeds 65535", v)
+		}
+	}
+	return nil
+}
+
+// HotkeyBindBytes are what a hotkey signs to bind itself to a coldkey on a subnet.
+func HotkeyBindBytes(chainID string, netuid uint32, coldkey address.Address) []byte {
+	b := []byte("agora/hotkey-bind/v1\x00")
+	b = append(b, chainID...)
+	b = append(b, 0, byte(netuid>>24), byte(netuid>>16), byte(netuid>>8), byte(netuid))
+	return append(b, coldkey[:]...)
+}
+
+// ProveHotkey signs the binding of hotkey to coldkey on netuid.
+func ProveHotkey(hotkey ed25519.PrivateKey, chainID string, netuid uint32, coldkey address.Address) *HotkeyProof {
+	return &HotkeyProof{
+		PubKey:    hotkey.Public().(ed25519.PublicKey),
+		Signature: ed25519.Sign(hotkey, HotkeyBindBytes(chainID, netuid, coldkey)),
+	}
+}
+
+// Verify checks a hotkey proof.
+func (p *HotkeyProof) Verify(chainID string, netuid uint32, coldkey address.Address) bool {
+	return ed25519.Verify(p.PubKey, HotkeyBindBytes(chainID, netuid, coldkey), p.Signature)
 }

@@ -170,6 +170,17 @@ type Msg struct {
 	// Types that are valid to be assigned to Sum:
 	//
 	//	*Msg_Transfer
+	//	*Msg_SubnetRegister
+	//	*Msg_SubnetSetParams
+	//	*Msg_SubnetStart
+	//	*Msg_NeuronRegister
+	//	*Msg_NeuronServe
+	//	*Msg_StakeAdd
+	//	*Msg_StakeRemove
+	//	*Msg_SetTake
+	//	*Msg_WeightsCommit
+	//	*Msg_WeightsReveal
+	//	*Msg_WeightsSet
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -221,6 +232,105 @@ func (x *Msg) GetTransfer() *MsgTransfer {
 	return nil
 }
 
+func (x *Msg) GetSubnetRegister() *MsgSubnetRegister {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SubnetRegister); ok {
+			return x.SubnetRegister
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSubnetSetParams() *MsgSubnetSetParams {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SubnetSetParams); ok {
+			return x.SubnetSetParams
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSubnetStart() *MsgSubnetStart {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SubnetStart); ok {
+			return x.SubnetStart
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetNeuronRegister() *MsgNeuronRegister {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_NeuronRegister); ok {
+			return x.NeuronRegister
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetNeuronServe() *MsgNeuronServe {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_NeuronServe); ok {
+			return x.NeuronServe
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetStakeAdd() *MsgStakeAdd {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_StakeAdd); ok {
+			return x.StakeAdd
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetStakeRemove() *MsgStakeRemove {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_StakeRemove); ok {
+			return x.StakeRemove
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetSetTake() *MsgSetTake {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_SetTake); ok {
+			return x.SetTake
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetWeightsCommit() *MsgWeightsCommit {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_WeightsCommit); ok {
+			return x.WeightsCommit
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetWeightsReveal() *MsgWeightsReveal {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_WeightsReveal); ok {
+			return x.WeightsReveal
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetWeightsSet() *MsgWeightsSet {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_WeightsSet); ok {
+			return x.WeightsSet
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -229,7 +339,73 @@ type Msg_Transfer struct {
 	Transfer *MsgTransfer `protobuf:"bytes,1,opt,name=transfer,proto3,oneof"`
 }
 
+type Msg_SubnetRegister struct {
+	SubnetRegister *MsgSubnetRegister `protobuf:"bytes,2,opt,name=subnet_register,json=subnetRegister,proto3,oneof"`
+}
+
+type Msg_SubnetSetParams struct {
+	SubnetSetParams *MsgSubnetSetParams `protobuf:"bytes,3,opt,name=subnet_set_params,json=subnetSetParams,proto3,oneof"`
+}
+
+type Msg_SubnetStart struct {
+	SubnetStart *MsgSubnetStart `protobuf:"bytes,4,opt,name=subnet_start,json=subnetStart,proto3,oneof"`
+}
+
+type Msg_NeuronRegister struct {
+	NeuronRegister *MsgNeuronRegister `protobuf:"bytes,5,opt,name=neuron_register,json=neuronRegister,proto3,oneof"`
+}
+
+type Msg_NeuronServe struct {
+	NeuronServe *MsgNeuronServe `protobuf:"bytes,6,opt,name=neuron_serve,json=neuronServe,proto3,oneof"`
+}
+
+type Msg_StakeAdd struct {
+	StakeAdd *MsgStakeAdd `protobuf:"bytes,7,opt,name=stake_add,json=stakeAdd,proto3,oneof"`
+}
+
+type Msg_StakeRemove struct {
+	StakeRemove *MsgStakeRemove `protobuf:"bytes,8,opt,name=stake_remove,json=stakeRemove,proto3,oneof"`
+}
+
+type Msg_SetTake struct {
+	SetTake *MsgSetTake `protobuf:"bytes,9,opt,name=set_take,json=setTake,proto3,oneof"`
+}
+
+type Msg_WeightsCommit struct {
+	WeightsCommit *MsgWeightsCommit `protobuf:"bytes,10,opt,name=weights_commit,json=weightsCommit,proto3,oneof"`
+}
+
+type Msg_WeightsReveal struct {
+	WeightsReveal *MsgWeightsReveal `protobuf:"bytes,11,opt,name=weights_reveal,json=weightsReveal,proto3,oneof"`
+}
+
+type Msg_WeightsSet struct {
+	WeightsSet *MsgWeightsSet `protobuf:"bytes,12,opt,name=weights_set,json=weightsSet,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
+
+func (*Msg_SubnetRegister) isMsg_Sum() {}
+
+func (*Msg_SubnetSetParams) isMsg_Sum() {}
+
+func (*Msg_SubnetStart) isMsg_Sum() {}
+
+func (*Msg_NeuronRegister) isMsg_Sum() {}
+
+func (*Msg_NeuronServe) isMsg_Sum() {}
+
+func (*Msg_StakeAdd) isMsg_Sum() {}
+
+func (*Msg_StakeRemove) isMsg_Sum() {}
+
+func (*Msg_SetTake) isMsg_Sum() {}
+
+func (*Msg_WeightsCommit) isMsg_Sum() {}
+
+func (*Msg_WeightsReveal) isMsg_Sum() {}
+
+func (*Msg_WeightsSet) isMsg_Sum() {}
 
 // MsgTransfer moves amount base units from the signer to `to`.
 type MsgTransfer struct {
@@ -284,6 +460,1698 @@ func (x *MsgTransfer) GetAmount() uint64 {
 	return 0
 }
 
+// HotkeyProof shows the signer controls a hotkey it is binding to its
+// coldkey: an ed25519 signature by the hotkey over
+// "agora/hotkey-bind/v1\0" ‖ chain_id ‖ 0x00 ‖ netuid (4 bytes BE) ‖ coldkey address.
+type HotkeyProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PubKey        []byte                 `protobuf:"bytes,1,opt,name=pub_key,json=pubKey,proto3" json:"pub_key,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotkeyProof) Reset() {
+	*x = HotkeyProof{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotkeyProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotkeyProof) ProtoMessage() {}
+
+func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotkeyProof.ProtoReflect.Descriptor instead.
+func (*HotkeyProof) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HotkeyProof) GetPubKey() []byte {
+	if x != nil {
+		return x.PubKey
+	}
+	return nil
+}
+
+func (x *HotkeyProof) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// MsgSubnetRegister creates a subnet owned by the signer (a coldkey). The
+// lock cost is taken from the signer and held by the subnet; max_lock guards
+// against paying more than expected. The owner's hotkey becomes UID 0.
+type MsgSubnetRegister struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxLock       uint64                 `protobuf:"varint,1,opt,name=max_lock,json=maxLock,proto3" json:"max_lock,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	OwnerHotkey   *HotkeyProof           `protobuf:"bytes,3,opt,name=owner_hotkey,json=ownerHotkey,proto3" json:"owner_hotkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgSubnetRegister) Reset() {
+	*x = MsgSubnetRegister{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgSubnetRegister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgSubnetRegister) ProtoMessage() {}
+
+func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgSubnetRegister.ProtoReflect.Descriptor instead.
+func (*MsgSubnetRegister) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MsgSubnetRegister) GetMaxLock() uint64 {
+	if x != nil {
+		return x.MaxLock
+	}
+	return 0
+}
+
+func (x *MsgSubnetRegister) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MsgSubnetRegister) GetOwnerHotkey() *HotkeyProof {
+	if x != nil {
+		return x.OwnerHotkey
+	}
+	return nil
+}
+
+// MsgSubnetSetParams replaces a subnet's hyperparameters (owner only).
+type MsgSubnetSetParams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Params        *SubnetParams          `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgSubnetSetParams) Reset() {
+	*x = MsgSubnetSetParams{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgSubnetSetParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgSubnetSetParams) ProtoMessage() {}
+
+func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgSubnetSetParams.ProtoReflect.Descriptor instead.
+func (*MsgSubnetSetParams) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *MsgSubnetSetParams) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgSubnetSetParams) GetParams() *SubnetParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// MsgSubnetStart turns on emission to a subnet (owner only).
+type MsgSubnetStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgSubnetStart) Reset() {
+	*x = MsgSubnetStart{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgSubnetStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgSubnetStart) ProtoMessage() {}
+
+func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgSubnetStart.ProtoReflect.Descriptor instead.
+func (*MsgSubnetStart) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MsgSubnetStart) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+// MsgNeuronRegister burns the registration price from the signer (a
+// coldkey) and gives the hotkey a UID on the subnet.
+type MsgNeuronRegister struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hotkey        *HotkeyProof           `protobuf:"bytes,2,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	MaxBurn       uint64                 `protobuf:"varint,3,opt,name=max_burn,json=maxBurn,proto3" json:"max_burn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgNeuronRegister) Reset() {
+	*x = MsgNeuronRegister{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgNeuronRegister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgNeuronRegister) ProtoMessage() {}
+
+func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgNeuronRegister.ProtoReflect.Descriptor instead.
+func (*MsgNeuronRegister) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MsgNeuronRegister) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgNeuronRegister) GetHotkey() *HotkeyProof {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *MsgNeuronRegister) GetMaxBurn() uint64 {
+	if x != nil {
+		return x.MaxBurn
+	}
+	return 0
+}
+
+// MsgNeuronServe publishes where a neuron serves (signed by its hotkey).
+type MsgNeuronServe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	X25519PubKey  []byte                 `protobuf:"bytes,3,opt,name=x25519_pub_key,json=x25519PubKey,proto3" json:"x25519_pub_key,omitempty"`
+	ModelId       string                 `protobuf:"bytes,4,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgNeuronServe) Reset() {
+	*x = MsgNeuronServe{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgNeuronServe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgNeuronServe) ProtoMessage() {}
+
+func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgNeuronServe.ProtoReflect.Descriptor instead.
+func (*MsgNeuronServe) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *MsgNeuronServe) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgNeuronServe) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *MsgNeuronServe) GetX25519PubKey() []byte {
+	if x != nil {
+		return x.X25519PubKey
+	}
+	return nil
+}
+
+func (x *MsgNeuronServe) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+// MsgStakeAdd moves amount from the signer's balance into the hotkey's stake pool.
+type MsgStakeAdd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey        []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Netuid        uint32                 `protobuf:"varint,2,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Amount        uint64                 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgStakeAdd) Reset() {
+	*x = MsgStakeAdd{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgStakeAdd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgStakeAdd) ProtoMessage() {}
+
+func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgStakeAdd.ProtoReflect.Descriptor instead.
+func (*MsgStakeAdd) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MsgStakeAdd) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *MsgStakeAdd) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgStakeAdd) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// MsgStakeRemove moves amount from the signer's share of the pool back to its balance.
+type MsgStakeRemove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey        []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Netuid        uint32                 `protobuf:"varint,2,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Amount        uint64                 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgStakeRemove) Reset() {
+	*x = MsgStakeRemove{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgStakeRemove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgStakeRemove) ProtoMessage() {}
+
+func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgStakeRemove.ProtoReflect.Descriptor instead.
+func (*MsgStakeRemove) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MsgStakeRemove) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *MsgStakeRemove) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgStakeRemove) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// MsgSetTake sets a hotkey's validator take in basis points (signed by its owner coldkey).
+type MsgSetTake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey        []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	TakeBps       uint32                 `protobuf:"varint,2,opt,name=take_bps,json=takeBps,proto3" json:"take_bps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgSetTake) Reset() {
+	*x = MsgSetTake{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgSetTake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgSetTake) ProtoMessage() {}
+
+func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgSetTake.ProtoReflect.Descriptor instead.
+func (*MsgSetTake) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MsgSetTake) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *MsgSetTake) GetTakeBps() uint32 {
+	if x != nil {
+		return x.TakeBps
+	}
+	return 0
+}
+
+// MsgWeightsCommit records a hash of weights to reveal later (signed by the hotkey).
+type MsgWeightsCommit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgWeightsCommit) Reset() {
+	*x = MsgWeightsCommit{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgWeightsCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgWeightsCommit) ProtoMessage() {}
+
+func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgWeightsCommit.ProtoReflect.Descriptor instead.
+func (*MsgWeightsCommit) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MsgWeightsCommit) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgWeightsCommit) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type MsgWeightsReveal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Uids          []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Values        []uint32               `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Salt          []byte                 `protobuf:"bytes,4,opt,name=salt,proto3" json:"salt,omitempty"`
+	VersionKey    uint64                 `protobuf:"varint,5,opt,name=version_key,json=versionKey,proto3" json:"version_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgWeightsReveal) Reset() {
+	*x = MsgWeightsReveal{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgWeightsReveal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgWeightsReveal) ProtoMessage() {}
+
+func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgWeightsReveal.ProtoReflect.Descriptor instead.
+func (*MsgWeightsReveal) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MsgWeightsReveal) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgWeightsReveal) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *MsgWeightsReveal) GetValues() []uint32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *MsgWeightsReveal) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *MsgWeightsReveal) GetVersionKey() uint64 {
+	if x != nil {
+		return x.VersionKey
+	}
+	return 0
+}
+
+// MsgWeightsSet sets weights directly where the subnet turned commit-reveal off.
+type MsgWeightsSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Netuid        uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Uids          []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Values        []uint32               `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
+	VersionKey    uint64                 `protobuf:"varint,4,opt,name=version_key,json=versionKey,proto3" json:"version_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgWeightsSet) Reset() {
+	*x = MsgWeightsSet{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgWeightsSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgWeightsSet) ProtoMessage() {}
+
+func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgWeightsSet.ProtoReflect.Descriptor instead.
+func (*MsgWeightsSet) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MsgWeightsSet) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgWeightsSet) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *MsgWeightsSet) GetValues() []uint32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *MsgWeightsSet) GetVersionKey() uint64 {
+	if x != nil {
+		return x.VersionKey
+	}
+	return 0
+}
+
+// SubnetParams are a subnet's hyperparameters. Fractions use Bittensor's
+// scales: kappa and bonds_penalty of 65535, bonds_moving_average of 1,000,000.
+type SubnetParams struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Tempo              uint64                 `protobuf:"varint,1,opt,name=tempo,proto3" json:"tempo,omitempty"`
+	MaxUids            uint32                 `protobuf:"varint,2,opt,name=max_uids,json=maxUids,proto3" json:"max_uids,omitempty"`
+	MaxValidators      uint32                 `protobuf:"varint,3,opt,name=max_validators,json=maxValidators,proto3" json:"max_validators,omitempty"`
+	ImmunityPeriod     uint64                 `protobuf:"varint,4,opt,name=immunity_period,json=immunityPeriod,proto3" json:"immunity_period,omitempty"`
+	Kappa              uint32                 `protobuf:"varint,5,opt,name=kappa,proto3" json:"kappa,omitempty"`
+	BondsMovingAverage uint64                 `protobuf:"varint,6,opt,name=bonds_moving_average,json=bondsMovingAverage,proto3" json:"bonds_moving_average,omitempty"`
+	BondsPenalty       uint32                 `protobuf:"varint,7,opt,name=bonds_penalty,json=bondsPenalty,proto3" json:"bonds_penalty,omitempty"`
+	ActivityCutoff     uint64                 `protobuf:"varint,8,opt,name=activity_cutoff,json=activityCutoff,proto3" json:"activity_cutoff,omitempty"`
+	WeightsRateLimit   uint64                 `protobuf:"varint,9,opt,name=weights_rate_limit,json=weightsRateLimit,proto3" json:"weights_rate_limit,omitempty"`
+	CommitReveal       bool                   `protobuf:"varint,10,opt,name=commit_reveal,json=commitReveal,proto3" json:"commit_reveal,omitempty"`
+	RevealPeriod       uint64                 `protobuf:"varint,11,opt,name=reveal_period,json=revealPeriod,proto3" json:"reveal_period,omitempty"` // in tempos
+	MinBurn            uint64                 `protobuf:"varint,12,opt,name=min_burn,json=minBurn,proto3" json:"min_burn,omitempty"`
+	MaxBurn            uint64                 `protobuf:"varint,13,opt,name=max_burn,json=maxBurn,proto3" json:"max_burn,omitempty"`
+	StakeThreshold     uint64                 `protobuf:"varint,14,opt,name=stake_threshold,json=stakeThreshold,proto3" json:"stake_threshold,omitempty"`
+	MinAllowedWeights  uint32                 `protobuf:"varint,15,opt,name=min_allowed_weights,json=minAllowedWeights,proto3" json:"min_allowed_weights,omitempty"`
+	YumaVersion        uint32                 `protobuf:"varint,16,opt,name=yuma_version,json=yumaVersion,proto3" json:"yuma_version,omitempty"`          // 3 or 2
+	WeightsVersion     uint64                 `protobuf:"varint,17,opt,name=weights_version,json=weightsVersion,proto3" json:"weights_version,omitempty"` // minimum version_key accepted
+	ServingRateLimit   uint64                 `protobuf:"varint,18,opt,name=serving_rate_limit,json=servingRateLimit,proto3" json:"serving_rate_limit,omitempty"`
+	ModelId            string                 `protobuf:"bytes,19,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`             // pinned model: sha256 hex of the GGUF file
+	PricePer_1K        uint64                 `protobuf:"varint,20,opt,name=price_per_1k,json=pricePer1k,proto3" json:"price_per_1k,omitempty"` // base units per 1,000 tokens
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SubnetParams) Reset() {
+	*x = SubnetParams{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubnetParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubnetParams) ProtoMessage() {}
+
+func (x *SubnetParams) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubnetParams.ProtoReflect.Descriptor instead.
+func (*SubnetParams) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SubnetParams) GetTempo() uint64 {
+	if x != nil {
+		return x.Tempo
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetMaxUids() uint32 {
+	if x != nil {
+		return x.MaxUids
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetMaxValidators() uint32 {
+	if x != nil {
+		return x.MaxValidators
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetImmunityPeriod() uint64 {
+	if x != nil {
+		return x.ImmunityPeriod
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetKappa() uint32 {
+	if x != nil {
+		return x.Kappa
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetBondsMovingAverage() uint64 {
+	if x != nil {
+		return x.BondsMovingAverage
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetBondsPenalty() uint32 {
+	if x != nil {
+		return x.BondsPenalty
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetActivityCutoff() uint64 {
+	if x != nil {
+		return x.ActivityCutoff
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetWeightsRateLimit() uint64 {
+	if x != nil {
+		return x.WeightsRateLimit
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetCommitReveal() bool {
+	if x != nil {
+		return x.CommitReveal
+	}
+	return false
+}
+
+func (x *SubnetParams) GetRevealPeriod() uint64 {
+	if x != nil {
+		return x.RevealPeriod
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetMinBurn() uint64 {
+	if x != nil {
+		return x.MinBurn
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetMaxBurn() uint64 {
+	if x != nil {
+		return x.MaxBurn
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetStakeThreshold() uint64 {
+	if x != nil {
+		return x.StakeThreshold
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetMinAllowedWeights() uint32 {
+	if x != nil {
+		return x.MinAllowedWeights
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetYumaVersion() uint32 {
+	if x != nil {
+		return x.YumaVersion
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetWeightsVersion() uint64 {
+	if x != nil {
+		return x.WeightsVersion
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetServingRateLimit() uint64 {
+	if x != nil {
+		return x.ServingRateLimit
+	}
+	return 0
+}
+
+func (x *SubnetParams) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *SubnetParams) GetPricePer_1K() uint64 {
+	if x != nil {
+		return x.PricePer_1K
+	}
+	return 0
+}
+
+// Subnet is the state record of a subnet.
+type Subnet struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Netuid            uint32                 `protobuf:"varint,1,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Owner             []byte                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`    // coldkey address
+	Locked            uint64                 `protobuf:"varint,3,opt,name=locked,proto3" json:"locked,omitempty"` // lock cost held until the subnet is dissolved
+	RegisteredAt      uint64                 `protobuf:"varint,4,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	Started           bool                   `protobuf:"varint,5,opt,name=started,proto3" json:"started,omitempty"`
+	Name              string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	Params            *SubnetParams          `protobuf:"bytes,7,opt,name=params,proto3" json:"params,omitempty"`
+	Burn              uint64                 `protobuf:"varint,8,opt,name=burn,proto3" json:"burn,omitempty"` // registration price at burn_updated_at
+	BurnUpdatedAt     uint64                 `protobuf:"varint,9,opt,name=burn_updated_at,json=burnUpdatedAt,proto3" json:"burn_updated_at,omitempty"`
+	N                 uint32                 `protobuf:"varint,10,opt,name=n,proto3" json:"n,omitempty"`                                                    // UIDs in use
+	PendingEmission   uint64                 `protobuf:"varint,11,opt,name=pending_emission,json=pendingEmission,proto3" json:"pending_emission,omitempty"` // accumulated for the next epoch
+	LastEpoch         uint64                 `protobuf:"varint,12,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
+	TotalEmitted      uint64                 `protobuf:"varint,13,opt,name=total_emitted,json=totalEmitted,proto3" json:"total_emitted,omitempty"`
+	LastEpochEmission uint64                 `protobuf:"varint,14,opt,name=last_epoch_emission,json=lastEpochEmission,proto3" json:"last_epoch_emission,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Subnet) Reset() {
+	*x = Subnet{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subnet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subnet) ProtoMessage() {}
+
+func (x *Subnet) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subnet.ProtoReflect.Descriptor instead.
+func (*Subnet) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Subnet) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *Subnet) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Subnet) GetLocked() uint64 {
+	if x != nil {
+		return x.Locked
+	}
+	return 0
+}
+
+func (x *Subnet) GetRegisteredAt() uint64 {
+	if x != nil {
+		return x.RegisteredAt
+	}
+	return 0
+}
+
+func (x *Subnet) GetStarted() bool {
+	if x != nil {
+		return x.Started
+	}
+	return false
+}
+
+func (x *Subnet) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Subnet) GetParams() *SubnetParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Subnet) GetBurn() uint64 {
+	if x != nil {
+		return x.Burn
+	}
+	return 0
+}
+
+func (x *Subnet) GetBurnUpdatedAt() uint64 {
+	if x != nil {
+		return x.BurnUpdatedAt
+	}
+	return 0
+}
+
+func (x *Subnet) GetN() uint32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *Subnet) GetPendingEmission() uint64 {
+	if x != nil {
+		return x.PendingEmission
+	}
+	return 0
+}
+
+func (x *Subnet) GetLastEpoch() uint64 {
+	if x != nil {
+		return x.LastEpoch
+	}
+	return 0
+}
+
+func (x *Subnet) GetTotalEmitted() uint64 {
+	if x != nil {
+		return x.TotalEmitted
+	}
+	return 0
+}
+
+func (x *Subnet) GetLastEpochEmission() uint64 {
+	if x != nil {
+		return x.LastEpochEmission
+	}
+	return 0
+}
+
+// SubnetRegistry holds the chain-wide subnet counters.
+type SubnetRegistry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	NextNetuid    uint32                 `protobuf:"varint,2,opt,name=next_netuid,json=nextNetuid,proto3" json:"next_netuid,omitempty"`
+	LastLock      uint64                 `protobuf:"varint,3,opt,name=last_lock,json=lastLock,proto3" json:"last_lock,omitempty"`
+	LastLockBlock uint64                 `protobuf:"varint,4,opt,name=last_lock_block,json=lastLockBlock,proto3" json:"last_lock_block,omitempty"`
+	Netuids       []uint32               `protobuf:"varint,5,rep,packed,name=netuids,proto3" json:"netuids,omitempty"` // ascending
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubnetRegistry) Reset() {
+	*x = SubnetRegistry{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubnetRegistry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubnetRegistry) ProtoMessage() {}
+
+func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubnetRegistry.ProtoReflect.Descriptor instead.
+func (*SubnetRegistry) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SubnetRegistry) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *SubnetRegistry) GetNextNetuid() uint32 {
+	if x != nil {
+		return x.NextNetuid
+	}
+	return 0
+}
+
+func (x *SubnetRegistry) GetLastLock() uint64 {
+	if x != nil {
+		return x.LastLock
+	}
+	return 0
+}
+
+func (x *SubnetRegistry) GetLastLockBlock() uint64 {
+	if x != nil {
+		return x.LastLockBlock
+	}
+	return 0
+}
+
+func (x *SubnetRegistry) GetNetuids() []uint32 {
+	if x != nil {
+		return x.Netuids
+	}
+	return nil
+}
+
+type SubnetList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subnets       []*Subnet              `protobuf:"bytes,1,rep,name=subnets,proto3" json:"subnets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubnetList) Reset() {
+	*x = SubnetList{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubnetList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubnetList) ProtoMessage() {}
+
+func (x *SubnetList) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubnetList.ProtoReflect.Descriptor instead.
+func (*SubnetList) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SubnetList) GetSubnets() []*Subnet {
+	if x != nil {
+		return x.Subnets
+	}
+	return nil
+}
+
+// Metagraph is a subnet's full state at a height, answered by /metagraph/<netuid>.
+type Metagraph struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subnet        *Subnet                `protobuf:"bytes,1,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Neurons       []*Neuron              `protobuf:"bytes,2,rep,name=neurons,proto3" json:"neurons,omitempty"`     // index = UID
+	Stake         []uint64               `protobuf:"varint,3,rep,packed,name=stake,proto3" json:"stake,omitempty"` // index = UID
+	Height        int64                  `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metagraph) Reset() {
+	*x = Metagraph{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metagraph) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metagraph) ProtoMessage() {}
+
+func (x *Metagraph) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metagraph.ProtoReflect.Descriptor instead.
+func (*Metagraph) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Metagraph) GetSubnet() *Subnet {
+	if x != nil {
+		return x.Subnet
+	}
+	return nil
+}
+
+func (x *Metagraph) GetNeurons() []*Neuron {
+	if x != nil {
+		return x.Neurons
+	}
+	return nil
+}
+
+func (x *Metagraph) GetStake() []uint64 {
+	if x != nil {
+		return x.Stake
+	}
+	return nil
+}
+
+func (x *Metagraph) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// Neuron is one UID of a subnet.
+type Neuron struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Hotkey           []byte                 `protobuf:"bytes,1,opt,name=hotkey,proto3" json:"hotkey,omitempty"`
+	Coldkey          []byte                 `protobuf:"bytes,2,opt,name=coldkey,proto3" json:"coldkey,omitempty"`
+	RegisteredAt     uint64                 `protobuf:"varint,3,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	LastUpdate       uint64                 `protobuf:"varint,4,opt,name=last_update,json=lastUpdate,proto3" json:"last_update,omitempty"`
+	Endpoint         string                 `protobuf:"bytes,5,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	X25519PubKey     []byte                 `protobuf:"bytes,6,opt,name=x25519_pub_key,json=x25519PubKey,proto3" json:"x25519_pub_key,omitempty"`
+	ModelId          string                 `protobuf:"bytes,7,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	ServedAt         uint64                 `protobuf:"varint,8,opt,name=served_at,json=servedAt,proto3" json:"served_at,omitempty"`
+	Active           bool                   `protobuf:"varint,9,opt,name=active,proto3" json:"active,omitempty"`
+	ValidatorPermit  bool                   `protobuf:"varint,10,opt,name=validator_permit,json=validatorPermit,proto3" json:"validator_permit,omitempty"`
+	Consensus        uint64                 `protobuf:"varint,11,opt,name=consensus,proto3" json:"consensus,omitempty"` // Q32.32 fractions from the last epoch
+	Incentive        uint64                 `protobuf:"varint,12,opt,name=incentive,proto3" json:"incentive,omitempty"`
+	Dividends        uint64                 `protobuf:"varint,13,opt,name=dividends,proto3" json:"dividends,omitempty"`
+	ValidatorTrust   uint64                 `protobuf:"varint,14,opt,name=validator_trust,json=validatorTrust,proto3" json:"validator_trust,omitempty"`
+	Emission         uint64                 `protobuf:"varint,15,opt,name=emission,proto3" json:"emission,omitempty"`                                           // base units earned in the last epoch
+	FirstCommitBlock uint64                 `protobuf:"varint,16,opt,name=first_commit_block,json=firstCommitBlock,proto3" json:"first_commit_block,omitempty"` // block of the pending weight commit, 0 if none
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Neuron) Reset() {
+	*x = Neuron{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neuron) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neuron) ProtoMessage() {}
+
+func (x *Neuron) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neuron.ProtoReflect.Descriptor instead.
+func (*Neuron) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Neuron) GetHotkey() []byte {
+	if x != nil {
+		return x.Hotkey
+	}
+	return nil
+}
+
+func (x *Neuron) GetColdkey() []byte {
+	if x != nil {
+		return x.Coldkey
+	}
+	return nil
+}
+
+func (x *Neuron) GetRegisteredAt() uint64 {
+	if x != nil {
+		return x.RegisteredAt
+	}
+	return 0
+}
+
+func (x *Neuron) GetLastUpdate() uint64 {
+	if x != nil {
+		return x.LastUpdate
+	}
+	return 0
+}
+
+func (x *Neuron) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *Neuron) GetX25519PubKey() []byte {
+	if x != nil {
+		return x.X25519PubKey
+	}
+	return nil
+}
+
+func (x *Neuron) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Neuron) GetServedAt() uint64 {
+	if x != nil {
+		return x.ServedAt
+	}
+	return 0
+}
+
+func (x *Neuron) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *Neuron) GetValidatorPermit() bool {
+	if x != nil {
+		return x.ValidatorPermit
+	}
+	return false
+}
+
+func (x *Neuron) GetConsensus() uint64 {
+	if x != nil {
+		return x.Consensus
+	}
+	return 0
+}
+
+func (x *Neuron) GetIncentive() uint64 {
+	if x != nil {
+		return x.Incentive
+	}
+	return 0
+}
+
+func (x *Neuron) GetDividends() uint64 {
+	if x != nil {
+		return x.Dividends
+	}
+	return 0
+}
+
+func (x *Neuron) GetValidatorTrust() uint64 {
+	if x != nil {
+		return x.ValidatorTrust
+	}
+	return 0
+}
+
+func (x *Neuron) GetEmission() uint64 {
+	if x != nil {
+		return x.Emission
+	}
+	return 0
+}
+
+func (x *Neuron) GetFirstCommitBlock() uint64 {
+	if x != nil {
+		return x.FirstCommitBlock
+	}
+	return 0
+}
+
+type WeightRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uids          []uint32               `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Values        []uint32               `protobuf:"varint,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WeightRow) Reset() {
+	*x = WeightRow{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WeightRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WeightRow) ProtoMessage() {}
+
+func (x *WeightRow) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WeightRow.ProtoReflect.Descriptor instead.
+func (*WeightRow) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WeightRow) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *WeightRow) GetValues() []uint32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type BondRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uids          []uint32               `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Values        []uint64               `protobuf:"varint,2,rep,packed,name=values,proto3" json:"values,omitempty"` // Q32.32
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BondRow) Reset() {
+	*x = BondRow{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BondRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BondRow) ProtoMessage() {}
+
+func (x *BondRow) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BondRow.ProtoReflect.Descriptor instead.
+func (*BondRow) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BondRow) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *BondRow) GetValues() []uint64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type WeightCommit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          []byte                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	Block         uint64                 `protobuf:"varint,2,opt,name=block,proto3" json:"block,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WeightCommit) Reset() {
+	*x = WeightCommit{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WeightCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WeightCommit) ProtoMessage() {}
+
+func (x *WeightCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WeightCommit.ProtoReflect.Descriptor instead.
+func (*WeightCommit) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *WeightCommit) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *WeightCommit) GetBlock() uint64 {
+	if x != nil {
+		return x.Block
+	}
+	return 0
+}
+
+// StakePool is a hotkey's stake on a subnet, shared by its delegators.
+type StakePool struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stake         uint64                 `protobuf:"varint,1,opt,name=stake,proto3" json:"stake,omitempty"`
+	Shares        uint64                 `protobuf:"varint,2,opt,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StakePool) Reset() {
+	*x = StakePool{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StakePool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StakePool) ProtoMessage() {}
+
+func (x *StakePool) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StakePool.ProtoReflect.Descriptor instead.
+func (*StakePool) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *StakePool) GetStake() uint64 {
+	if x != nil {
+		return x.Stake
+	}
+	return 0
+}
+
+func (x *StakePool) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+// Hotkey is chain-wide data about a hotkey.
+type Hotkey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         []byte                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"` // coldkey address
+	TakeBps       uint32                 `protobuf:"varint,2,opt,name=take_bps,json=takeBps,proto3" json:"take_bps,omitempty"`
+	TakeChangedAt uint64                 `protobuf:"varint,3,opt,name=take_changed_at,json=takeChangedAt,proto3" json:"take_changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hotkey) Reset() {
+	*x = Hotkey{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hotkey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hotkey) ProtoMessage() {}
+
+func (x *Hotkey) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hotkey.ProtoReflect.Descriptor instead.
+func (*Hotkey) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Hotkey) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Hotkey) GetTakeBps() uint32 {
+	if x != nil {
+		return x.TakeBps
+	}
+	return 0
+}
+
+func (x *Hotkey) GetTakeChangedAt() uint64 {
+	if x != nil {
+		return x.TakeChangedAt
+	}
+	return 0
+}
+
 // Account is the state record of one address.
 type Account struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -295,7 +2163,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +2175,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +2188,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Account) GetBalance() uint64 {
@@ -339,20 +2207,29 @@ func (x *Account) GetNonce() uint64 {
 
 // Params are the chain parameters set at genesis.
 type Params struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	FeeTransfer       uint64                 `protobuf:"varint,1,opt,name=fee_transfer,json=feeTransfer,proto3" json:"fee_transfer,omitempty"`               // flat fee per transfer message
-	BlockRewardBase   uint64                 `protobuf:"varint,2,opt,name=block_reward_base,json=blockRewardBase,proto3" json:"block_reward_base,omitempty"` // emission per block before halvings
-	SupplyCap         uint64                 `protobuf:"varint,3,opt,name=supply_cap,json=supplyCap,proto3" json:"supply_cap,omitempty"`                     // hard cap on genesis + minted, base units
-	TargetBlockTimeMs uint64                 `protobuf:"varint,4,opt,name=target_block_time_ms,json=targetBlockTimeMs,proto3" json:"target_block_time_ms,omitempty"`
-	MaxMsgsPerTx      uint64                 `protobuf:"varint,5,opt,name=max_msgs_per_tx,json=maxMsgsPerTx,proto3" json:"max_msgs_per_tx,omitempty"`
-	MaxMemoBytes      uint64                 `protobuf:"varint,6,opt,name=max_memo_bytes,json=maxMemoBytes,proto3" json:"max_memo_bytes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	FeeTransfer        uint64                 `protobuf:"varint,1,opt,name=fee_transfer,json=feeTransfer,proto3" json:"fee_transfer,omitempty"`               // flat fee per transfer message
+	BlockRewardBase    uint64                 `protobuf:"varint,2,opt,name=block_reward_base,json=blockRewardBase,proto3" json:"block_reward_base,omitempty"` // emission per block before halvings
+	SupplyCap          uint64                 `protobuf:"varint,3,opt,name=supply_cap,json=supplyCap,proto3" json:"supply_cap,omitempty"`                     // hard cap on genesis + minted, base units
+	TargetBlockTimeMs  uint64                 `protobuf:"varint,4,opt,name=target_block_time_ms,json=targetBlockTimeMs,proto3" json:"target_block_time_ms,omitempty"`
+	MaxMsgsPerTx       uint64                 `protobuf:"varint,5,opt,name=max_msgs_per_tx,json=maxMsgsPerTx,proto3" json:"max_msgs_per_tx,omitempty"`
+	MaxMemoBytes       uint64                 `protobuf:"varint,6,opt,name=max_memo_bytes,json=maxMemoBytes,proto3" json:"max_memo_bytes,omitempty"`
+	FeeDefault         uint64                 `protobuf:"varint,7,opt,name=fee_default,json=feeDefault,proto3" json:"fee_default,omitempty"` // flat fee of every other message type
+	MaxSubnets         uint32                 `protobuf:"varint,8,opt,name=max_subnets,json=maxSubnets,proto3" json:"max_subnets,omitempty"`
+	SubnetLockFloor    uint64                 `protobuf:"varint,9,opt,name=subnet_lock_floor,json=subnetLockFloor,proto3" json:"subnet_lock_floor,omitempty"`
+	SubnetLockInterval uint64                 `protobuf:"varint,10,opt,name=subnet_lock_interval,json=subnetLockInterval,proto3" json:"subnet_lock_interval,omitempty"` // blocks over which the doubled lock decays back
+	SubnetImmunity     uint64                 `protobuf:"varint,11,opt,name=subnet_immunity,json=subnetImmunity,proto3" json:"subnet_immunity,omitempty"`               // blocks a new subnet cannot be pruned
+	OwnerCutBps        uint32                 `protobuf:"varint,12,opt,name=owner_cut_bps,json=ownerCutBps,proto3" json:"owner_cut_bps,omitempty"`                      // subnet owner's share of subnet emission
+	MaxTakeBps         uint32                 `protobuf:"varint,13,opt,name=max_take_bps,json=maxTakeBps,proto3" json:"max_take_bps,omitempty"`
+	TakeRateLimit      uint64                 `protobuf:"varint,14,opt,name=take_rate_limit,json=takeRateLimit,proto3" json:"take_rate_limit,omitempty"` // blocks between take increases
+	DefaultSubnet      *SubnetParams          `protobuf:"bytes,15,opt,name=default_subnet,json=defaultSubnet,proto3" json:"default_subnet,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Params) Reset() {
 	*x = Params{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +2241,7 @@ func (x *Params) String() string {
 func (*Params) ProtoMessage() {}
 
 func (x *Params) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +2254,7 @@ func (x *Params) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Params.ProtoReflect.Descriptor instead.
 func (*Params) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Params) GetFeeTransfer() uint64 {
@@ -422,6 +2299,69 @@ func (x *Params) GetMaxMemoBytes() uint64 {
 	return 0
 }
 
+func (x *Params) GetFeeDefault() uint64 {
+	if x != nil {
+		return x.FeeDefault
+	}
+	return 0
+}
+
+func (x *Params) GetMaxSubnets() uint32 {
+	if x != nil {
+		return x.MaxSubnets
+	}
+	return 0
+}
+
+func (x *Params) GetSubnetLockFloor() uint64 {
+	if x != nil {
+		return x.SubnetLockFloor
+	}
+	return 0
+}
+
+func (x *Params) GetSubnetLockInterval() uint64 {
+	if x != nil {
+		return x.SubnetLockInterval
+	}
+	return 0
+}
+
+func (x *Params) GetSubnetImmunity() uint64 {
+	if x != nil {
+		return x.SubnetImmunity
+	}
+	return 0
+}
+
+func (x *Params) GetOwnerCutBps() uint32 {
+	if x != nil {
+		return x.OwnerCutBps
+	}
+	return 0
+}
+
+func (x *Params) GetMaxTakeBps() uint32 {
+	if x != nil {
+		return x.MaxTakeBps
+	}
+	return 0
+}
+
+func (x *Params) GetTakeRateLimit() uint64 {
+	if x != nil {
+		return x.TakeRateLimit
+	}
+	return 0
+}
+
+func (x *Params) GetDefaultSubnet() *SubnetParams {
+	if x != nil {
+		return x.DefaultSubnet
+	}
+	return nil
+}
+
 // Supply tracks where every base unit came from and went.
 type Supply struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -430,13 +2370,16 @@ type Supply struct {
 	Burned            uint64                 `protobuf:"varint,3,opt,name=burned,proto3" json:"burned,omitempty"`                                          // fees burned
 	PendingEmission   uint64                 `protobuf:"varint,4,opt,name=pending_emission,json=pendingEmission,proto3" json:"pending_emission,omitempty"` // minted but not yet distributed (the next issue distributes it)
 	LastBlockEmission uint64                 `protobuf:"varint,5,opt,name=last_block_emission,json=lastBlockEmission,proto3" json:"last_block_emission,omitempty"`
+	Staked            uint64                 `protobuf:"varint,6,opt,name=staked,proto3" json:"staked,omitempty"`                                    // in stake pools
+	Locked            uint64                 `protobuf:"varint,7,opt,name=locked,proto3" json:"locked,omitempty"`                                    // held by subnets as lock cost
+	SubnetPending     uint64                 `protobuf:"varint,8,opt,name=subnet_pending,json=subnetPending,proto3" json:"subnet_pending,omitempty"` // emission assigned to subnets, awaiting their epoch
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Supply) Reset() {
 	*x = Supply{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +2391,7 @@ func (x *Supply) String() string {
 func (*Supply) ProtoMessage() {}
 
 func (x *Supply) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +2404,7 @@ func (x *Supply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Supply.ProtoReflect.Descriptor instead.
 func (*Supply) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Supply) GetGenesis() uint64 {
@@ -499,6 +2442,27 @@ func (x *Supply) GetLastBlockEmission() uint64 {
 	return 0
 }
 
+func (x *Supply) GetStaked() uint64 {
+	if x != nil {
+		return x.Staked
+	}
+	return 0
+}
+
+func (x *Supply) GetLocked() uint64 {
+	if x != nil {
+		return x.Locked
+	}
+	return 0
+}
+
+func (x *Supply) GetSubnetPending() uint64 {
+	if x != nil {
+		return x.SubnetPending
+	}
+	return 0
+}
+
 var File_agora_tx_v1_tx_proto protoreflect.FileDescriptor
 
 const file_agora_tx_v1_tx_proto_rawDesc = "" +
@@ -513,16 +2477,168 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x10\n" +
 	"\x03fee\x18\x04 \x01(\x04R\x03fee\x12$\n" +
 	"\x04msgs\x18\x05 \x03(\v2\x10.agora.tx.v1.MsgR\x04msgs\x12\x12\n" +
-	"\x04memo\x18\x06 \x01(\tR\x04memo\"D\n" +
+	"\x04memo\x18\x06 \x01(\tR\x04memo\"\xad\x06\n" +
 	"\x03Msg\x126\n" +
-	"\btransfer\x18\x01 \x01(\v2\x18.agora.tx.v1.MsgTransferH\x00R\btransferB\x05\n" +
+	"\btransfer\x18\x01 \x01(\v2\x18.agora.tx.v1.MsgTransferH\x00R\btransfer\x12I\n" +
+	"\x0fsubnet_register\x18\x02 \x01(\v2\x1e.agora.tx.v1.MsgSubnetRegisterH\x00R\x0esubnetRegister\x12M\n" +
+	"\x11subnet_set_params\x18\x03 \x01(\v2\x1f.agora.tx.v1.MsgSubnetSetParamsH\x00R\x0fsubnetSetParams\x12@\n" +
+	"\fsubnet_start\x18\x04 \x01(\v2\x1b.agora.tx.v1.MsgSubnetStartH\x00R\vsubnetStart\x12I\n" +
+	"\x0fneuron_register\x18\x05 \x01(\v2\x1e.agora.tx.v1.MsgNeuronRegisterH\x00R\x0eneuronRegister\x12@\n" +
+	"\fneuron_serve\x18\x06 \x01(\v2\x1b.agora.tx.v1.MsgNeuronServeH\x00R\vneuronServe\x127\n" +
+	"\tstake_add\x18\a \x01(\v2\x18.agora.tx.v1.MsgStakeAddH\x00R\bstakeAdd\x12@\n" +
+	"\fstake_remove\x18\b \x01(\v2\x1b.agora.tx.v1.MsgStakeRemoveH\x00R\vstakeRemove\x124\n" +
+	"\bset_take\x18\t \x01(\v2\x17.agora.tx.v1.MsgSetTakeH\x00R\asetTake\x12F\n" +
+	"\x0eweights_commit\x18\n" +
+	" \x01(\v2\x1d.agora.tx.v1.MsgWeightsCommitH\x00R\rweightsCommit\x12F\n" +
+	"\x0eweights_reveal\x18\v \x01(\v2\x1d.agora.tx.v1.MsgWeightsRevealH\x00R\rweightsReveal\x12=\n" +
+	"\vweights_set\x18\f \x01(\v2\x1a.agora.tx.v1.MsgWeightsSetH\x00R\n" +
+	"weightsSetB\x05\n" +
 	"\x03sum\"5\n" +
 	"\vMsgTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
-	"\x06amount\x18\x02 \x01(\x04R\x06amount\"9\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"D\n" +
+	"\vHotkeyProof\x12\x17\n" +
+	"\apub_key\x18\x01 \x01(\fR\x06pubKey\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x7f\n" +
+	"\x11MsgSubnetRegister\x12\x19\n" +
+	"\bmax_lock\x18\x01 \x01(\x04R\amaxLock\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
+	"\fowner_hotkey\x18\x03 \x01(\v2\x18.agora.tx.v1.HotkeyProofR\vownerHotkey\"_\n" +
+	"\x12MsgSubnetSetParams\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x121\n" +
+	"\x06params\x18\x02 \x01(\v2\x19.agora.tx.v1.SubnetParamsR\x06params\"(\n" +
+	"\x0eMsgSubnetStart\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\"x\n" +
+	"\x11MsgNeuronRegister\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x120\n" +
+	"\x06hotkey\x18\x02 \x01(\v2\x18.agora.tx.v1.HotkeyProofR\x06hotkey\x12\x19\n" +
+	"\bmax_burn\x18\x03 \x01(\x04R\amaxBurn\"\x85\x01\n" +
+	"\x0eMsgNeuronServe\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12$\n" +
+	"\x0ex25519_pub_key\x18\x03 \x01(\fR\fx25519PubKey\x12\x19\n" +
+	"\bmodel_id\x18\x04 \x01(\tR\amodelId\"U\n" +
+	"\vMsgStakeAdd\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x16\n" +
+	"\x06netuid\x18\x02 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\"X\n" +
+	"\x0eMsgStakeRemove\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x16\n" +
+	"\x06netuid\x18\x02 \x01(\rR\x06netuid\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\"?\n" +
+	"\n" +
+	"MsgSetTake\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x19\n" +
+	"\btake_bps\x18\x02 \x01(\rR\atakeBps\">\n" +
+	"\x10MsgWeightsCommit\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\x8b\x01\n" +
+	"\x10MsgWeightsReveal\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
+	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\rR\x06values\x12\x12\n" +
+	"\x04salt\x18\x04 \x01(\fR\x04salt\x12\x1f\n" +
+	"\vversion_key\x18\x05 \x01(\x04R\n" +
+	"versionKey\"t\n" +
+	"\rMsgWeightsSet\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x12\n" +
+	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\rR\x06values\x12\x1f\n" +
+	"\vversion_key\x18\x04 \x01(\x04R\n" +
+	"versionKey\"\xe3\x05\n" +
+	"\fSubnetParams\x12\x14\n" +
+	"\x05tempo\x18\x01 \x01(\x04R\x05tempo\x12\x19\n" +
+	"\bmax_uids\x18\x02 \x01(\rR\amaxUids\x12%\n" +
+	"\x0emax_validators\x18\x03 \x01(\rR\rmaxValidators\x12'\n" +
+	"\x0fimmunity_period\x18\x04 \x01(\x04R\x0eimmunityPeriod\x12\x14\n" +
+	"\x05kappa\x18\x05 \x01(\rR\x05kappa\x120\n" +
+	"\x14bonds_moving_average\x18\x06 \x01(\x04R\x12bondsMovingAverage\x12#\n" +
+	"\rbonds_penalty\x18\a \x01(\rR\fbondsPenalty\x12'\n" +
+	"\x0factivity_cutoff\x18\b \x01(\x04R\x0eactivityCutoff\x12,\n" +
+	"\x12weights_rate_limit\x18\t \x01(\x04R\x10weightsRateLimit\x12#\n" +
+	"\rcommit_reveal\x18\n" +
+	" \x01(\bR\fcommitReveal\x12#\n" +
+	"\rreveal_period\x18\v \x01(\x04R\frevealPeriod\x12\x19\n" +
+	"\bmin_burn\x18\f \x01(\x04R\aminBurn\x12\x19\n" +
+	"\bmax_burn\x18\r \x01(\x04R\amaxBurn\x12'\n" +
+	"\x0fstake_threshold\x18\x0e \x01(\x04R\x0estakeThreshold\x12.\n" +
+	"\x13min_allowed_weights\x18\x0f \x01(\rR\x11minAllowedWeights\x12!\n" +
+	"\fyuma_version\x18\x10 \x01(\rR\vyumaVersion\x12'\n" +
+	"\x0fweights_version\x18\x11 \x01(\x04R\x0eweightsVersion\x12,\n" +
+	"\x12serving_rate_limit\x18\x12 \x01(\x04R\x10servingRateLimit\x12\x19\n" +
+	"\bmodel_id\x18\x13 \x01(\tR\amodelId\x12 \n" +
+	"\fprice_per_1k\x18\x14 \x01(\x04R\n" +
+	"pricePer1k\"\xbd\x03\n" +
+	"\x06Subnet\x12\x16\n" +
+	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x16\n" +
+	"\x06locked\x18\x03 \x01(\x04R\x06locked\x12#\n" +
+	"\rregistered_at\x18\x04 \x01(\x04R\fregisteredAt\x12\x18\n" +
+	"\astarted\x18\x05 \x01(\bR\astarted\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x121\n" +
+	"\x06params\x18\a \x01(\v2\x19.agora.tx.v1.SubnetParamsR\x06params\x12\x12\n" +
+	"\x04burn\x18\b \x01(\x04R\x04burn\x12&\n" +
+	"\x0fburn_updated_at\x18\t \x01(\x04R\rburnUpdatedAt\x12\f\n" +
+	"\x01n\x18\n" +
+	" \x01(\rR\x01n\x12)\n" +
+	"\x10pending_emission\x18\v \x01(\x04R\x0fpendingEmission\x12\x1d\n" +
+	"\n" +
+	"last_epoch\x18\f \x01(\x04R\tlastEpoch\x12#\n" +
+	"\rtotal_emitted\x18\r \x01(\x04R\ftotalEmitted\x12.\n" +
+	"\x13last_epoch_emission\x18\x0e \x01(\x04R\x11lastEpochEmission\"\xa6\x01\n" +
+	"\x0eSubnetRegistry\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x12\x1f\n" +
+	"\vnext_netuid\x18\x02 \x01(\rR\n" +
+	"nextNetuid\x12\x1b\n" +
+	"\tlast_lock\x18\x03 \x01(\x04R\blastLock\x12&\n" +
+	"\x0flast_lock_block\x18\x04 \x01(\x04R\rlastLockBlock\x12\x18\n" +
+	"\anetuids\x18\x05 \x03(\rR\anetuids\";\n" +
+	"\n" +
+	"SubnetList\x12-\n" +
+	"\asubnets\x18\x01 \x03(\v2\x13.agora.tx.v1.SubnetR\asubnets\"\x95\x01\n" +
+	"\tMetagraph\x12+\n" +
+	"\x06subnet\x18\x01 \x01(\v2\x13.agora.tx.v1.SubnetR\x06subnet\x12-\n" +
+	"\aneurons\x18\x02 \x03(\v2\x13.agora.tx.v1.NeuronR\aneurons\x12\x14\n" +
+	"\x05stake\x18\x03 \x03(\x04R\x05stake\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x03R\x06height\"\x8a\x04\n" +
+	"\x06Neuron\x12\x16\n" +
+	"\x06hotkey\x18\x01 \x01(\fR\x06hotkey\x12\x18\n" +
+	"\acoldkey\x18\x02 \x01(\fR\acoldkey\x12#\n" +
+	"\rregistered_at\x18\x03 \x01(\x04R\fregisteredAt\x12\x1f\n" +
+	"\vlast_update\x18\x04 \x01(\x04R\n" +
+	"lastUpdate\x12\x1a\n" +
+	"\bendpoint\x18\x05 \x01(\tR\bendpoint\x12$\n" +
+	"\x0ex25519_pub_key\x18\x06 \x01(\fR\fx25519PubKey\x12\x19\n" +
+	"\bmodel_id\x18\a \x01(\tR\amodelId\x12\x1b\n" +
+	"\tserved_at\x18\b \x01(\x04R\bservedAt\x12\x16\n" +
+	"\x06active\x18\t \x01(\bR\x06active\x12)\n" +
+	"\x10validator_permit\x18\n" +
+	" \x01(\bR\x0fvalidatorPermit\x12\x1c\n" +
+	"\tconsensus\x18\v \x01(\x04R\tconsensus\x12\x1c\n" +
+	"\tincentive\x18\f \x01(\x04R\tincentive\x12\x1c\n" +
+	"\tdividends\x18\r \x01(\x04R\tdividends\x12'\n" +
+	"\x0fvalidator_trust\x18\x0e \x01(\x04R\x0evalidatorTrust\x12\x1a\n" +
+	"\bemission\x18\x0f \x01(\x04R\bemission\x12,\n" +
+	"\x12first_commit_block\x18\x10 \x01(\x04R\x10firstCommitBlock\"7\n" +
+	"\tWeightRow\x12\x12\n" +
+	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\rR\x06values\"5\n" +
+	"\aBondRow\x12\x12\n" +
+	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x04R\x06values\"8\n" +
+	"\fWeightCommit\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\x12\x14\n" +
+	"\x05block\x18\x02 \x01(\x04R\x05block\"9\n" +
+	"\tStakePool\x12\x14\n" +
+	"\x05stake\x18\x01 \x01(\x04R\x05stake\x12\x16\n" +
+	"\x06shares\x18\x02 \x01(\x04R\x06shares\"a\n" +
+	"\x06Hotkey\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\fR\x05owner\x12\x19\n" +
+	"\btake_bps\x18\x02 \x01(\rR\atakeBps\x12&\n" +
+	"\x0ftake_changed_at\x18\x03 \x01(\x04R\rtakeChangedAt\"9\n" +
 	"\aAccount\x12\x18\n" +
 	"\abalance\x18\x01 \x01(\x04R\abalance\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\xf4\x01\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\xed\x04\n" +
 	"\x06Params\x12!\n" +
 	"\ffee_transfer\x18\x01 \x01(\x04R\vfeeTransfer\x12*\n" +
 	"\x11block_reward_base\x18\x02 \x01(\x04R\x0fblockRewardBase\x12\x1d\n" +
@@ -530,13 +2646,29 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"supply_cap\x18\x03 \x01(\x04R\tsupplyCap\x12/\n" +
 	"\x14target_block_time_ms\x18\x04 \x01(\x04R\x11targetBlockTimeMs\x12%\n" +
 	"\x0fmax_msgs_per_tx\x18\x05 \x01(\x04R\fmaxMsgsPerTx\x12$\n" +
-	"\x0emax_memo_bytes\x18\x06 \x01(\x04R\fmaxMemoBytes\"\xad\x01\n" +
+	"\x0emax_memo_bytes\x18\x06 \x01(\x04R\fmaxMemoBytes\x12\x1f\n" +
+	"\vfee_default\x18\a \x01(\x04R\n" +
+	"feeDefault\x12\x1f\n" +
+	"\vmax_subnets\x18\b \x01(\rR\n" +
+	"maxSubnets\x12*\n" +
+	"\x11subnet_lock_floor\x18\t \x01(\x04R\x0fsubnetLockFloor\x120\n" +
+	"\x14subnet_lock_interval\x18\n" +
+	" \x01(\x04R\x12subnetLockInterval\x12'\n" +
+	"\x0fsubnet_immunity\x18\v \x01(\x04R\x0esubnetImmunity\x12\"\n" +
+	"\rowner_cut_bps\x18\f \x01(\rR\vownerCutBps\x12 \n" +
+	"\fmax_take_bps\x18\r \x01(\rR\n" +
+	"maxTakeBps\x12&\n" +
+	"\x0ftake_rate_limit\x18\x0e \x01(\x04R\rtakeRateLimit\x12@\n" +
+	"\x0edefault_subnet\x18\x0f \x01(\v2\x19.agora.tx.v1.SubnetParamsR\rdefaultSubnet\"\x84\x02\n" +
 	"\x06Supply\x12\x18\n" +
 	"\agenesis\x18\x01 \x01(\x04R\agenesis\x12\x16\n" +
 	"\x06minted\x18\x02 \x01(\x04R\x06minted\x12\x16\n" +
 	"\x06burned\x18\x03 \x01(\x04R\x06burned\x12)\n" +
 	"\x10pending_emission\x18\x04 \x01(\x04R\x0fpendingEmission\x12.\n" +
-	"\x13last_block_emission\x18\x05 \x01(\x04R\x11lastBlockEmissionB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
+	"\x13last_block_emission\x18\x05 \x01(\x04R\x11lastBlockEmission\x12\x16\n" +
+	"\x06staked\x18\x06 \x01(\x04R\x06staked\x12\x16\n" +
+	"\x06locked\x18\a \x01(\x04R\x06locked\x12%\n" +
+	"\x0esubnet_pending\x18\b \x01(\x04R\rsubnetPendingB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
 
 var (
 	file_agora_tx_v1_tx_proto_rawDescOnce sync.Once
@@ -550,24 +2682,66 @@ func file_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
 	return file_agora_tx_v1_tx_proto_rawDescData
 }
 
-var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_agora_tx_v1_tx_proto_goTypes = []any{
-	(*Tx)(nil),          // 0: agora.tx.v1.Tx
-	(*TxBody)(nil),      // 1: agora.tx.v1.TxBody
-	(*Msg)(nil),         // 2: agora.tx.v1.Msg
-	(*MsgTransfer)(nil), // 3: agora.tx.v1.MsgTransfer
-	(*Account)(nil),     // 4: agora.tx.v1.Account
-	(*Params)(nil),      // 5: agora.tx.v1.Params
-	(*Supply)(nil),      // 6: agora.tx.v1.Supply
+	(*Tx)(nil),                 // 0: agora.tx.v1.Tx
+	(*TxBody)(nil),             // 1: agora.tx.v1.TxBody
+	(*Msg)(nil),                // 2: agora.tx.v1.Msg
+	(*MsgTransfer)(nil),        // 3: agora.tx.v1.MsgTransfer
+	(*HotkeyProof)(nil),        // 4: agora.tx.v1.HotkeyProof
+	(*MsgSubnetRegister)(nil),  // 5: agora.tx.v1.MsgSubnetRegister
+	(*MsgSubnetSetParams)(nil), // 6: agora.tx.v1.MsgSubnetSetParams
+	(*MsgSubnetStart)(nil),     // 7: agora.tx.v1.MsgSubnetStart
+	(*MsgNeuronRegister)(nil),  // 8: agora.tx.v1.MsgNeuronRegister
+	(*MsgNeuronServe)(nil),     // 9: agora.tx.v1.MsgNeuronServe
+	(*MsgStakeAdd)(nil),        // 10: agora.tx.v1.MsgStakeAdd
+	(*MsgStakeRemove)(nil),     // 11: agora.tx.v1.MsgStakeRemove
+	(*MsgSetTake)(nil),         // 12: agora.tx.v1.MsgSetTake
+	(*MsgWeightsCommit)(nil),   // 13: agora.tx.v1.MsgWeightsCommit
+	(*MsgWeightsReveal)(nil),   // 14: agora.tx.v1.MsgWeightsReveal
+	(*MsgWeightsSet)(nil),      // 15: agora.tx.v1.MsgWeightsSet
+	(*SubnetParams)(nil),       // 16: agora.tx.v1.SubnetParams
+	(*Subnet)(nil),             // 17: agora.tx.v1.Subnet
+	(*SubnetRegistry)(nil),     // 18: agora.tx.v1.SubnetRegistry
+	(*SubnetList)(nil),         // 19: agora.tx.v1.SubnetList
+	(*Metagraph)(nil),          // 20: agora.tx.v1.Metagraph
+	(*Neuron)(nil),             // 21: agora.tx.v1.Neuron
+	(*WeightRow)(nil),          // 22: agora.tx.v1.WeightRow
+	(*BondRow)(nil),            // 23: agora.tx.v1.BondRow
+	(*WeightCommit)(nil),       // 24: agora.tx.v1.WeightCommit
+	(*StakePool)(nil),          // 25: agora.tx.v1.StakePool
+	(*Hotkey)(nil),             // 26: agora.tx.v1.Hotkey
+	(*Account)(nil),            // 27: agora.tx.v1.Account
+	(*Params)(nil),             // 28: agora.tx.v1.Params
+	(*Supply)(nil),             // 29: agora.tx.v1.Supply
 }
 var file_agora_tx_v1_tx_proto_depIdxs = []int32{
-	2, // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
-	3, // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2,  // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
+	3,  // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
+	5,  // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
+	6,  // 3: agora.tx.v1.Msg.subnet_set_params:type_name -> agora.tx.v1.MsgSubnetSetParams
+	7,  // 4: agora.tx.v1.Msg.subnet_start:type_name -> agora.tx.v1.MsgSubnetStart
+	8,  // 5: agora.tx.v1.Msg.neuron_register:type_name -> agora.tx.v1.MsgNeuronRegister
+	9,  // 6: agora.tx.v1.Msg.neuron_serve:type_name -> agora.tx.v1.MsgNeuronServe
+	10, // 7: agora.tx.v1.Msg.stake_add:type_name -> agora.tx.v1.MsgStakeAdd
+	11, // 8: agora.tx.v1.Msg.stake_remove:type_name -> agora.tx.v1.MsgStakeRemove
+	12, // 9: agora.tx.v1.Msg.set_take:type_name -> agora.tx.v1.MsgSetTake
+	13, // 10: agora.tx.v1.Msg.weights_commit:type_name -> agora.tx.v1.MsgWeightsCommit
+	14, // 11: agora.tx.v1.Msg.weights_reveal:type_name -> agora.tx.v1.MsgWeightsReveal
+	15, // 12: agora.tx.v1.Msg.weights_set:type_name -> agora.tx.v1.MsgWeightsSet
+	4,  // 13: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
+	16, // 14: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
+	4,  // 15: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
+	16, // 16: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
+	17, // 17: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
+	17, // 18: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
+	21, // 19: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
+	16, // 20: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_agora_tx_v1_tx_proto_init() }
@@ -577,6 +2751,17 @@ func file_agora_tx_v1_tx_proto_init() {
 	}
 	file_agora_tx_v1_tx_proto_msgTypes[2].OneofWrappers = []any{
 		(*Msg_Transfer)(nil),
+		(*Msg_SubnetRegister)(nil),
+		(*Msg_SubnetSetParams)(nil),
+		(*Msg_SubnetStart)(nil),
+		(*Msg_NeuronRegister)(nil),
+		(*Msg_NeuronServe)(nil),
+		(*Msg_StakeAdd)(nil),
+		(*Msg_StakeRemove)(nil),
+		(*Msg_SetTake)(nil),
+		(*Msg_WeightsCommit)(nil),
+		(*Msg_WeightsReveal)(nil),
+		(*Msg_WeightsSet)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -584,7 +2769,7 @@ func file_agora_tx_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

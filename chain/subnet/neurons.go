@@ -1,0 +1,139 @@
+package subnet
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// CurrentBurn is a subnet's registration price now: the last price halving
+// every tempo since it was set, clamped to the subnet's bounds.
+func CurrentBurn(sub *tx.Subnet, height uint64) uint64 {
+	p := sub.Params
+	b := exp2Neg(sub.Burn, height-sub.BurnUpdatedAt, p.Tempo)
+	return min(max(b, p.MinBurn), p.MaxBurn)
+}
+
+// RegisterNeuron burns the registration price from the coldkey and gives the
+// hotkey a UID, replacing the weakest UID outside immunity when the subnet is full.
+func RegisterNeuron(c *Ctx, coldkey address.Address, m *tx.MsgNeuronRegister) (uint16, error) {
+	sub, err := GetSubnet(c.KV, m.Netuid)
+	if err != nil {
+		return 0, err
+	}
+	if !m.Hotkey.Verify(c.ChainID, m.Netuid, coldkey) {
+		return 0, fmt.Errorf("%w: hotkey proof does not verify", ErrUnauthorized)
+	}
+	hotkey := address.FromPubKey(m.Hotkey.PubKey)
+	if _, err := UIDOf(c.KV, m.Netuid, hotkey); err == nil {
+		return 0, fmt.Errorf("%w: hotkey %s is already registered on subnet %d", ErrExists, hotkey, m.Netuid)
+	}
+	price := CurrentBurn(sub, c.Height)
+	if m.MaxBurn != 0 && price > m.MaxBurn {
+		return 0, fmt.Errorf("%w: burn %d, max_burn %d", ErrPriceMoved, price, m.MaxBurn)
+	}
+	if err := bindHotkey(c, hotkey, coldkey); err != nil {
+		return 0, err
+	}
+	if err := bank.Debit(c.KV, coldkey, price); err != nil {
+		return 0, err
+	}
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Burned += price; return nil }); err != nil {
+		return 0, err
+	}
+	// Each registration raises the price by 26%, so bots pay more and more.
+	sub.Burn = min(max(mulDiv(price, 126, 100), sub.Params.MinBurn), sub.Params.MaxBurn)
+	sub.BurnUpdatedAt = c.Height
+	uid, err := addNeuron(c, sub, hotkey, coldkey)
+	if err != nil {
+		return 0, err
+	}
+	return uid, putSubnet(c.KV, sub)
+}
+
+// addNeuron gives hotkey the next free UID, or prunes one when full. The
+// caller saves sub.
+func addNeuron(c *Ctx, sub *tx.Subnet, hotkey, coldkey address.Address) (uint16, error) {
+	var uid uint16
+	if sub.N < sub.Params.MaxUids {
+		uid = uint16(sub.N)
+		sub.N++
+	} else {
+		victim, err := pruneCandidate(c, sub)
+		if err != nil {
+			return 0, err
+		}
+		old, err := GetNeuron(c.KV, sub.Netuid, victim)
+		if err != nil {
+			return 0, err
+		}
+		if err := wipeUID(c, sub.Netuid, victim, mustAddr(old.Hotkey)); err != nil {
+			return 0, err
+		}
+		uid = victim
+	}
+	n := &tx.Neuron{Hotkey: hotkey[:], Coldkey: coldkey[:], RegisteredAt: c.Height, LastUpdate: c.Height}
+	if err := put(c.KV, neuronKey(sub.Netuid, uid), n); err != nil {
+		return 0, err
+	}
+	return uid, c.KV.Set(uidIndexKey(sub.Netuid, hotkey), binary.BigEndian.AppendUint16(nil, uid))
+}
+
+// pruneCandidate picks the UID with the lowest emission outside immunity;
+// ties go to the oldest registration, then the lowest UID. UID 0, the owner's
+// hotkey, is never pruned.
+func pruneCandidate(c *Ctx, sub *tx.Subnet) (uint16, error) {
+	best, found := uint16(0), false
+	var bestN *tx.Neuron
+	for uid := uint16(1); uint32(uid) < sub.N; uid++ {
+		n, err := GetNeuron(c.KV, sub.Netuid, uid)
+		if err != nil {
+			return 0, err
+		}
+		if c.Height < n.RegisteredAt+sub.Params.ImmunityPeriod {
+			continue
+		}
+		if !found || n.Emission < bestN.Emission || (n.Emission == bestN.Emission && n.RegisteredAt < bestN.RegisteredAt) {
+			best, bestN, found = uid, n, true
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune", ErrFull, sub.Netuid, sub.N)
+	}
+	return best, nil
+}
+
+// wipeUID forgets a UID's weights, bonds, pending commit and hotkey index.
+// Stake pools stay: delegators can always withdraw.
+func wipeUID(c *Ctx, netuid uint32, uid uint16, hotkey address.Address) error {
+	for _, k := range [][]byte{weightsKey(netuid, uid), bondsKey(netuid, uid), commitKey(netuid, hotkey), uidIndexKey(netuid, hotkey)} {
+		if err := c.KV.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Serve publishes a neuron's endpoint, encryption key and served model.
+func Serve(c *Ctx, hotkey address.Address, m *tx.MsgNeuronServe) error {
+	sub, err := GetSubnet(c.KV, m.Netuid)
+	if err != nil {
+		return err
+	}
+	uid, err := UIDOf(c.KV, m.Netuid, hotkey)
+	if err != nil {
+		return err
+	}
+	n, err := GetNeuron(c.KV, m.Netuid, uid)
+	if err != nil {
+		return err
+	}
+	if n.ServedAt != 0 && c.Height < n.ServedAt+sub.Params.ServingRateLimit {
+		return fmt.Errorf("%w: serve again after block %d", ErrRateLimited, n.ServedAt+sub.Params.ServingRateLimit)
+	}
+	n.Endpoint, n.X25519PubKey, n.ModelId, n.ServedAt = m.Endpoint, m.X25519PubKey, m.ModelId, c.Height
+	return put(c.KV, neuronKey(m.Netuid, uid), n)
+}

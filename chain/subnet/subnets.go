@@ -1,0 +1,313 @@
+package subnet
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// NewSubnetNetuid is the netuid a hotkey proof names when binding the owner
+// hotkey of a subnet that does not exist yet.
+const NewSubnetNetuid = math.MaxUint32
+
+// Limits on hyperparameters (REFERENCE.md defaults sit inside them).
+const (
+	MaxUIDsLimit       = 4096
+	MaxValidatorsLimit = 4096
+	DefaultTakeBps     = 1800
+)
+
+// Ctx is what a state transition of this module sees.
+type Ctx struct {
+	KV      state.KV
+	Height  uint64
+	ChainID string
+	Params  *tx.Params
+}
+
+// DefaultSubnetParams are REFERENCE.md's defaults.
+func DefaultSubnetParams() *tx.SubnetParams {
+	return &tx.SubnetParams{
+		Tempo:              360,
+		MaxUids:            256,
+		MaxValidators:      64,
+		ImmunityPeriod:     5000,
+		Kappa:              32767,
+		BondsMovingAverage: 900_000,
+		BondsPenalty:       65535,
+		ActivityCutoff:     5000,
+		WeightsRateLimit:   100,
+		CommitReveal:       true,
+		RevealPeriod:       1,
+		MinBurn:            agr.Unit / 2,
+		MaxBurn:            100 * agr.Unit,
+		StakeThreshold:     0,
+		MinAllowedWeights:  1,
+		YumaVersion:        3,
+		ServingRateLimit:   50,
+	}
+}
+
+// ValidateParams checks a subnet's hyperparameters.
+func ValidateParams(p *tx.SubnetParams) error {
+	switch {
+	case p.Tempo < 1 || p.Tempo > 100_000:
+		return fmt.Errorf("%w: tempo %d outside 1..100000", ErrInvalid, p.Tempo)
+	case p.MaxUids < 1 || p.MaxUids > MaxUIDsLimit:
+		return fmt.Errorf("%w: max_uids %d outside 1..%d", ErrInvalid, p.MaxUids, MaxUIDsLimit)
+	case p.MaxValidators < 1 || p.MaxValidators > p.MaxUids:
+		return fmt.Errorf("%w: max_validators %d outside 1..max_uids", ErrInvalid, p.MaxValidators)
+	case p.Kappa > 65535 || p.BondsPenalty > 65535:
+		return fmt.Errorf("%w: kappa and bonds_penalty are fractions of 65535", ErrInvalid)
+	case p.BondsMovingAverage > 1_000_000:
+		return fmt.Errorf("%w: bonds_moving_average is a fraction of 1,000,000", ErrInvalid)
+	case p.CommitReveal && p.RevealPeriod < 1:
+		return fmt.Errorf("%w: reveal_period must be at least 1 tempo", ErrInvalid)
+	case p.RevealPeriod > 100:
+		return fmt.Errorf("%w: reveal_period %d above 100 tempos", ErrInvalid, p.RevealPeriod)
+	case p.MinBurn > p.MaxBurn:
+		return fmt.Errorf("%w: min_burn above max_burn", ErrInvalid)
+	case p.MinAllowedWeights > p.MaxUids:
+		return fmt.Errorf("%w: min_allowed_weights above max_uids", ErrInvalid)
+	case p.YumaVersion != 2 && p.YumaVersion != 3:
+		return fmt.Errorf("%w: yuma_version %d (want 2 or 3)", ErrInvalid, p.YumaVersion)
+	case len(p.ModelId) != 0 && !isHex64(p.ModelId):
+		return fmt.Errorf("%w: model_id must be a sha256 in hex", ErrInvalid)
+	}
+	return nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// LockCost is the price of the next subnet: the last price doubled, decaying
+// linearly back over lock_interval blocks, never below the floor.
+func LockCost(p *tx.Params, reg *tx.SubnetRegistry, height uint64) uint64 {
+	if reg.LastLock == 0 {
+		return p.SubnetLockFloor
+	}
+	doubled := reg.LastLock * 2
+	if reg.LastLock > math.MaxUint64/2 {
+		doubled = math.MaxUint64
+	}
+	elapsed := height - reg.LastLockBlock
+	cost := uint64(0)
+	if p.SubnetLockInterval > 0 && elapsed < p.SubnetLockInterval {
+		// doubled × (1 − elapsed/interval), in 128-bit-safe steps.
+		cost = doubled - mulDiv(doubled, elapsed, p.SubnetLockInterval)
+	}
+	return max(cost, p.SubnetLockFloor)
+}
+
+// RegisterSubnet creates a subnet owned by the signer, taking its lock cost.
+func RegisterSubnet(c *Ctx, owner address.Address, m *tx.MsgSubnetRegister) (uint32, error) {
+	reg, err := GetRegistry(c.KV)
+	if err != nil {
+		return 0, err
+	}
+	if !m.OwnerHotkey.Verify(c.ChainID, NewSubnetNetuid, owner) {
+		return 0, fmt.Errorf("%w: owner hotkey proof does not verify", ErrUnauthorized)
+	}
+	if reg.Count >= c.Params.MaxSubnets {
+		if err := pruneWeakestSubnet(c, reg); err != nil {
+			return 0, err
+		}
+	}
+	cost := LockCost(c.Params, reg, c.Height)
+	if m.MaxLock != 0 && cost > m.MaxLock {
+		return 0, fmt.Errorf("%w: lock cost %d, max_lock %d", ErrPriceMoved, cost, m.MaxLock)
+	}
+	if err := bank.Debit(c.KV, owner, cost); err != nil {
+		return 0, err
+	}
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Locked += cost; return nil }); err != nil {
+		return 0, err
+	}
+	netuid := max(reg.NextNetuid, 1)
+	reg.NextNetuid = netuid + 1
+	reg.Count++
+	reg.LastLock, reg.LastLockBlock = cost, c.Height
+	reg.Netuids = append(reg.Netuids, netuid)
+	slices.Sort(reg.Netuids)
+	if err := put(c.KV, registryKey(), reg); err != nil {
+		return 0, err
+	}
+	params := c.Params.DefaultSubnet
+	if params == nil {
+		params = DefaultSubnetParams()
+	}
+	sub := &tx.Subnet{
+		Netuid: netuid, Owner: owner[:], Locked: cost, RegisteredAt: c.Height, Name: m.Name,
+		Params: params, Burn: params.MinBurn, BurnUpdatedAt: c.Height, LastEpoch: c.Height,
+	}
+	hotkey := address.FromPubKey(m.OwnerHotkey.PubKey)
+	if err := bindHotkey(c, hotkey, owner); err != nil {
+		return 0, err
+	}
+	if _, err := addNeuron(c, sub, hotkey, owner); err != nil {
+		return 0, err
+	}
+	return netuid, putSubnet(c.KV, sub)
+}
+
+// bindHotkey records owner as the hotkey's coldkey, or checks it already is.
+func bindHotkey(c *Ctx, hotkey, owner address.Address) error {
+	h, ok, err := getHotkey(c.KV, hotkey)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if mustAddr(h.Owner) != owner {
+			return fmt.Errorf("%w: hotkey %s belongs to another coldkey", ErrUnauthorized, hotkey)
+		}
+		return nil
+	}
+	return put(c.KV, hotkeyKey(hotkey), &tx.Hotkey{Owner: owner[:], TakeBps: DefaultTakeBps, TakeChangedAt: c.Height})
+}
+
+func ownedSubnet(c *Ctx, signer address.Address, netuid uint32) (*tx.Subnet, error) {
+	sub, err := GetSubnet(c.KV, netuid)
+	if err != nil {
+		return nil, err
+	}
+	if mustAddr(sub.Owner) != signer {
+		return nil, fmt.Errorf("%w: only subnet %d's owner may do this", ErrUnauthorized, netuid)
+	}
+	return sub, nil
+}
+
+// SetParams replaces a subnet's hyperparameters (owner only).
+func SetParams(c *Ctx, signer address.Address, m *tx.MsgSubnetSetParams) error {
+	sub, err := ownedSubnet(c, signer, m.Netuid)
+	if err != nil {
+		return err
+	}
+	if err := ValidateParams(m.Params); err != nil {
+		return err
+	}
+	if m.Params.MaxUids < sub.N {
+		return fmt.Errorf("%w: max_uids %d below the %d UIDs in use", ErrInvalid, m.Params.MaxUids, sub.N)
+	}
+	sub.Params = m.Params
+	return putSubnet(c.KV, sub)
+}
+
+// Start turns on emission to a subnet (owner only).
+func Start(c *Ctx, signer address.Address, netuid uint32) error {
+	sub, err := ownedSubnet(c, signer, netuid)
+	if err != nil {
+		return err
+	}
+	if sub.Started {
+		return fmt.Errorf("%w: subnet %d already started", ErrExists, netuid)
+	}
+	sub.Started = true
+	return putSubnet(c.KV, sub)
+}
+
+// pruneWeakestSubnet dissolves the subnet outside its immunity with the least
+// stake (ties: the oldest, then the lowest netuid), returning its lock to the owner.
+func pruneWeakestSubnet(c *Ctx, reg *tx.SubnetRegistry) error {
+	var victim *tx.Subnet
+	var victimStake uint64
+	for _, netuid := range reg.Netuids {
+		sub, err := GetSubnet(c.KV, netuid)
+		if err != nil {
+			return err
+		}
+		if c.Height < sub.RegisteredAt+c.Params.SubnetImmunity {
+			continue
+		}
+		st, err := subnetStake(c.KV, sub)
+		if err != nil {
+			return err
+		}
+		if victim == nil || st < victimStake || (st == victimStake && sub.RegisteredAt < victim.RegisteredAt) {
+			victim, victimStake = sub, st
+		}
+	}
+	if victim == nil {
+		return fmt.Errorf("%w: %d subnets, all within their immunity period", ErrFull, reg.Count)
+	}
+	return dissolve(c, reg, victim)
+}
+
+func subnetStake(kv state.KVReader, sub *tx.Subnet) (uint64, error) {
+	var total uint64
+	for uid := range uint16(sub.N) {
+		n, err := GetNeuron(kv, sub.Netuid, uid)
+		if err != nil {
+			return 0, err
+		}
+		p, err := GetPool(kv, sub.Netuid, mustAddr(n.Hotkey))
+		if err != nil {
+			return 0, err
+		}
+		total += p.Stake
+	}
+	return total, nil
+}
+
+// dissolve removes a subnet: the lock and undistributed emission go back to
+// the owner; stake pools stay withdrawable by their delegators.
+func dissolve(c *Ctx, reg *tx.SubnetRegistry, sub *tx.Subnet) error {
+	for uid := range uint16(sub.N) {
+		n, err := GetNeuron(c.KV, sub.Netuid, uid)
+		if err != nil {
+			return err
+		}
+		if err := wipeUID(c, sub.Netuid, uid, mustAddr(n.Hotkey)); err != nil {
+			return err
+		}
+		if err := c.KV.Delete(neuronKey(sub.Netuid, uid)); err != nil {
+			return err
+		}
+	}
+	owner := mustAddr(sub.Owner)
+	refund := sub.Locked + sub.PendingEmission
+	if err := bank.Credit(c.KV, owner, refund); err != nil {
+		return err
+	}
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
+		s.Locked -= sub.Locked
+		s.SubnetPending -= sub.PendingEmission
+		return nil
+	}); err != nil {
+		return err
+	}
+	reg.Count--
+	reg.Netuids = slices.DeleteFunc(reg.Netuids, func(n uint32) bool { return n == sub.Netuid })
+	return c.KV.Delete(subnetKey(sub.Netuid))
+}
+
+// Subnets lists every subnet in netuid order.
+func Subnets(kv state.KVReader) ([]*tx.Subnet, error) {
+	reg, err := GetRegistry(kv)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tx.Subnet, 0, len(reg.Netuids))
+	for _, n := range reg.Netuids {
+		s, err := GetSubnet(kv, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -155,4 +155,3 @@ func PayValidator(c *Ctx, netuid uint32, hotkey address.Address, amount uint64) 
 	pool.Stake += rest
 	return rest, put(c.KV, poolKey(netuid, hotkey), pool)
 }
-

@@ -16,6 +16,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./chain/tx/
 	$(GO) test -run XXX -fuzz FuzzCheckTx -fuzztime $(FUZZTIME) ./chain/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./address/
+	$(GO) test -run XXX -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME) ./keys/
+	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./cmd/agora/
 
 bench: build
 	./bin/agora bench transfers

@@ -33,8 +33,8 @@ func (r txResult) abci() *abci.ExecTxResult {
 	return out
 }
 
-// requiredFee is the flat fee for a transaction's messages.
-func requiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
+// RequiredFee is the flat fee for a transaction's messages.
+func RequiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
 	var fee uint64
 	for _, m := range msgs {
 		switch m.GetSum().(type) {
@@ -63,7 +63,7 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	if uint64(len(b.Memo)) > a.params.MaxMemoBytes {
 		return txResult{code: CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
 	}
-	if need := requiredFee(a.params, b.Msgs); b.Fee < need {
+	if need := RequiredFee(a.params, b.Msgs); b.Fee < need {
 		return txResult{code: CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
 	}
 	acc, err := bank.GetAccount(kv, d.Sender)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -25,6 +26,10 @@ type world struct {
 }
 
 func newWorld(t *testing.T, sp *tx.SubnetParams, funded ...testKey) *world {
+	return newWorldWith(t, sp, nil, funded...)
+}
+
+func newWorldWith(t *testing.T, sp *tx.SubnetParams, tune func(*GenesisParams), funded ...testKey) *world {
 	t.Helper()
 	store, err := state.OpenMem(state.DefaultOptions())
 	if err != nil {
@@ -37,6 +42,9 @@ func newWorld(t *testing.T, sp *tx.SubnetParams, funded ...testKey) *world {
 	params := DefaultParams(1000)
 	params.DefaultSubnet = sp
 	params.SubnetImmunity = 5
+	if tune != nil {
+		tune(&params)
+	}
 	g := Genesis{Params: params, Devnet: true}
 	w := &world{harness: &harness{t: t, app: app, store: store}, known: map[address.Address]bool{}}
 	for _, k := range funded {
@@ -426,4 +434,82 @@ func mustAddr(b []byte) address.Address {
 		panic(fmt.Sprintf("bad address %x", b))
 	}
 	return a
+}
+
+func TestSubnetLockAndPruning(t *testing.T) {
+	a, aHot := newKey(10), newKey(11)
+	b, bHot := newKey(12), newKey(13)
+	c, cHot := newKey(14), newKey(15)
+	w := newWorldWith(t, fastSubnet(), func(p *GenesisParams) { p.MaxSubnets = 2 }, a, b, c)
+	floor := DefaultParams(1000).SubnetLockFloor
+	locked := func() uint64 {
+		s, _ := bank.GetSupply(w.store.Committed())
+		return s.Locked
+	}
+	w.mustSend(a, registerSubnetMsg(a, aHot))
+	if locked() != floor {
+		t.Fatalf("first lock %d, want the floor %d", locked(), floor)
+	}
+	// max_lock protects the registrant from a price it did not expect.
+	limited := registerSubnetMsg(c, cHot)
+	limited.GetSubnetRegister().MaxLock = floor
+	if r := w.send(c, limited); r.Code != CodePriceMoved {
+		t.Fatalf("register above max_lock: code %d (%s)", r.Code, r.Log)
+	}
+	w.mustSend(b, registerSubnetMsg(b, bHot))
+	second := locked() - floor
+	if second <= floor || second > 2*floor {
+		t.Fatalf("second lock %d, want just under double %d", second, 2*floor)
+	}
+	// Both subnets are immune: the chain is full.
+	if r := w.send(c, registerSubnetMsg(c, cHot)); r.Code != CodeFull {
+		t.Fatalf("register into a full immune chain: code %d (%s)", r.Code, r.Log)
+	}
+	w.steps(6)
+	// Subnet 2 has stake, subnet 1 has none: subnet 1 is pruned and its lock refunded.
+	w.mustSend(b, stakeMsg(2, bHot, 1_000_000))
+	before := w.balance(a)
+	w.mustSend(c, registerSubnetMsg(c, cHot))
+	if got := w.balance(a) - before; got != floor {
+		t.Fatalf("owner of the pruned subnet got %d back, want its lock %d", got, floor)
+	}
+	if _, err := subnet.GetSubnet(w.store.Committed(), 1); err == nil {
+		t.Fatal("subnet 1 still exists")
+	}
+	subs, _ := subnet.Subnets(w.store.Committed())
+	if len(subs) != 2 || subs[0].Netuid != 2 || subs[1].Netuid != 3 {
+		t.Fatalf("subnets after pruning: %v", subs)
+	}
+	// Stake on a dissolved subnet's hotkey stays withdrawable; here b's pool lives on.
+	if p, _ := subnet.GetPool(w.store.Committed(), 2, bHot.addr); p.Stake != 1_000_000 {
+		t.Fatalf("pool %v", p)
+	}
+}
+
+func TestWeightsRateLimitAndStakeThreshold(t *testing.T) {
+	sp := fastSubnet()
+	sp.WeightsRateLimit = 50
+	sp.StakeThreshold = 2_000_000_000
+	owner, ownerHot := newKey(10), newKey(11)
+	valCold, valHot := newKey(20), newKey(21)
+	minerCold, m1 := newKey(30), newKey(31)
+	w := newWorld(t, sp, owner, valCold, minerCold, valHot)
+	w.mustSend(owner, registerSubnetMsg(owner, ownerHot))
+	w.mustSend(valCold, registerNeuronMsg(1, valCold, valHot))
+	w.mustSend(minerCold, registerNeuronMsg(1, minerCold, m1))
+	w.mustSend(valCold, stakeMsg(1, valHot, 3_000_000_000))
+	w.mustSend(owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: 1}}})
+	w.steps(12) // permit
+	w.mustSend(valHot, setWeightsMsg(1, []uint32{2}, []uint32{65535}))
+	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != CodeRateLimited {
+		t.Fatalf("second set inside the rate limit: code %d (%s)", r.Code, r.Log)
+	}
+	// Drop below the stake threshold: weights are refused, by the threshold
+	// check itself or, once an epoch has passed, because the thresholded
+	// stake no longer earns a validator permit.
+	w.mustSend(valCold, &tx.Msg{Sum: &tx.Msg_StakeRemove{StakeRemove: &tx.MsgStakeRemove{Hotkey: valHot.addr[:], Netuid: 1, Amount: 2_000_000_000}}})
+	w.steps(50)
+	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != CodeUnauthorized || !(strings.Contains(r.Log, "threshold") || strings.Contains(r.Log, "permit")) {
+		t.Fatalf("below stake threshold: code %d (%s)", r.Code, r.Log)
+	}
 }

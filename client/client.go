@@ -163,7 +163,7 @@ func (c *Client) SignAndSend(ctx context.Context, priv ed25519.PrivateKey, msgs 
 		if err != nil {
 			return nil, err
 		}
-		fee = uint64(len(msgs)) * p.FeeTransfer
+		fee = chain.RequiredFee(p, msgs)
 	}
 	raw, err := tx.Sign(priv, &tx.TxBody{ChainId: chainID, Nonce: nonce, Fee: fee, Msgs: msgs, Memo: o.Memo})
 	if err != nil {

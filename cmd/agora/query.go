@@ -21,7 +21,7 @@ func newQueryCmd() *cobra.Command {
 		Short:   "Read chain state (verified with Merkle proofs by default)",
 	}
 	cmd.AddCommand(newQueryAccountCmd("account"), newQueryAccountCmd("balance"), newQuerySupplyCmd(),
-		newQueryParamsCmd(), newQueryBlockCmd(), newQueryTxCmd())
+		newQueryParamsCmd(), newQueryBlockCmd(), newQueryTxCmd(), newQueryMetagraphCmd())
 	return cmd
 }
 

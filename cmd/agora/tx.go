@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,7 @@ type txResult struct {
 }
 
 func newTxTransferCmd() *cobra.Command {
-	var (
-		from, feeText, memo string
-		wait                bool
-		timeout             time.Duration
-	)
+	var from, feeText, memo string
 	cmd := &cobra.Command{
 		Use:   "transfer TO AMOUNT",
 		Short: "Send AGR from a key in the keystore to an address",
@@ -69,23 +66,35 @@ or a key name). AMOUNT names its unit: 1.5agr, or 1500000000nagr in base units.`
 			if err != nil {
 				return err
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			hash, err := c.SignAndSend(ctx, priv, []*tx.Msg{tx.Transfer(to, amount)}, client.SendOptions{Fee: fee, Memo: memo})
-			return reportTx(cmd, c, ctx, hash, err, wait)
+			return sendTx(cmd, priv, []*tx.Msg{tx.Transfer(to, amount)}, client.SendOptions{Fee: fee, Memo: memo})
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "name of the signing key in --home's keystore")
 	cmd.Flags().StringVar(&feeText, "fee", "", "fee to pay (default: the chain's flat fee)")
 	cmd.Flags().StringVar(&memo, "memo", "", "note stored with the transaction")
-	cmd.Flags().BoolVar(&wait, "wait", true, "wait until the transaction is in a block")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
-	addNodeFlag(cmd)
+	addTxFlags(cmd)
 	return cmd
+}
+
+// addTxFlags adds the flags every transaction command shares.
+func addTxFlags(cmd *cobra.Command) {
+	cmd.Flags().Bool("wait", true, "wait until the transaction is in a block")
+	cmd.Flags().Duration("timeout", 30*time.Second, "give up after this long")
+	addNodeFlag(cmd)
+}
+
+// sendTx signs msgs with priv, broadcasts them and reports the outcome.
+func sendTx(cmd *cobra.Command, priv ed25519.PrivateKey, msgs []*tx.Msg, o client.SendOptions) error {
+	wait, _ := cmd.Flags().GetBool("wait")
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	c, err := newClient(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	hash, err := c.SignAndSend(ctx, priv, msgs, o)
+	return reportTx(cmd, c, ctx, hash, err, wait)
 }
 
 // reportTx waits for inclusion when asked and prints the outcome. A refused

@@ -1,0 +1,40 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+// Metagraph reads a subnet and all its UIDs with their stake, from one
+// committed version (height 0: the latest).
+func (c *Client) Metagraph(ctx context.Context, netuid uint32, height int64) (*tx.Metagraph, error) {
+	raw, _, h, err := c.Query(ctx, chain.QueryMetagraph+strconv.FormatUint(uint64(netuid), 10), nil, height, false)
+	if err != nil {
+		return nil, err
+	}
+	mg := &tx.Metagraph{}
+	if err := proto.Unmarshal(raw, mg); err != nil {
+		return nil, fmt.Errorf("decode metagraph: %w", err)
+	}
+	mg.Height = h
+	return mg, nil
+}
+
+// Subnets lists every subnet.
+func (c *Client) Subnets(ctx context.Context) ([]*tx.Subnet, error) {
+	raw, _, _, err := c.Query(ctx, chain.QuerySubnets, nil, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	l := &tx.SubnetList{}
+	if err := proto.Unmarshal(raw, l); err != nil {
+		return nil, fmt.Errorf("decode subnets: %w", err)
+	}
+	return l.Subnets, nil
+}

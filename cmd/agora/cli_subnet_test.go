@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/keys"
+	"github.com/agoranet/agora/node"
+)
+
+// TestSubnetLifecycleCLI drives the incentive machine through the CLI on a
+// real node: subnet, neurons, stake, weights, epochs, metagraph.
+func TestSubnetLifecycleCLI(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("AGORA_PASSWORD", "pw")
+	ks, err := keys.Open(home+"/keys", keys.WithScryptN(1<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		name string
+		kind keys.Kind
+	}{{"owner", keys.Coldkey}, {"ownerhot", keys.Hotkey}, {"val", keys.Coldkey}, {"valhot", keys.Hotkey}, {"miner", keys.Coldkey}, {"minerhot", keys.Hotkey}, {"idlehot", keys.Hotkey}} {
+		if _, _, err := ks.Create(k.name, k.kind, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := chain.Genesis{Params: chain.DefaultParams(200), Devnet: true}
+	sp := subnet.DefaultSubnetParams()
+	sp.Tempo, sp.WeightsRateLimit, sp.CommitReveal, sp.ImmunityPeriod, sp.MaxUids, sp.MaxValidators = 9, 0, false, 10, 16, 4
+	g.Params.DefaultSubnet = sp
+	for _, name := range []string{"owner", "val", "miner", "valhot"} {
+		info, _ := ks.Get(name)
+		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: info.Address, Balance: 10_000 * agr.Unit})
+	}
+	rpc := freeTestPort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", rpc)
+	if err := node.Init(home, node.InitOptions{ChainID: "agora-cli", Genesis: g, BlockTime: 200 * time.Millisecond,
+		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpc), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", freeTestPort(t))}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(home, node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := n.WaitForHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, code := runCLI(t, ctx, append(args, "--home", home, "--node", url)...)
+		if code != exitOK {
+			t.Fatalf("agora %s: exit %d: %s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	run("subnet", "register", "--from", "owner", "--hotkey", "ownerhot", "--name", "chat")
+	run("neuron", "register", "1", "--from", "val", "--hotkey", "valhot")
+	run("neuron", "register", "1", "--from", "miner", "--hotkey", "minerhot", "--max-burn", "10agr")
+	run("neuron", "register", "1", "--from", "miner", "--hotkey", "idlehot")
+	run("stake", "add", "1", "valhot", "100agr", "--from", "val")
+	run("subnet", "start", "1", "--from", "owner")
+	run("neuron", "serve", "1", "--hotkey", "valhot", "--endpoint", "http://127.0.0.1:9999")
+
+	type row struct {
+		UID             int     `json:"uid"`
+		Stake           uint64  `json:"stake"`
+		ValidatorPermit bool    `json:"validator_permit"`
+		Incentive       float64 `json:"incentive"`
+		Dividends       float64 `json:"dividends"`
+		Emission        uint64  `json:"emission"`
+		Endpoint        string  `json:"endpoint"`
+	}
+	metagraph := func() []row {
+		var mg struct{ Neurons []row }
+		if err := json.Unmarshal([]byte(run("query", "metagraph", "--netuid", "1", "--output", "json")), &mg); err != nil {
+			t.Fatal(err)
+		}
+		return mg.Neurons
+	}
+	for !metagraph()[1].ValidatorPermit {
+		select {
+		case <-ctx.Done():
+			t.Fatal("validator never got a permit")
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	run("weights", "set", "1", "--hotkey", "valhot", "--weights", "2:65535")
+	// Two more epochs (tempo 9 at 200 ms blocks: 2 s each).
+	time.Sleep(5 * time.Second)
+	mg := metagraph()
+	if len(mg) != 4 || mg[2].Incentive == 0 || mg[2].Emission == 0 || mg[3].Incentive != 0 {
+		t.Fatalf("metagraph after epochs: %+v", mg)
+	}
+	if mg[1].Dividends == 0 || mg[1].Stake <= 100*agr.Unit || mg[1].Endpoint != "http://127.0.0.1:9999" {
+		t.Fatalf("validator row %+v", mg[1])
+	}
+	if out := run("subnet", "list"); !strings.Contains(out, "chat") {
+		t.Fatalf("subnet list: %s", out)
+	}
+	// Clear refusals.
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"weights", "set", "1", "--hotkey", "valhot", "--weights", "2"}, exitUsage},
+		{[]string{"query", "metagraph", "--netuid", "9"}, exitNotFound},
+		{[]string{"subnet", "start", "1", "--from", "val"}, exitError},
+		{[]string{"stake", "remove", "1", "valhot", "1000000agr", "--from", "val"}, exitError},
+	} {
+		if _, code := runCLI(t, ctx, append(c.args, "--home", home, "--node", url)...); code != c.want {
+			t.Errorf("agora %v: exit %d, want %d", c.args, code, c.want)
+		}
+	}
+}

@@ -148,6 +148,25 @@ func setWeightsMsg(netuid uint32, uids, values []uint32) *tx.Msg {
 	return &tx.Msg{Sum: &tx.Msg_WeightsSet{WeightsSet: &tx.MsgWeightsSet{Netuid: netuid, Uids: uids, Values: values}}}
 }
 
+// cast is the usual set of keys: a subnet owner, one validator, one miner.
+type cast struct{ owner, ownerHot, valCold, valHot, minerCold, m1 testKey }
+
+func newCast() cast {
+	return cast{newKey(10), newKey(11), newKey(20), newKey(21), newKey(30), newKey(31)}
+}
+
+// openSubnet registers subnet 1 with the cast's validator (staked) and
+// miner, starts it, and runs past the first epoch so the validator has a permit.
+func (w *world) openSubnet(c cast, stake uint64) {
+	w.t.Helper()
+	w.mustSend(c.owner, registerSubnetMsg(c.owner, c.ownerHot))
+	w.mustSend(c.valCold, registerNeuronMsg(1, c.valCold, c.valHot))
+	w.mustSend(c.minerCold, registerNeuronMsg(1, c.minerCold, c.m1))
+	w.mustSend(c.valCold, stakeMsg(1, c.valHot, stake))
+	w.mustSend(c.owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: 1}}})
+	w.steps(12)
+}
+
 func fastSubnet() *tx.SubnetParams {
 	p := subnet.DefaultSubnetParams()
 	p.Tempo = 9
@@ -333,16 +352,10 @@ func TestWeightRejections(t *testing.T) {
 func TestCommitReveal(t *testing.T) {
 	sp := fastSubnet()
 	sp.CommitReveal = true
-	owner, ownerHot := newKey(10), newKey(11)
-	valCold, valHot := newKey(20), newKey(21)
-	minerCold, m1 := newKey(30), newKey(31)
-	w := newWorld(t, sp, owner, valCold, minerCold, valHot)
-	w.mustSend(owner, registerSubnetMsg(owner, ownerHot))
-	w.mustSend(valCold, registerNeuronMsg(1, valCold, valHot))
-	w.mustSend(minerCold, registerNeuronMsg(1, minerCold, m1))
-	w.mustSend(valCold, stakeMsg(1, valHot, 1_000_000_000))
-	w.mustSend(owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: 1}}})
-	w.steps(12) // permits
+	c := newCast()
+	valHot := c.valHot
+	w := newWorld(t, sp, c.owner, c.valCold, c.minerCold, c.valHot)
+	w.openSubnet(c, 1_000_000_000)
 
 	salt := make([]byte, 16)
 	rand.Read(salt)
@@ -490,16 +503,10 @@ func TestWeightsRateLimitAndStakeThreshold(t *testing.T) {
 	sp := fastSubnet()
 	sp.WeightsRateLimit = 50
 	sp.StakeThreshold = 2_000_000_000
-	owner, ownerHot := newKey(10), newKey(11)
-	valCold, valHot := newKey(20), newKey(21)
-	minerCold, m1 := newKey(30), newKey(31)
-	w := newWorld(t, sp, owner, valCold, minerCold, valHot)
-	w.mustSend(owner, registerSubnetMsg(owner, ownerHot))
-	w.mustSend(valCold, registerNeuronMsg(1, valCold, valHot))
-	w.mustSend(minerCold, registerNeuronMsg(1, minerCold, m1))
-	w.mustSend(valCold, stakeMsg(1, valHot, 3_000_000_000))
-	w.mustSend(owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: 1}}})
-	w.steps(12) // permit
+	c := newCast()
+	valCold, valHot := c.valCold, c.valHot
+	w := newWorld(t, sp, c.owner, c.valCold, c.minerCold, c.valHot)
+	w.openSubnet(c, 3_000_000_000)
 	w.mustSend(valHot, setWeightsMsg(1, []uint32{2}, []uint32{65535}))
 	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != CodeRateLimited {
 		t.Fatalf("second set inside the rate limit: code %d (%s)", r.Code, r.Log)

@@ -37,7 +37,7 @@ func EndBlock(c *Ctx) ([]abci.Event, error) {
 		share := supply.PendingEmission / uint64(len(started))
 		for _, s := range started {
 			cut := mulDiv(share, uint64(c.Params.OwnerCutBps), 10_000)
-			if err := bank.Credit(c.KV, mustAddr(s.Owner), cut); err != nil {
+			if err := bank.Credit(c.KV, addrOf(s.Owner), cut); err != nil {
 				return nil, err
 			}
 			s.PendingEmission += share - cut
@@ -96,7 +96,7 @@ func epochInput(c *Ctx, sub *tx.Subnet) (yuma.Params, yuma.Input, []*tx.Neuron, 
 			return yp, in, nil, err
 		}
 		neurons[uid] = nr
-		pool, err := GetPool(c.KV, sub.Netuid, mustAddr(nr.Hotkey))
+		pool, err := GetPool(c.KV, sub.Netuid, addrOf(nr.Hotkey))
 		if err != nil {
 			return yp, in, nil, err
 		}
@@ -145,12 +145,12 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 	var staked uint64
 	for uid, nr := range neurons {
 		if m := out.MinerEmission[uid]; m > 0 {
-			if err := bank.Credit(c.KV, mustAddr(nr.Coldkey), m); err != nil {
+			if err := bank.Credit(c.KV, addrOf(nr.Coldkey), m); err != nil {
 				return abci.Event{}, err
 			}
 		}
 		if v := out.ValidatorEmission[uid]; v > 0 {
-			s, err := PayValidator(c, sub.Netuid, mustAddr(nr.Hotkey), v)
+			s, err := PayValidator(c, sub.Netuid, addrOf(nr.Hotkey), v)
 			if err != nil {
 				return abci.Event{}, err
 			}
@@ -211,7 +211,7 @@ func Metagraph(kv interface {
 		if err != nil {
 			return nil, err
 		}
-		pool, err := GetPool(kv, netuid, mustAddr(nr.Hotkey))
+		pool, err := GetPool(kv, netuid, addrOf(nr.Hotkey))
 		if err != nil {
 			return nil, err
 		}

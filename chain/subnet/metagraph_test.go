@@ -62,7 +62,7 @@ func TestMetagraphReadsEveryUID(t *testing.T) {
 	}
 	seen := map[address.Address]bool{}
 	for uid, nr := range mg.Neurons {
-		h := mustAddr(nr.Hotkey)
+		h := addrOf(nr.Hotkey)
 		if seen[h] {
 			t.Fatalf("uid %d repeats hotkey %s", uid, h)
 		}

@@ -70,7 +70,7 @@ func addNeuron(c *Ctx, sub *tx.Subnet, hotkey, coldkey address.Address) (uint16,
 		if err != nil {
 			return 0, err
 		}
-		if err := wipeUID(c, sub.Netuid, victim, mustAddr(old.Hotkey)); err != nil {
+		if err := wipeUID(c, sub.Netuid, victim, addrOf(old.Hotkey)); err != nil {
 			return 0, err
 		}
 		uid = victim

@@ -29,7 +29,7 @@ func StakeValue(p *tx.StakePool, shares uint64) uint64 {
 
 // AddStake moves amount from the coldkey's balance into the hotkey's pool.
 func AddStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeAdd) error {
-	hotkey := mustAddr(m.Hotkey)
+	hotkey := addrOf(m.Hotkey)
 	if _, err := UIDOf(c.KV, m.Netuid, hotkey); err != nil {
 		return fmt.Errorf("stake to %s: %w", hotkey, err)
 	}
@@ -38,9 +38,11 @@ func AddStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeAdd) error {
 		return err
 	}
 	var shares uint64
-	if pool.Shares == 0 || pool.Stake == 0 {
-		// An empty pool (or one whose stake was all withdrawn) restarts at 1:1;
-		// leftover shares with no stake behind them are worthless either way.
+	if pool.Shares == 0 {
+		// An empty pool starts at one share per base unit. A pool never holds
+		// shares without stake: a withdrawal by anyone but the sole holder
+		// leaves stake behind (its value is rounded down), and the sole holder
+		// leaving burns every share.
 		shares = m.Amount
 	} else {
 		shares = mulDiv(m.Amount, pool.Shares, pool.Stake)
@@ -68,7 +70,7 @@ func AddStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeAdd) error {
 
 // RemoveStake returns amount of the coldkey's stake in the hotkey's pool to its balance.
 func RemoveStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeRemove) error {
-	hotkey := mustAddr(m.Hotkey)
+	hotkey := addrOf(m.Hotkey)
 	pool, err := GetPool(c.KV, m.Netuid, hotkey)
 	if err != nil {
 		return err
@@ -106,7 +108,7 @@ func RemoveStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeRemove) error {
 // SetTake changes a hotkey's validator take (signed by its coldkey). Lowering
 // is always allowed; raising waits take_rate_limit blocks since the last change.
 func SetTake(c *Ctx, coldkey address.Address, m *tx.MsgSetTake) error {
-	hotkey := mustAddr(m.Hotkey)
+	hotkey := addrOf(m.Hotkey)
 	h, ok, err := getHotkey(c.KV, hotkey)
 	if err != nil {
 		return err
@@ -114,7 +116,7 @@ func SetTake(c *Ctx, coldkey address.Address, m *tx.MsgSetTake) error {
 	if !ok {
 		return fmt.Errorf("hotkey %s: %w", hotkey, ErrNotFound)
 	}
-	if mustAddr(h.Owner) != coldkey {
+	if addrOf(h.Owner) != coldkey {
 		return fmt.Errorf("%w: %s does not own hotkey %s", ErrUnauthorized, coldkey, hotkey)
 	}
 	if m.TakeBps > c.Params.MaxTakeBps {
@@ -138,7 +140,7 @@ func PayValidator(c *Ctx, netuid uint32, hotkey address.Address, amount uint64) 
 	if !ok {
 		return 0, fmt.Errorf("hotkey %s has no owner record", hotkey)
 	}
-	owner := mustAddr(h.Owner)
+	owner := addrOf(h.Owner)
 	take := mulDiv(amount, uint64(h.TakeBps), 10_000)
 	pool, err := GetPool(c.KV, netuid, hotkey)
 	if err != nil {

@@ -205,7 +205,8 @@ func getBonds(kv state.KVReader, netuid uint32, uid uint16) (*tx.BondRow, error)
 	return b, err
 }
 
-func mustAddr(b []byte) address.Address {
+// addrOf reads an address this module itself stored (always 20 bytes).
+func addrOf(b []byte) address.Address {
 	a, _ := address.FromBytes(b)
 	return a
 }

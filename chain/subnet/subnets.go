@@ -172,7 +172,7 @@ func bindHotkey(c *Ctx, hotkey, owner address.Address) error {
 		return err
 	}
 	if ok {
-		if mustAddr(h.Owner) != owner {
+		if addrOf(h.Owner) != owner {
 			return fmt.Errorf("%w: hotkey %s belongs to another coldkey", ErrUnauthorized, hotkey)
 		}
 		return nil
@@ -185,7 +185,7 @@ func ownedSubnet(c *Ctx, signer address.Address, netuid uint32) (*tx.Subnet, err
 	if err != nil {
 		return nil, err
 	}
-	if mustAddr(sub.Owner) != signer {
+	if addrOf(sub.Owner) != signer {
 		return nil, fmt.Errorf("%w: only subnet %d's owner may do this", ErrUnauthorized, netuid)
 	}
 	return sub, nil
@@ -254,7 +254,7 @@ func subnetStake(kv state.KVReader, sub *tx.Subnet) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		p, err := GetPool(kv, sub.Netuid, mustAddr(n.Hotkey))
+		p, err := GetPool(kv, sub.Netuid, addrOf(n.Hotkey))
 		if err != nil {
 			return 0, err
 		}
@@ -271,14 +271,14 @@ func dissolve(c *Ctx, reg *tx.SubnetRegistry, sub *tx.Subnet) error {
 		if err != nil {
 			return err
 		}
-		if err := wipeUID(c, sub.Netuid, uid, mustAddr(n.Hotkey)); err != nil {
+		if err := wipeUID(c, sub.Netuid, uid, addrOf(n.Hotkey)); err != nil {
 			return err
 		}
 		if err := c.KV.Delete(neuronKey(sub.Netuid, uid)); err != nil {
 			return err
 		}
 	}
-	owner := mustAddr(sub.Owner)
+	owner := addrOf(sub.Owner)
 	refund := sub.Locked + sub.PendingEmission
 	if err := bank.Credit(c.KV, owner, refund); err != nil {
 		return err

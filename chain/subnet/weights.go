@@ -142,7 +142,7 @@ func setWeights(c *Ctx, sub *tx.Subnet, uid uint16, n *tx.Neuron, uids, values [
 	if !n.ValidatorPermit && !selfOnly {
 		return fmt.Errorf("%w: uid %d has no validator permit", ErrUnauthorized, uid)
 	}
-	pool, err := GetPool(c.KV, sub.Netuid, mustAddr(n.Hotkey))
+	pool, err := GetPool(c.KV, sub.Netuid, addrOf(n.Hotkey))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/agoranet/agora/engine/gguf"
+)
+
+// Shape is a model architecture to generate.
+type Shape struct {
+	Arch      string // llama or qwen2
+	Dim       int
+	Hidden    int
+	Layers    int
+	Heads     int
+	KVHeads   int
+	Vocab     int // at least what the tokenizer needs; padded with unused tokens
+	Context   int
+	RopeBase  float32
+	Tied      bool
+	Tokenizer TokenizerKind
+}
+
+// Shapes that `agora model gen --shape` knows.
+var Shapes = map[string]Shape{
+	"tiny":         {Arch: "llama", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, Context: 512, RopeBase: 10000, Tokenizer: BPE},
+	"tiny-qwen2":   {Arch: "qwen2", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 1, Vocab: 512, Context: 512, RopeBase: 1000000, Tokenizer: BPE, Tied: true},
+	"tiny-spm":     {Arch: "llama", Dim: 48, Hidden: 128, Layers: 2, Heads: 3, KVHeads: 3, Vocab: 600, Context: 512, RopeBase: 10000, Tokenizer: SentencePiece},
+	"smollm2-135m": {Arch: "llama", Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, Context: 8192, RopeBase: 100000, Tied: true, Tokenizer: BPE},
+}
+
+// Quant is the storage type of generated weight matrices (norms stay F32).
+type Quant string
+
+// Supported quantizations.
+const (
+	QuantF32 Quant = "f32"
+	QuantF16 Quant = "f16"
+	QuantQ8  Quant = "q8_0"
+)
+
+// corpus trains the generated tokenizers' merges, so their vocabularies are
+// real BPE/SentencePiece vocabularies over ordinary text.
+const corpus = `The quick brown fox jumps over the lazy dog. A network of miners serves open models;
+validators check their answers and the chain keeps the books. Anyone can ask a question, pay
+for the answer, and know that nobody kept the prompt. Models are shared by their content hash,
+and the people who trained them earn a royalty whenever they are used. The weather today is
+clear, with a light wind from the west and the temperature near twenty degrees. She said that
+they would meet at the station at noon, then walk to the market together. Numbers like 1, 2, 3,
+42 and 2026 appear in text too, as do questions: what is the answer? where is the station?
+It's a good day; we're here, they've gone, I'm sure you'll see, he'd know.`
+
+// Generate writes a random-weight model of shape s to path. The model is
+// labelled untrained in general.name; it exists so tests and offline devnets
+// run the real engine end to end.
+func Generate(path string, s Shape, q Quant, seed uint64) error {
+	w := gguf.NewWriter()
+	w.Str("general.architecture", s.Arch)
+	w.Str("general.name", fmt.Sprintf("agora-untrained-%s-%d (random weights, seed %d)", s.Arch, s.Dim, seed))
+	w.U32("general.alignment", gguf.DefaultAlignment)
+	a := s.Arch + "."
+	w.U32(a+"context_length", uint32(s.Context))
+	w.U32(a+"embedding_length", uint32(s.Dim))
+	w.U32(a+"block_count", uint32(s.Layers))
+	w.U32(a+"feed_forward_length", uint32(s.Hidden))
+	w.U32(a+"attention.head_count", uint32(s.Heads))
+	w.U32(a+"attention.head_count_kv", uint32(s.KVHeads))
+	w.F32(a+"rope.freq_base", s.RopeBase)
+	w.F32(a+"attention.layer_norm_rms_epsilon", 1e-5)
+	w.U32(a+"rope.dimension_count", uint32(s.Dim/s.Heads))
+	vocab, err := writeTokenizer(w, s)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	weight := func(name string, rows, cols int, gain float64) error {
+		vals := make([]float32, rows*cols)
+		lim := gain * math.Sqrt(3/float64(cols))
+		for i := range vals {
+			vals[i] = float32((rng.Float64()*2 - 1) * lim)
+		}
+		return addTensor(w, name, q, rows, cols, vals)
+	}
+	norm := func(name string, n int) error {
+		vals := make([]float32, n)
+		for i := range vals {
+			vals[i] = float32(1 + (rng.Float64()-0.5)*0.2)
+		}
+		return addTensor(w, name, QuantF32, 1, n, vals)
+	}
+	hd := s.Dim / s.Heads
+	kvDim := s.KVHeads * hd
+	// Embeddings and the output head get a larger scale than the blocks so
+	// the random model's next-token distribution is peaked but varied, which
+	// makes greedy comparisons against the reference meaningful.
+	// With a tied head, large embeddings would keep the residual stream close
+	// to the input token's own embedding and the model would echo it, so tied
+	// shapes get small embeddings and let the blocks dominate.
+	embedLimit := 1.7
+	if s.Tied {
+		embedLimit = 0.2
+	}
+	if err := weight("token_embd.weight", vocab, s.Dim, embedLimit*math.Sqrt(float64(s.Dim)/3)); err != nil {
+		return err
+	}
+	for l := range s.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		for _, t := range []struct {
+			name       string
+			rows, cols int
+		}{{"attn_q", s.Dim, s.Dim}, {"attn_k", kvDim, s.Dim}, {"attn_v", kvDim, s.Dim}, {"attn_output", s.Dim, s.Dim},
+			{"ffn_gate", s.Hidden, s.Dim}, {"ffn_up", s.Hidden, s.Dim}, {"ffn_down", s.Dim, s.Hidden}} {
+			if err := weight(p+t.name+".weight", t.rows, t.cols, 1); err != nil {
+				return err
+			}
+		}
+		if s.Arch == "qwen2" {
+			for _, b := range []struct {
+				name string
+				n    int
+			}{{"attn_q.bias", s.Dim}, {"attn_k.bias", kvDim}, {"attn_v.bias", kvDim}} {
+				vals := make([]float32, b.n)
+				for i := range vals {
+					vals[i] = float32((rng.Float64() - 0.5) * 0.2)
+				}
+				if err := addTensor(w, p+b.name, QuantF32, 1, b.n, vals); err != nil {
+					return err
+				}
+			}
+		}
+		if err := norm(p+"attn_norm.weight", s.Dim); err != nil {
+			return err
+		}
+		if err := norm(p+"ffn_norm.weight", s.Dim); err != nil {
+			return err
+		}
+	}
+	if err := norm("output_norm.weight", s.Dim); err != nil {
+		return err
+	}
+	if !s.Tied {
+		if err := weight("output.weight", vocab, s.Dim, 3); err != nil {
+			return err
+		}
+	}
+	return w.WriteFile(path)
+}
+
+func addTensor(w *gguf.Writer, name string, q Quant, rows, cols int, vals []float32) error {
+	dims := []uint64{uint64(cols)}
+	if rows > 1 {
+		dims = append(dims, uint64(rows))
+	}
+	switch q {
+	case QuantF32:
+		b := make([]byte, 4*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		return w.Tensor(name, gguf.F32, dims, b)
+	case QuantF16:
+		b := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(b[2*i:], f32ToF16(v))
+		}
+		return w.Tensor(name, gguf.F16, dims, b)
+	case QuantQ8:
+		if cols%32 != 0 {
+			return addTensor(w, name, QuantF32, rows, cols, vals)
+		}
+		return w.Tensor(name, gguf.Q8_0, dims, QuantizeQ8_0(vals))
+	}
+	return fmt.Errorf("unknown quantization %q (f32, f16, q8_0)", q)
+}
+
+// trainMerges learns n BPE merges over words (each a list of symbols),
+// deterministically: the most frequent pair wins, ties by the pair's text.
+func trainMerges(words [][]string, n int) [][2]string {
+	var merges [][2]string
+	for len(merges) < n {
+		counts := map[[2]string]int{}
+		for _, w := range words {
+			for i := 0; i+1 < len(w); i++ {
+				counts[[2]string{w[i], w[i+1]}]++
+			}
+		}
+		var best [2]string
+		bestN := 0
+		for p, c := range counts {
+			if c > bestN || (c == bestN && p[0]+" "+p[1] < best[0]+" "+best[1]) {
+				best, bestN = p, c
+			}
+		}
+		if bestN < 2 {
+			break
+		}
+		merges = append(merges, best)
+		for wi, w := range words {
+			var out []string
+			for i := 0; i < len(w); i++ {
+				if i+1 < len(w) && w[i] == best[0] && w[i+1] == best[1] {
+					out = append(out, w[i]+w[i+1])
+					i++
+				} else {
+					out = append(out, w[i])
+				}
+			}
+			words[wi] = out
+		}
+	}
+	return merges
+}
+
+func writeTokenizer(w *gguf.Writer, s Shape) (int, error) {
+	var tokens []string
+	var types []int32
+	var scores []float32
+	add := func(t string, typ int32, score float32) {
+		tokens = append(tokens, t)
+		types = append(types, typ)
+		scores = append(scores, score)
+	}
+	switch s.Tokenizer {
+	case BPE:
+		specials := []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
+		for _, sp := range specials {
+			add(sp, tokControl, 0)
+		}
+		for b := range 256 {
+			add(string(byteToRune[b]), tokNormal, 0)
+		}
+		var words [][]string
+		for _, word := range preTokenize(corpus) {
+			var syms []string
+			for _, r := range unicodeFromBytes(word) {
+				syms = append(syms, string(r))
+			}
+			words = append(words, syms)
+		}
+		merges := trainMerges(words, max(0, min(s.Vocab, 4096)-len(tokens)))
+		var mergeStrs []string
+		seen := map[string]bool{}
+		for _, t := range tokens {
+			seen[t] = true
+		}
+		for _, m := range merges {
+			mergeStrs = append(mergeStrs, m[0]+" "+m[1])
+			if !seen[m[0]+m[1]] {
+				add(m[0]+m[1], tokNormal, 0)
+				seen[m[0]+m[1]] = true
+			}
+		}
+		w.Str("tokenizer.ggml.model", string(BPE))
+		w.Str("tokenizer.ggml.pre", "gpt2")
+		w.Strs("tokenizer.ggml.merges", mergeStrs)
+		w.U32("tokenizer.ggml.bos_token_id", 0)
+		w.U32("tokenizer.ggml.eos_token_id", 2) // <|im_end|> ends a ChatML turn
+		w.Bool("tokenizer.ggml.add_bos_token", false)
+		w.Str("tokenizer.chat_template", "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+	case SentencePiece:
+		add("<unk>", tokUnknown, 0)
+		add("<s>", tokControl, 0)
+		add("</s>", tokControl, 0)
+		for b := range 256 {
+			add(fmt.Sprintf("<0x%02X>", b), tokByte, 0)
+		}
+		text := "▁" + strings.ReplaceAll(strings.Join(strings.Fields(corpus), " "), " ", "▁")
+		var words [][]string
+		for _, word := range strings.SplitAfter(text, " ") {
+			var syms []string
+			for _, r := range word {
+				syms = append(syms, string(r))
+			}
+			words = append(words, syms)
+		}
+		// Single characters of the corpus are pieces too (so text needs no byte fallback).
+		var chars []string
+		seen := map[string]bool{}
+		for _, r := range text {
+			if !seen[string(r)] {
+				seen[string(r)] = true
+				chars = append(chars, string(r))
+			}
+		}
+		slices.Sort(chars)
+		for _, c := range chars {
+			add(c, tokNormal, -1000)
+		}
+		merges := trainMerges(words, max(0, s.Vocab-len(tokens)))
+		for i, m := range merges {
+			if p := m[0] + m[1]; !seen[p] {
+				seen[p] = true
+				add(p, tokNormal, -float32(i))
+			}
+		}
+		w.Str("tokenizer.ggml.model", string(SentencePiece))
+		w.U32("tokenizer.ggml.bos_token_id", 1)
+		w.U32("tokenizer.ggml.eos_token_id", 2)
+		w.Bool("tokenizer.ggml.add_bos_token", true)
+		w.Str("tokenizer.chat_template", "{% if messages[0]['role'] == 'system' %}[INST] <<SYS>>{% endif %}")
+	default:
+		return 0, fmt.Errorf("unknown tokenizer %q", s.Tokenizer)
+	}
+	for i := len(tokens); i < s.Vocab; i++ {
+		add(fmt.Sprintf("<|unused_%d|>", i), tokUnused, -1e9)
+	}
+	w.Strs("tokenizer.ggml.tokens", tokens)
+	w.I32s("tokenizer.ggml.token_type", types)
+	w.F32s("tokenizer.ggml.scores", scores)
+	return len(tokens), nil
+}

@@ -75,6 +75,7 @@ type matrix struct {
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
 	q8         []byte    // Q8_0 blocks, as in the file
+	q8scale    []float32 // Q8_0 block scales, widened once at load
 }
 
 func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
@@ -100,6 +101,10 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 		}
 	case gguf.Q8_0:
 		m.q8 = data
+		m.q8scale = make([]float32, len(data)/34)
+		for b := range m.q8scale {
+			m.q8scale[b] = f16ToF32(binary.LittleEndian.Uint16(data[b*34:]))
+		}
 	default:
 		return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, Q8_0)", name, t.Type)
 	}
@@ -154,19 +159,20 @@ func (m *matrix) dotRow(r int, x []float32) float32 {
 	}
 	blocks := m.cols / 32
 	q := m.q8[r*blocks*34 : (r+1)*blocks*34]
+	ws := m.q8scale[r*blocks : (r+1)*blocks]
 	var sum float32
+	// Fixed-size array views let the compiler drop bounds checks in the hot loop.
 	for b := range blocks {
-		blk := q[b*34 : b*34+34]
-		xs := x[b*32 : b*32+32]
-		qs := blk[2:34]
+		wq := (*[34]byte)(q[b*34:])
+		xs := (*[32]float32)(x[b*32:])
 		var s0, s1, s2, s3 float32
 		for i := 0; i < 32; i += 4 {
-			s0 += float32(int8(qs[i])) * xs[i]
-			s1 += float32(int8(qs[i+1])) * xs[i+1]
-			s2 += float32(int8(qs[i+2])) * xs[i+2]
-			s3 += float32(int8(qs[i+3])) * xs[i+3]
+			s0 += float32(int8(wq[2+i])) * xs[i]
+			s1 += float32(int8(wq[3+i])) * xs[i+1]
+			s2 += float32(int8(wq[4+i])) * xs[i+2]
+			s3 += float32(int8(wq[5+i])) * xs[i+3]
 		}
-		sum += f16ToF32(binary.LittleEndian.Uint16(blk)) * ((s0 + s1) + (s2 + s3))
+		sum += ws[b] * ((s0 + s1) + (s2 + s3))
 	}
 	return sum
 }

@@ -47,6 +47,8 @@ send transactions with 'agora tx', read chain state with 'agora query'.`,
 		newStakeCmd(),
 		newWeightsCmd(),
 		newSimCmd(),
+		newModelCmd(),
+		newGenerateCmd(),
 		newBenchCmd(),
 	)
 	return root

@@ -18,6 +18,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./address/
 	$(GO) test -run XXX -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME) ./keys/
 	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./cmd/agora/
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
+	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
 
 bench: build
 	./bin/agora bench transfers

@@ -83,11 +83,12 @@ func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, o
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	res := &Result{PromptTokens: len(prompt), FinishReason: "length"}
 	probs := make([]float32, m.cfg.Vocab)
+	logprobs := make([]float32, m.cfg.Vocab)
 	for range o.MaxTokens {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		logprobs := logSoftmax(s.logits)
+		logSoftmax(logprobs, s.logits)
 		id := m.sample(s.logits, logprobs, probs, o, rng)
 		tok := Token{ID: id, Text: m.tok.Piece(id), Logprob: logprobs[id], Top: m.topAlternatives(logprobs, o.TopLogprobs)}
 		if len(res.Tokens) == 0 {
@@ -170,9 +171,9 @@ func argmax(x []float32) int {
 	return best
 }
 
-// logSoftmax returns log p for every token, in float64 accumulation so
-// logprobs compare closely across runs and with Score.
-func logSoftmax(logits []float32) []float32 {
+// logSoftmax writes log p for every token into out, accumulating in float64
+// so logprobs compare closely across runs and with Score.
+func logSoftmax(out, logits []float32) {
 	mx := logits[0]
 	for _, v := range logits {
 		mx = max(mx, v)
@@ -182,11 +183,9 @@ func logSoftmax(logits []float32) []float32 {
 		sum += math.Exp(float64(v - mx))
 	}
 	lse := float64(mx) + math.Log(sum)
-	out := make([]float32, len(logits))
 	for i, v := range logits {
 		out[i] = float32(float64(v) - lse)
 	}
-	return out
 }
 
 func (m *Model) topAlternatives(logprobs []float32, k int) []Alternative {
@@ -242,6 +241,7 @@ func (m *Model) Score(ctx context.Context, prompt, completion []int) ([]TokenSco
 		}
 	}
 	out := make([]TokenScore, 0, len(completion))
+	lp := make([]float32, m.cfg.Vocab)
 	for i, t := range completion {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -249,7 +249,7 @@ func (m *Model) Score(ctx context.Context, prompt, completion []int) ([]TokenSco
 		if t < 0 || t >= m.cfg.Vocab {
 			return nil, fmt.Errorf("completion token %d outside the vocabulary", t)
 		}
-		lp := logSoftmax(s.logits)
+		logSoftmax(lp, s.logits)
 		rank := 1
 		for _, v := range s.logits {
 			if v > s.logits[t] {

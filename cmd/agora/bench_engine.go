@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -40,6 +41,10 @@ func newBenchEngineCmd() *cobra.Command {
 					return err
 				}
 			}
+			// Generating the model leaves hundreds of MB of garbage; collect it
+			// now so the collector does not compete with the measurement.
+			runtime.GC()
+			debug.FreeOSMemory()
 			m, err := engine.Load(path)
 			if err != nil {
 				return err

@@ -20,6 +20,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./cmd/agora/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzParseHeaders -fuzztime $(FUZZTIME) ./wire/
+	$(GO) test -run XXX -fuzz FuzzReceipt -fuzztime $(FUZZTIME) ./wire/
 
 bench: build
 	./bin/agora bench transfers

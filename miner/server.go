@@ -1,0 +1,317 @@
+package miner
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/wire"
+)
+
+// Config configures a miner server.
+type Config struct {
+	Hotkey  ed25519.PrivateKey
+	Backend Backend
+	// Allow says who may send requests (validators with a permit, paying
+	// gateways). Nil allows every correctly signed sender.
+	Allow wire.Allow
+	// PinnedModel is the subnet's model id; a backend serving another model
+	// is refused at construction.
+	PinnedModel   string
+	PricePer1K    uint64
+	MaxConcurrent int
+	MaxQueue      int
+	MaxBody       int64
+	Logger        *slog.Logger
+}
+
+// Miner answers signed completion requests.
+type Miner struct {
+	cfg      Config
+	self     address.Address
+	verifier *wire.Verifier
+	slots    chan struct{}
+	waiting  atomic.Int64
+	log      *slog.Logger
+	metrics  metrics
+}
+
+type metrics struct {
+	requests, rejected, overloaded, failed atomic.Int64
+	promptTokens, completionTokens         atomic.Int64
+	inFlight                               atomic.Int64
+}
+
+// ErrWrongModel is returned when the backend does not serve the subnet's pinned model.
+var ErrWrongModel = errors.New("backend serves a model other than the subnet's pinned model")
+
+// New makes a miner.
+func New(cfg Config) (*Miner, error) {
+	if cfg.Backend == nil || cfg.Hotkey == nil {
+		return nil, errors.New("miner needs a backend and a hotkey")
+	}
+	if cfg.PinnedModel != "" && cfg.Backend.ModelID() != cfg.PinnedModel {
+		return nil, fmt.Errorf("%w: serving %q, subnet pins %q", ErrWrongModel, cfg.Backend.ModelID(), cfg.PinnedModel)
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 1
+	}
+	if cfg.MaxQueue < 0 {
+		cfg.MaxQueue = 0
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	self := address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey))
+	return &Miner{cfg: cfg, self: self, verifier: wire.NewVerifier(self, cfg.Allow, cfg.MaxBody),
+		slots: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger}, nil
+}
+
+// Address is the miner's hotkey address.
+func (m *Miner) Address() address.Address { return m.self }
+
+// Handler routes the miner's endpoints. Completions are signed; health and
+// metrics are not (they reveal nothing about requests).
+func (m *Miner) Handler() http.Handler {
+	mux := http.NewServeMux()
+	signed := http.NewServeMux()
+	signed.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { m.complete(w, r, true) })
+	signed.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { m.complete(w, r, false) })
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.metrics.requests.Add(1)
+		signed.ServeHTTP(w, r)
+	})
+	mux.Handle("/v1/", m.verifier.Middleware(m.log, counted))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"status": "ok", "hotkey": m.self.String(), "model_id": m.cfg.Backend.ModelID()})
+	})
+	mux.HandleFunc("GET /metrics", m.writeMetrics)
+	return mux
+}
+
+// acquire takes a slot, waiting in a bounded queue; false means overloaded.
+func (m *Miner) acquire(ctx context.Context) bool {
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if m.waiting.Add(1) > int64(m.cfg.MaxQueue) {
+		m.waiting.Add(-1)
+		return false
+	}
+	defer m.waiting.Add(-1)
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (m *Miner) complete(w http.ResponseWriter, r *http.Request, chat bool) {
+	body, _ := io.ReadAll(r.Body) // already verified and size-capped by the middleware
+	req, err := openai.Decode(body)
+	if err == nil {
+		err = req.Validate(chat)
+	}
+	if err != nil {
+		m.metrics.rejected.Add(1)
+		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return
+	}
+	if !m.acquire(r.Context()) {
+		m.metrics.overloaded.Add(1)
+		w.Header().Set("Retry-After", "1")
+		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "the miner is at capacity; retry shortly")
+		return
+	}
+	defer func() { <-m.slots }()
+	m.metrics.inFlight.Add(1)
+	defer m.metrics.inFlight.Add(-1)
+	if req.Stream {
+		m.stream(w, r, req, chat, body)
+		return
+	}
+	m.plain(w, r, req, chat, body)
+}
+
+func (m *Miner) fail(w http.ResponseWriter, err error) {
+	m.metrics.failed.Add(1)
+	var he *HTTPError
+	if errors.As(err, &he) {
+		if he.RetryAfter != "" {
+			w.Header().Set("Retry-After", he.RetryAfter)
+		}
+		wire.WriteError(w, he.Status, he.Type, he.Message)
+		return
+	}
+	m.log.Warn("completion failed", "err", err.Error())
+	wire.WriteError(w, http.StatusInternalServerError, "server_error", "the miner failed to complete the request")
+}
+
+func (m *Miner) receipt(reqBody []byte, responseHash string, res *Result, start time.Time, ttft time.Duration) *wire.Receipt {
+	tokens := uint64(res.PromptTokens + res.CompletionTokens)
+	rc := &wire.Receipt{
+		RequestHash: wire.Hash(reqBody), ResponseHash: responseHash, ModelID: m.cfg.Backend.ModelID(),
+		PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
+		TTFTMillis: ttft.Milliseconds(), DurationMillis: time.Since(start).Milliseconds(),
+		Price: (tokens*m.cfg.PricePer1K + 999) / 1000,
+	}
+	wire.SignReceipt(m.cfg.Hotkey, rc)
+	m.metrics.promptTokens.Add(int64(res.PromptTokens))
+	m.metrics.completionTokens.Add(int64(res.CompletionTokens))
+	return rc
+}
+
+func completionID() string { return "cmpl-" + wire.NewNonce() }
+
+func (m *Miner) plain(w http.ResponseWriter, r *http.Request, req *openai.ChatRequest, chat bool, reqBody []byte) {
+	start := time.Now()
+	var ttft time.Duration
+	var text []byte
+	var lps []openai.TokenLogprob
+	res, err := m.cfg.Backend.Complete(r.Context(), req, chat, func(p Piece) error {
+		if ttft == 0 {
+			ttft = time.Since(start)
+		}
+		text = append(text, p.Text...)
+		if p.Logprob != nil {
+			lps = append(lps, *p.Logprob)
+		}
+		return nil
+	})
+	if err != nil {
+		m.fail(w, err)
+		return
+	}
+	finish := res.FinishReason
+	choice := openai.Choice{FinishReason: &finish}
+	if req.WantsLogprobs() {
+		choice.Logprobs = &openai.Logprobs{Content: lps}
+	}
+	out := openai.Response{ID: completionID(), Created: time.Now().Unix(), Model: req.Model,
+		Usage:         &openai.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens},
+		AgoraTokenIDs: res.TokenIDs, AgoraPromptTokenIDs: res.PromptTokenIDs}
+	if chat {
+		out.Object = "chat.completion"
+		choice.Message = &openai.Message{Role: "assistant", Content: string(text)}
+	} else {
+		out.Object = "text_completion"
+		s := string(text)
+		choice.Text = &s
+	}
+	out.Choices = []openai.Choice{choice}
+	raw, _ := json.Marshal(out)
+	rc := m.receipt(reqBody, wire.Hash(raw), res, start, ttft)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
+	w.Write(raw)
+}
+
+func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatRequest, chat bool, reqBody []byte) {
+	flusher, _ := w.(http.Flusher)
+	start := time.Now()
+	var ttft time.Duration
+	var h wire.StreamHasher
+	id, created := completionID(), time.Now().Unix()
+	object := "chat.completion.chunk"
+	if !chat {
+		object = "text_completion"
+	}
+	started := false
+	send := func(v any) error {
+		raw, _ := json.Marshal(v)
+		h.Add(raw)
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", raw); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	chunk := func(text string, lp *openai.TokenLogprob, finish *string, ids []int) openai.Response {
+		c := openai.Choice{FinishReason: finish}
+		if chat {
+			c.Delta = &openai.Message{Content: text}
+			if !started {
+				c.Delta.Role = "assistant"
+			}
+		} else {
+			c.Text = &text
+		}
+		if lp != nil {
+			c.Logprobs = &openai.Logprobs{Content: []openai.TokenLogprob{*lp}}
+		}
+		return openai.Response{ID: id, Object: object, Created: created, Model: req.Model, Choices: []openai.Choice{c}, AgoraTokenIDs: ids}
+	}
+	res, err := m.cfg.Backend.Complete(r.Context(), req, chat, func(p Piece) error {
+		if !started {
+			ttft = time.Since(start)
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+		}
+		err := send(chunk(p.Text, p.Logprob, nil, p.TokenIDs))
+		started = true
+		return err
+	})
+	if err != nil {
+		if !started {
+			m.fail(w, err)
+			return
+		}
+		// Headers are gone: end the stream with an error event instead.
+		m.metrics.failed.Add(1)
+		send(map[string]any{"error": map[string]string{"message": "the miner failed mid-stream", "type": "server_error"}})
+		return
+	}
+	if !started {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+	}
+	finish := res.FinishReason
+	final := chunk("", nil, &finish, nil)
+	final.Usage = &openai.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}
+	final.AgoraPromptTokenIDs = res.PromptTokenIDs
+	send(final)
+	io.WriteString(w, "data: [DONE]\n\n")
+	h.Add([]byte("[DONE]"))
+	wire.WriteReceiptEvent(w, m.receipt(reqBody, h.Sum(), res, start, ttft))
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+func (m *Miner) writeMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, c := range []struct {
+		name, help, kind string
+		v                int64
+	}{
+		{"agora_miner_requests_total", "Signed requests received.", "counter", m.metrics.requests.Load()},
+		{"agora_miner_rejected_total", "Requests refused as invalid.", "counter", m.metrics.rejected.Load()},
+		{"agora_miner_overloaded_total", "Requests refused at capacity.", "counter", m.metrics.overloaded.Load()},
+		{"agora_miner_failed_total", "Requests the backend failed.", "counter", m.metrics.failed.Load()},
+		{"agora_miner_prompt_tokens_total", "Prompt tokens processed.", "counter", m.metrics.promptTokens.Load()},
+		{"agora_miner_completion_tokens_total", "Completion tokens served.", "counter", m.metrics.completionTokens.Load()},
+		{"agora_miner_in_flight", "Requests being served.", "gauge", m.metrics.inFlight.Load()},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", c.name, c.help, c.name, c.kind, c.name, strconv.FormatInt(c.v, 10))
+	}
+}

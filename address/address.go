@@ -94,3 +94,6 @@ func Parse(s string) (Address, error) {
 	copy(a[:], raw)
 	return a, nil
 }
+
+// Bytes returns the address as a new slice.
+func (a Address) Bytes() []byte { return append([]byte(nil), a[:]...) }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/openai"
@@ -260,6 +261,9 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 		}
 		return openai.Response{ID: id, Object: object, Created: created, Model: req.Model, Choices: []openai.Choice{c}, AgoraTokenIDs: ids}
 	}
+	// A multi-byte character can be split across tokens; hold its first bytes
+	// back until it is complete, or JSON would turn each half into U+FFFD.
+	var held []byte
 	res, err := m.cfg.Backend.Complete(r.Context(), req, chat, func(p Piece) error {
 		if !started {
 			ttft = time.Since(start)
@@ -267,7 +271,11 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 			w.Header().Set("Cache-Control", "no-cache")
 			w.WriteHeader(http.StatusOK)
 		}
-		err := send(chunk(p.Text, p.Logprob, nil, p.TokenIDs))
+		held = append(held, p.Text...)
+		cut := completeUTF8(held)
+		text := string(held[:cut])
+		held = append(held[:0], held[cut:]...)
+		err := send(chunk(text, p.Logprob, nil, p.TokenIDs))
 		started = true
 		return err
 	})
@@ -286,7 +294,7 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 		w.WriteHeader(http.StatusOK)
 	}
 	finish := res.FinishReason
-	final := chunk("", nil, &finish, nil)
+	final := chunk(string(held), nil, &finish, nil)
 	final.Usage = &openai.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}
 	final.AgoraPromptTokenIDs = res.PromptTokenIDs
 	send(final)
@@ -314,4 +322,18 @@ func (m *Miner) writeMetrics(w http.ResponseWriter, _ *http.Request) {
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", c.name, c.help, c.name, c.kind, c.name, strconv.FormatInt(c.v, 10))
 	}
+}
+
+// completeUTF8 is the length of b's prefix that ends on a character boundary:
+// it excludes only a trailing sequence that more bytes could still complete.
+func completeUTF8(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(b)
 }

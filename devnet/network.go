@@ -1,0 +1,231 @@
+// Package devnet brings a whole Agora network up on one machine: it takes a
+// running single-validator chain and adds subnet 1 pinned to a model, miners
+// on the built-in engine, a validator that scores them, and (optionally) a
+// cheating miner, all on loopback.
+package devnet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/keys"
+	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/validator"
+)
+
+// Netuid is the devnet's subnet.
+const Netuid = 1
+
+// Options describe the network to build.
+type Options struct {
+	Chain     *client.Client
+	Faucet    ed25519.PrivateKey // funds everything and owns the subnet
+	Keystore  *keys.Keystore     // hotkeys are stored here, with Password
+	Password  []byte
+	Model     *engine.Model // the pinned model
+	Cheat     *engine.Model // nil: no cheater; else a miner serves this one while claiming the pinned id
+	Miners    int
+	Tempo     uint64
+	Interval  time.Duration // validator round interval
+	Logger    *slog.Logger
+}
+
+// Participant is one process-in-a-goroutine of the network.
+type Participant struct {
+	Role     string
+	Name     string
+	Hotkey   address.Address
+	Endpoint string
+}
+
+// Network is a running devnet network.
+type Network struct {
+	Participants []Participant
+	Validator    *validator.Validator
+	ModelID      string
+	servers      []*http.Server
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// DevnetSubnetParams are short-tempo hyperparameters so emission reaches
+// honest miners within a couple of minutes.
+func DevnetSubnetParams(tempo uint64, modelID string) *tx.SubnetParams {
+	p := subnet.DefaultSubnetParams()
+	p.Tempo = tempo
+	p.ImmunityPeriod = 4 * tempo
+	p.ActivityCutoff = 50 * tempo
+	p.WeightsRateLimit = 1
+	p.MaxValidators = 8
+	p.MinBurn, p.MaxBurn = agr.Unit/10, 10*agr.Unit
+	p.ServingRateLimit = 1
+	p.ModelId = modelID
+	p.PricePer_1K = agr.Unit / 1000
+	return p
+}
+
+func hotkey(ks *keys.Keystore, name string, pw []byte) (ed25519.PrivateKey, error) {
+	if _, err := ks.Get(name); errors.Is(err, keys.ErrNotFound) {
+		if _, _, err := ks.Create(name, keys.Hotkey, pw); err != nil {
+			return nil, err
+		}
+	}
+	return ks.Unlock(name, pw)
+}
+
+// Start registers the subnet and its neurons on chain (unless they already
+// are) and starts miners and the validator.
+func Start(ctx context.Context, o Options) (*Network, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	modelID, err := o.Model.ID()
+	if err != nil {
+		return nil, err
+	}
+	c := o.Chain
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	faucetAddr := address.FromPubKey(o.Faucet.Public().(ed25519.PublicKey))
+	names := []string{"validator"}
+	for i := range o.Miners {
+		names = append(names, fmt.Sprintf("miner%d", i+1))
+	}
+	if o.Cheat != nil {
+		names = append(names, "cheater")
+	}
+	hot := map[string]ed25519.PrivateKey{}
+	for _, n := range append([]string{"owner"}, names...) {
+		if hot[n], err = hotkey(o.Keystore, n, o.Password); err != nil {
+			return nil, fmt.Errorf("hotkey %s: %w", n, err)
+		}
+	}
+	addrOf := func(n string) address.Address { return address.FromPubKey(hot[n].Public().(ed25519.PublicKey)) }
+	send := func(key ed25519.PrivateKey, msgs ...*tx.Msg) error {
+		hash, err := c.SignAndSend(ctx, key, msgs, client.SendOptions{})
+		if err != nil {
+			return err
+		}
+		_, err = c.WaitTx(ctx, hash)
+		return err
+	}
+	if _, err := c.Metagraph(ctx, Netuid, 0); err != nil {
+		// First run of this home: create the subnet and its neurons.
+		err := send(o.Faucet, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{
+			Name: "devnet-chat", OwnerHotkey: tx.ProveHotkey(hot["owner"], chainID, subnet.NewSubnetNetuid, faucetAddr)}}})
+		if err != nil {
+			return nil, fmt.Errorf("register subnet: %w", err)
+		}
+		msgs := []*tx.Msg{{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: Netuid, Params: DevnetSubnetParams(o.Tempo, modelID)}}}}
+		for _, n := range names {
+			msgs = append(msgs,
+				&tx.Msg{Sum: &tx.Msg_NeuronRegister{NeuronRegister: &tx.MsgNeuronRegister{Netuid: Netuid, Hotkey: tx.ProveHotkey(hot[n], chainID, Netuid, faucetAddr)}}},
+				tx.Transfer(addrOf(n), 10*agr.Unit)) // hotkeys pay their own fees
+		}
+		msgs = append(msgs,
+			&tx.Msg{Sum: &tx.Msg_StakeAdd{StakeAdd: &tx.MsgStakeAdd{Hotkey: addrOf("validator").Bytes(), Netuid: Netuid, Amount: 1000 * agr.Unit}}},
+			&tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: Netuid}}})
+		if err := send(o.Faucet, msgs...); err != nil {
+			return nil, fmt.Errorf("set up subnet %d: %w", Netuid, err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Network{ModelID: modelID, cancel: cancel}
+	serveErr := make(chan error, len(names))
+	var serves sync.WaitGroup
+	for _, name := range names[1:] {
+		var backend miner.Backend
+		b, err := miner.NewBuiltin(o.Model)
+		if err != nil {
+			n.Stop()
+			return nil, err
+		}
+		backend = b
+		if name == "cheater" {
+			// Serves another model while its receipts claim the pinned one.
+			cb, err := miner.NewBuiltin(o.Cheat)
+			if err != nil {
+				n.Stop()
+				return nil, err
+			}
+			backend = lying{cb, modelID}
+		}
+		m, err := miner.New(miner.Config{Hotkey: hot[name], Backend: backend, PinnedModel: modelID,
+			Allow: miner.ChainAllow(c, Netuid, 10*time.Second), PricePer1K: agr.Unit / 1000,
+			MaxConcurrent: 2, MaxQueue: 16, Logger: o.Logger.With("miner", name)})
+		if err != nil {
+			n.Stop()
+			return nil, err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			n.Stop()
+			return nil, err
+		}
+		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		n.servers = append(n.servers, srv)
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); srv.Serve(l) }()
+		endpoint := "http://" + l.Addr().String()
+		role := "miner"
+		if name == "cheater" {
+			role = "cheater"
+		}
+		n.Participants = append(n.Participants, Participant{Role: role, Name: name, Hotkey: addrOf(name), Endpoint: endpoint})
+		serves.Add(1)
+		go func(name, endpoint string) {
+			defer serves.Done()
+			err := send(hot[name], &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: Netuid, Endpoint: endpoint, ModelId: modelID}}})
+			if err != nil {
+				serveErr <- fmt.Errorf("serve %s: %w", name, err)
+			}
+		}(name, endpoint)
+	}
+	serves.Wait()
+	close(serveErr)
+	if err := <-serveErr; err != nil {
+		n.Stop()
+		return nil, err
+	}
+	n.Validator = validator.New(validator.Config{Hotkey: hot["validator"], Netuid: Netuid, Model: o.Model, Chain: c,
+		Seed: uint64(time.Now().UnixNano()), Timeout: 60 * time.Second, Logger: o.Logger.With("validator", "validator")})
+	n.Participants = append([]Participant{{Role: "validator", Name: "validator", Hotkey: addrOf("validator")}}, n.Participants...)
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.Validator.Run(runCtx, o.Interval) }()
+	return n, nil
+}
+
+// Stop shuts miners and the validator down.
+func (n *Network) Stop() {
+	n.cancel()
+	for _, s := range n.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.Shutdown(ctx)
+		cancel()
+	}
+	n.wg.Wait()
+}
+
+// lying wraps a backend and claims another model id.
+type lying struct {
+	miner.Backend
+	claim string
+}
+
+func (l lying) ModelID() string { return l.claim }
+

@@ -1,0 +1,124 @@
+package devnet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/keys"
+	"github.com/agoranet/agora/node"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func model(t *testing.T, seed uint64) *engine.Model {
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("m%d.gguf", seed))
+	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, seed); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestHonestMinersEarnCheaterDoesNot runs the whole loop: chain, subnet with
+// commit-reveal, three honest miners, a cheater serving another model under
+// the pinned model's id, and a validator.
+func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network for about a minute")
+	}
+	home := t.TempDir()
+	seed := make([]byte, 32)
+	seed[0] = 42
+	faucet := ed25519.NewKeyFromSeed(seed)
+	rpc := freePort(t)
+	g := chain.Genesis{Params: chain.DefaultParams(250), Devnet: true,
+		Accounts: []chain.GenesisAccount{{Address: address.FromPubKey(faucet.Public().(ed25519.PublicKey)), Balance: 1_000_000 * agr.Unit}}}
+	if err := node.Init(home, node.InitOptions{ChainID: "agora-devnet-test", Genesis: g, BlockTime: 250 * time.Millisecond,
+		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpc), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))}); err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.Start(home, node.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	if err := nd.WaitForHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(nd.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keys.Open(filepath.Join(home, "keys"), keys.WithScryptN(1<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := model(t, 1)
+	net, err := Start(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte("pw"), Model: pinned,
+		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Stop()
+	uidOf := map[string]int{}
+	for {
+		mg, err := c.Metagraph(ctx, Netuid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for uid, n := range mg.Neurons {
+			a, _ := address.FromBytes(n.Hotkey)
+			for _, p := range net.Participants {
+				if p.Hotkey == a {
+					uidOf[p.Name] = uid
+				}
+			}
+		}
+		honestPaid := 0
+		for _, name := range []string{"miner1", "miner2", "miner3"} {
+			if n := mg.Neurons[uidOf[name]]; n.Incentive > 0 && n.Emission > 0 {
+				honestPaid++
+			}
+		}
+		cheater := mg.Neurons[uidOf["cheater"]]
+		if cheater.Incentive != 0 {
+			t.Fatalf("the cheater earned incentive %d", cheater.Incentive)
+		}
+		if honestPaid == 3 && net.Validator.WeightsSet >= 2 {
+			for _, s := range net.Validator.Scores() {
+				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {
+					t.Fatalf("cheater score %+v", s)
+				}
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("honest miners never all earned (paid %d; scores %+v)", honestPaid, net.Validator.Scores())
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package validator
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/wire"
+)
+
+// Config configures a validator.
+type Config struct {
+	Hotkey  ed25519.PrivateKey
+	Netuid  uint32
+	Model   *engine.Model // the subnet's pinned model, for verification
+	Chain   *client.Client
+	HTTP    *http.Client
+	Seed    uint64
+	Timeout time.Duration // per challenge
+	Logger  *slog.Logger
+}
+
+// Score is what the validator knows about one UID.
+type Score struct {
+	UID       int     `json:"uid"`
+	Hotkey    string  `json:"hotkey"`
+	Endpoint  string  `json:"endpoint"`
+	EMA       float64 `json:"score"`
+	Verified  int     `json:"verified"`
+	Failed    int     `json:"failed"`
+	TTFT      float64 `json:"ttft_ms"`
+	TPS       float64 `json:"tokens_per_second"`
+	LastError string  `json:"last_error,omitempty"`
+}
+
+// Validator scores miners and sets weights.
+type Validator struct {
+	cfg    Config
+	self   address.Address
+	wire   *wire.Client
+	gen    *Generator
+	log    *slog.Logger
+	mu     sync.Mutex
+	scores map[string]*Score // by hotkey: a new hotkey on a UID starts fresh
+	// pending commit-reveal state
+	commitBlock uint64
+	commitUIDs  []uint32
+	commitVals  []uint32
+	commitSalt  []byte
+	lastEpoch   uint64
+	WeightsSet  int // weights revealed or set so far
+}
+
+// EMAAlpha is how much one round moves a score.
+const EMAAlpha = 0.3
+
+// New makes a validator.
+func New(cfg Config) *Validator {
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
+		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), log: cfg.Logger, scores: map[string]*Score{}}
+}
+
+// Scores returns a snapshot ordered by UID.
+func (v *Validator) Scores() []Score {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]Score, 0, len(v.scores))
+	for _, s := range v.scores {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Score) int { return a.UID - b.UID })
+	return out
+}
+
+// Round challenges every serving miner once, concurrently, and updates scores.
+func (v *Validator) Round(ctx context.Context) error {
+	mg, err := v.cfg.Chain.Metagraph(ctx, v.cfg.Netuid, 0)
+	if err != nil {
+		return fmt.Errorf("sync metagraph: %w", err)
+	}
+	var wg sync.WaitGroup
+	live := map[string]bool{}
+	for uid, n := range mg.Neurons {
+		hot, _ := address.FromBytes(n.Hotkey)
+		live[hot.String()] = true
+		if hot == v.self || n.Endpoint == "" {
+			continue
+		}
+		ch := v.gen.Next("agora")
+		wg.Add(1)
+		go func(uid int, hot address.Address, endpoint string) {
+			defer wg.Done()
+			q, ttft, tps, err := v.challenge(ctx, hot, endpoint, ch)
+			v.record(uid, hot, endpoint, q, ttft, tps, err)
+		}(uid, hot, n.Endpoint)
+	}
+	wg.Wait()
+	v.mu.Lock()
+	for k := range v.scores {
+		if !live[k] {
+			delete(v.scores, k) // deregistered: forget
+		}
+	}
+	v.mu.Unlock()
+	return nil
+}
+
+func (v *Validator) record(uid int, hot address.Address, endpoint string, q, ttft, tps float64, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.scores[hot.String()]
+	if !ok {
+		s = &Score{Hotkey: hot.String()}
+		v.scores[hot.String()] = s
+	}
+	s.UID, s.Endpoint = uid, endpoint
+	switch {
+	case errors.Is(err, ErrVerification) || errors.Is(err, wire.ErrBadReceipt):
+		// Serving the wrong model or fabricating tokens costs the whole score.
+		s.EMA, s.Failed, s.LastError = 0, s.Failed+1, err.Error()
+	case err != nil:
+		s.EMA, s.Failed, s.LastError = (1-EMAAlpha)*s.EMA, s.Failed+1, err.Error()
+	default:
+		s.EMA = (1-EMAAlpha)*s.EMA + EMAAlpha*q
+		s.Verified++
+		s.TTFT, s.TPS, s.LastError = ttft, tps, ""
+	}
+	v.log.Debug("challenge", "uid", uid, "score", s.EMA, "ok", err == nil)
+}
+
+// challenge sends one streamed request and verifies everything that comes back.
+func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoint string, ch Challenge) (quality, ttftMs, tps float64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
+	defer cancel()
+	req := ch.Request
+	req.Stream = true
+	body, _ := json.Marshal(req)
+	start := time.Now()
+	resp, err := v.wire.Post(ctx, strings.TrimRight(endpoint, "/")+"/v1/chat/completions", miner, body)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, 0, fmt.Errorf("miner answered %s", resp.Status)
+	}
+	var first time.Duration
+	out := openai.Response{Choices: []openai.Choice{{Message: &openai.Message{Role: "assistant"}, Logprobs: &openai.Logprobs{}}}}
+	var text strings.Builder
+	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
+		if string(e.Data) == "[DONE]" {
+			return nil
+		}
+		var chunk openai.Response
+		if err := json.Unmarshal(e.Data, &chunk); err != nil {
+			return fmt.Errorf("%w: malformed chunk", ErrVerification)
+		}
+		if first == 0 {
+			first = time.Since(start)
+		}
+		out.AgoraTokenIDs = append(out.AgoraTokenIDs, chunk.AgoraTokenIDs...)
+		for _, c := range chunk.Choices {
+			if c.Delta != nil {
+				text.WriteString(c.Delta.Content)
+			}
+			if c.Logprobs != nil {
+				out.Choices[0].Logprobs.Content = append(out.Choices[0].Logprobs.Content, c.Logprobs.Content...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if err := rc.Verify(miner, body, sum); err != nil {
+		return 0, 0, 0, err
+	}
+	pinned, _ := v.cfg.Model.ID()
+	if rc.ModelID != pinned {
+		return 0, 0, 0, fmt.Errorf("%w: receipt names model %.12s, the subnet pins %.12s", ErrVerification, rc.ModelID, pinned)
+	}
+	out.Choices[0].Message.Content = text.String()
+	if err := Verify(ctx, v.cfg.Model, ch, &out); err != nil {
+		return 0, 0, 0, err
+	}
+	elapsed := time.Since(start)
+	tps = float64(len(out.AgoraTokenIDs)) / math.Max(elapsed.Seconds(), 1e-3)
+	// Correct answers score at least 0.5; speed earns the rest, saturating
+	// at 50 tokens/s and a fast first token.
+	quality = 0.5 + 0.25*math.Min(1, tps/50) + 0.25/(1+first.Seconds())
+	return quality, float64(first.Milliseconds()), tps, nil
+}
+
+// weightsFromScores turns scores into a weight vector over UIDs.
+func (v *Validator) weightsFromScores() ([]uint32, []uint32) {
+	scores := v.Scores()
+	var best float64
+	for _, s := range scores {
+		best = math.Max(best, s.EMA)
+	}
+	var uids, vals []uint32
+	if best == 0 {
+		return nil, nil
+	}
+	for _, s := range scores {
+		if w := uint32(math.Round(s.EMA / best * 65535)); w > 0 {
+			uids, vals = append(uids, uint32(s.UID)), append(vals, w)
+		}
+	}
+	return uids, vals
+}
+
+// SubmitWeights puts the current scores on chain, at most once per tempo:
+// commit now and reveal reveal_period tempos later, or set directly where
+// the subnet has commit-reveal off.
+func (v *Validator) SubmitWeights(ctx context.Context) error {
+	mg, err := v.cfg.Chain.Metagraph(ctx, v.cfg.Netuid, 0)
+	if err != nil {
+		return err
+	}
+	p := mg.Subnet.Params
+	height := uint64(mg.Height) + 1 // the block our transaction lands in, at the earliest
+	epoch := subnet.EpochIndex(v.cfg.Netuid, p.Tempo, height)
+	send := func(m *tx.Msg) (uint64, error) {
+		hash, err := v.cfg.Chain.SignAndSend(ctx, v.cfg.Hotkey, []*tx.Msg{m}, client.SendOptions{})
+		if err != nil {
+			return 0, err
+		}
+		res, err := v.cfg.Chain.WaitTx(ctx, hash)
+		if err != nil {
+			return 0, err
+		}
+		return uint64(res.Height), nil
+	}
+	if !p.CommitReveal {
+		if epoch == v.lastEpoch && v.WeightsSet > 0 {
+			return nil
+		}
+		uids, vals := v.weightsFromScores()
+		if len(uids) == 0 {
+			return nil
+		}
+		if _, err := send(&tx.Msg{Sum: &tx.Msg_WeightsSet{WeightsSet: &tx.MsgWeightsSet{Netuid: v.cfg.Netuid, Uids: uids, Values: vals}}}); err != nil {
+			return err
+		}
+		v.lastEpoch = epoch
+		v.WeightsSet++
+		return nil
+	}
+	if v.commitBlock != 0 {
+		want := subnet.EpochIndex(v.cfg.Netuid, p.Tempo, v.commitBlock) + p.RevealPeriod
+		switch {
+		case epoch < want:
+			return nil
+		case epoch == want:
+			_, err := send(&tx.Msg{Sum: &tx.Msg_WeightsReveal{WeightsReveal: &tx.MsgWeightsReveal{
+				Netuid: v.cfg.Netuid, Uids: v.commitUIDs, Values: v.commitVals, Salt: v.commitSalt}}})
+			v.commitBlock = 0
+			if err != nil {
+				return fmt.Errorf("reveal: %w", err)
+			}
+			v.WeightsSet++
+			return nil
+		default:
+			v.commitBlock = 0 // the window passed; commit afresh below
+		}
+	}
+	if epoch == v.lastEpoch {
+		return nil
+	}
+	uids, vals := v.weightsFromScores()
+	if len(uids) == 0 {
+		return nil
+	}
+	salt := make([]byte, 32)
+	rand.Read(salt)
+	hash := subnet.WeightsHash(v.self, v.cfg.Netuid, uids, vals, salt, 0)
+	block, err := send(&tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{Netuid: v.cfg.Netuid, Hash: hash}}})
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	v.commitBlock, v.commitUIDs, v.commitVals, v.commitSalt = block, uids, vals, salt
+	v.lastEpoch = subnet.EpochIndex(v.cfg.Netuid, p.Tempo, block)
+	return nil
+}
+
+// Run challenges miners every interval and submits weights until ctx ends.
+func (v *Validator) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := v.Round(ctx); err != nil && ctx.Err() == nil {
+			v.log.Warn("round failed", "err", err.Error())
+		}
+		if err := v.SubmitWeights(ctx); err != nil && ctx.Err() == nil {
+			v.log.Warn("weights not submitted", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

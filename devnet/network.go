@@ -31,16 +31,16 @@ const Netuid = 1
 
 // Options describe the network to build.
 type Options struct {
-	Chain     *client.Client
-	Faucet    ed25519.PrivateKey // funds everything and owns the subnet
-	Keystore  *keys.Keystore     // hotkeys are stored here, with Password
-	Password  []byte
-	Model     *engine.Model // the pinned model
-	Cheat     *engine.Model // nil: no cheater; else a miner serves this one while claiming the pinned id
-	Miners    int
-	Tempo     uint64
-	Interval  time.Duration // validator round interval
-	Logger    *slog.Logger
+	Chain    *client.Client
+	Faucet   ed25519.PrivateKey // funds everything and owns the subnet
+	Keystore *keys.Keystore     // hotkeys are stored here, with Password
+	Password []byte
+	Model    *engine.Model // the pinned model
+	Cheat    *engine.Model // nil: no cheater; else a miner serves this one while claiming the pinned id
+	Miners   int
+	Tempo    uint64
+	Interval time.Duration // validator round interval
+	Logger   *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -228,4 +228,3 @@ type lying struct {
 }
 
 func (l lying) ModelID() string { return l.claim }
-

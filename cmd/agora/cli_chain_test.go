@@ -50,7 +50,7 @@ func TestDevnetTransferAndQueryCLI(t *testing.T) {
 	devnetOut := make(chan string, 1)
 	go func() {
 		out, code := runCLI(t, devCtx, "devnet", "--home", home, "--rpc-port", fmt.Sprint(rpcPort),
-			"--p2p-port", fmt.Sprint(p2pPort), "--status-every", "1h", "--output", "json")
+			"--p2p-port", fmt.Sprint(p2pPort), "--status-every", "1h", "--output", "json", "--chain-only")
 		devnetOut <- out
 		devnetDone <- code
 	}()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/devnet"
 	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/node"
 )
@@ -34,6 +36,8 @@ func newDevnetCmd() *cobra.Command {
 		blockTime        time.Duration
 		reset, keep      bool
 		statusEvery      time.Duration
+		chainOnly        bool
+		net              netFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -89,11 +93,22 @@ Stop it with Ctrl-C.`,
 				ChainID: devnetChainID, Home: home, RPC: n.RPCURL(),
 				Faucet: devnetKey{Name: devnetFaucet, Address: faucet.Address.String(), Mnemonic: mnemonic, Password: devnetPassword},
 			}
-			if err := printResult(cmd, info, info.print); err != nil {
-				return err
-			}
 			c, err := client.New(n.RPCURL())
 			if err != nil {
+				return err
+			}
+			var network *devnet.Network
+			if !chainOnly {
+				network, info.Model, err = startNetwork(cmd, c, home, net, logger)
+				if err != nil {
+					return fmt.Errorf("start the devnet network: %w", err)
+				}
+				defer network.Stop()
+				for _, p := range network.Participants {
+					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
+				}
+			}
+			if err := printResult(cmd, info, info.print); err != nil {
 				return err
 			}
 			t := time.NewTicker(statusEvery)
@@ -102,9 +117,12 @@ Stop it with Ctrl-C.`,
 				select {
 				case <-ctx.Done():
 					fmt.Fprintln(cmd.ErrOrStderr(), "stopping devnet…")
+					if network != nil {
+						network.Stop()
+					}
 					return n.Stop()
 				case <-t.C:
-					printDevnetStatus(ctx, cmd.ErrOrStderr(), c, n.Height())
+					printDevnetStatus(ctx, cmd.ErrOrStderr(), c, n.Height(), network)
 				}
 			}
 		},
@@ -114,7 +132,12 @@ Stop it with Ctrl-C.`,
 	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time")
 	cmd.Flags().BoolVar(&reset, "reset", false, "wipe an existing --home devnet first")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary home after exit")
-	cmd.Flags().DurationVar(&statusEvery, "status-every", 10*time.Second, "how often to print a status line")
+	cmd.Flags().DurationVar(&statusEvery, "status-every", 5*time.Second, "how often to print the status table")
+	cmd.Flags().BoolVar(&chainOnly, "chain-only", false, "run only the chain: no subnet, miners or validator")
+	cmd.Flags().StringVar(&net.model, "model", "", "GGUF model the subnet pins and miners serve (default: the pulled SmolLM2 if present, else a generated untrained model)")
+	cmd.Flags().IntVar(&net.miners, "miners", 3, "honest miners")
+	cmd.Flags().BoolVar(&net.cheater, "cheater", false, "add a miner that serves another model under the pinned model's id")
+	cmd.Flags().Uint64Var(&net.tempo, "tempo", 20, "subnet tempo in blocks")
 	return cmd
 }
 
@@ -125,11 +148,20 @@ type devnetKey struct {
 	Password string `json:"keystore_password"`
 }
 
+type devnetParticipant struct {
+	Role     string `json:"role"`
+	Name     string `json:"name"`
+	Hotkey   string `json:"hotkey"`
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
 type devnetInfo struct {
-	ChainID string    `json:"chain_id"`
-	Home    string    `json:"home"`
-	RPC     string    `json:"rpc"`
-	Faucet  devnetKey `json:"faucet"`
+	ChainID      string              `json:"chain_id"`
+	Home         string              `json:"home"`
+	RPC          string              `json:"rpc"`
+	Faucet       devnetKey           `json:"faucet"`
+	Model        string              `json:"model,omitempty"`
+	Participants []devnetParticipant `json:"participants,omitempty"`
 }
 
 func (d devnetInfo) print(w io.Writer) error {
@@ -151,8 +183,18 @@ Try it (another terminal):
   agora tx transfer --from faucet alice 10agr
   agora query account alice
 
-Ctrl-C stops the devnet.
 `, d.ChainID, d.RPC, d.Home, d.Faucet.Address, d.Faucet.Name, d.Faucet.Password, mn, d.Home, d.Faucet.Password)
+	if err != nil {
+		return err
+	}
+	if d.Model != "" {
+		fmt.Fprintf(w, "\nSubnet %d serves %s\n", devnet.Netuid, d.Model)
+		for _, p := range d.Participants {
+			fmt.Fprintf(w, "  %-9s %-10s %s %s\n", p.Role, p.Name, p.Hotkey, p.Endpoint)
+		}
+		fmt.Fprintf(w, "Watch it: agora query metagraph --netuid %d\n", devnet.Netuid)
+	}
+	_, err = fmt.Fprintln(w, "\nCtrl-C stops the devnet.")
 	return err
 }
 
@@ -206,7 +248,7 @@ func checkPortsFree(ports ...int) error {
 	return nil
 }
 
-func printDevnetStatus(ctx context.Context, w io.Writer, c *client.Client, height int64) {
+func printDevnetStatus(ctx context.Context, w io.Writer, c *client.Client, height int64, network *devnet.Network) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	s, _, err := c.Supply(ctx, false)
@@ -214,6 +256,32 @@ func printDevnetStatus(ctx context.Context, w io.Writer, c *client.Client, heigh
 		fmt.Fprintf(w, "height %d\n", height)
 		return
 	}
-	fmt.Fprintf(w, "height %d  supply %s  minted %s  pending emission %s  burned %s\n",
-		height, agr.Format(s.Genesis+s.Minted-s.Burned), agr.Format(s.Minted), agr.Format(s.PendingEmission), agr.Format(s.Burned))
+	fmt.Fprintf(w, "height %d  supply %s  minted %s  burned %s\n",
+		height, agr.Format(s.Genesis+s.Minted-s.Burned), agr.Format(s.Minted), agr.Format(s.Burned))
+	if network == nil {
+		return
+	}
+	mg, err := c.Metagraph(ctx, devnet.Netuid, 0)
+	if err != nil {
+		return
+	}
+	scores := map[int]float64{}
+	for _, sc := range network.Validator.Scores() {
+		scores[sc.UID] = sc.EMA
+	}
+	roles := map[string]string{}
+	for _, p := range network.Participants {
+		roles[p.Hotkey.String()] = p.Name
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  UID\tNAME\tSTAKE\tSCORE\tINCENTIVE\tDIVIDENDS\tLAST EPOCH EMISSION")
+	for uid, n := range mg.Neurons {
+		name := roles[addrString(n.Hotkey)]
+		if uid == 0 {
+			name = "owner"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%.3f\t%.4f\t%.4f\t%s\n", uid, name, agr.Format(mg.Stake[uid]), scores[uid],
+			displayFraction(n.Incentive), displayFraction(n.Dividends), agr.Format(n.Emission))
+	}
+	tw.Flush()
 }

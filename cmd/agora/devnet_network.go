@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/devnet"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/keys"
+)
+
+type netFlags struct {
+	model   string
+	miners  int
+	cheater bool
+	tempo   uint64
+}
+
+// devnetModel picks the model: --model, else the default pulled model in the
+// user's home, else a generated untrained model in the devnet home.
+func devnetModel(home string, f netFlags) (path, label string, err error) {
+	if f.model != "" {
+		return f.model, f.model, nil
+	}
+	pulled := filepath.Join(defaultHome(), "models", filepath.Base(engine.DefaultModelURL))
+	if _, err := os.Stat(pulled); err == nil {
+		return pulled, pulled, nil
+	}
+	path = filepath.Join(home, "models", "devnet-untrained.gguf")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", "", err
+		}
+		if err := engine.Generate(path, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
+			return "", "", err
+		}
+	}
+	return path, path + " (generated, UNTRAINED: random weights, no network needed)", nil
+}
+
+func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags, logger *slog.Logger) (*devnet.Network, string, error) {
+	path, label, err := devnetModel(home, f)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := engine.Load(path)
+	if err != nil {
+		return nil, "", err
+	}
+	var cheat *engine.Model
+	if f.cheater {
+		cp := filepath.Join(home, "models", "cheater-untrained.gguf")
+		if err := os.MkdirAll(filepath.Dir(cp), 0o755); err != nil {
+			return nil, "", err
+		}
+		if err := engine.Generate(cp, engine.Shapes["tiny"], engine.QuantQ8, 2); err != nil {
+			return nil, "", err
+		}
+		if cheat, err = engine.Load(cp); err != nil {
+			return nil, "", err
+		}
+	}
+	ks, err := keys.Open(filepath.Join(home, "keys"))
+	if err != nil {
+		return nil, "", err
+	}
+	faucet, err := ks.Unlock(devnetFaucet, []byte(devnetPassword))
+	if err != nil {
+		return nil, "", fmt.Errorf("unlock the faucet: %w", err)
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "registering subnet 1, miners and a validator…")
+	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
+		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger})
+	if err != nil {
+		return nil, "", err
+	}
+	return n, label, nil
+}

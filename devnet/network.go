@@ -177,7 +177,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 			n.Stop()
 			return nil, err
 		}
-		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := miner.NewHTTPServer(m.Handler())
 		n.servers = append(n.servers, srv)
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); srv.Serve(l) }()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -279,5 +280,30 @@ func TestOverloadAnswers503(t *testing.T) {
 	wg.Wait()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("second request: %d (Retry-After %q), want 503", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestH2C(t *testing.T) {
+	_, miner := testKey(1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := testKey(1)
+	m, _ := New(Config{Hotkey: key, Backend: tinyBackend(t)})
+	hs := NewHTTPServer(m.Handler())
+	go hs.Serve(l)
+	defer hs.Close()
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	valKey, _ := testKey(2)
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`)
+	resp, err := wire.NewClient(valKey, hc).Post(context.Background(), "http://"+l.Addr().String()+"/v1/chat/completions", miner, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := wire.ReadPlain(resp, miner, body, 1<<20); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c: proto %s err %v", resp.Proto, err)
 	}
 }

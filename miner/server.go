@@ -337,3 +337,14 @@ func completeUTF8(b []byte) int {
 	}
 	return len(b)
 }
+
+// NewHTTPServer is the HTTP server a miner runs behind: HTTP/1.1 and h2c
+// (HTTP/2 without TLS, for many concurrent streams over one connection),
+// with header and body read timeouts. Writes have no timeout, since streams
+// last as long as generation does; the request context ends them.
+func NewHTTPServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+}

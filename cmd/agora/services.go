@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/validator"
+)
+
+func newMinerCmd() *cobra.Command {
+	var (
+		netuid                                                  uint32
+		hotkey, from, listen, endpoint, backend, modelPath      string
+		upstream, upstreamModel, upstreamKey, modelID, logLevel string
+		maxConcurrent, maxQueue                                 int
+	)
+	cmd := &cobra.Command{
+		Use:   "miner --netuid N --hotkey HOT (--model F.gguf | --backend openai --upstream URL)",
+		Short: "Serve a model on a subnet: register if needed, publish the endpoint, answer signed requests",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if netuid == 0 || hotkey == "" {
+				return usageErrorf("--netuid and --hotkey are required")
+			}
+			var b miner.Backend
+			switch backend {
+			case "builtin":
+				if modelPath == "" {
+					return usageErrorf("--model FILE.gguf is required for the builtin backend")
+				}
+				m, err := engine.Load(modelPath)
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				if b, err = miner.NewBuiltin(m); err != nil {
+					return err
+				}
+			case "openai":
+				if upstream == "" {
+					return usageErrorf("--upstream URL is required for the openai backend")
+				}
+				b = &miner.Upstream{URL: upstream, Model: upstreamModel, ID: modelID, APIKey: upstreamKey, Client: &http.Client{Timeout: 10 * time.Minute}}
+			default:
+				return usageErrorf("--backend %q: builtin or openai", backend)
+			}
+			names := []string{hotkey}
+			if from != "" {
+				names = append(names, from)
+			}
+			keys, err := loadSigners(cmd, names...)
+			if err != nil {
+				return err
+			}
+			hot := keys[0]
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			mg, err := c.Metagraph(ctx, netuid, 0)
+			if err != nil {
+				return err
+			}
+			self := address.FromPubKey(hot.Public().(ed25519.PublicKey))
+			// The hotkey pays the fees of its own transactions (serve, weights):
+			// a coldkey at hand tops an empty one up.
+			if acc, _, err := c.Account(ctx, self, false); err == nil && acc.Balance < agr.Unit/100 && from != "" {
+				if err := sendAndWait(ctx, c, keys[1], tx.Transfer(self, agr.Unit)); err != nil {
+					return fmt.Errorf("fund hotkey for fees: %w", err)
+				}
+			}
+			if !registered(mg, self) {
+				if from == "" {
+					return usageErrorf("hotkey %s is not registered on subnet %d; pass --from COLDKEY to register it", self, netuid)
+				}
+				chainID, err := c.ChainID(ctx)
+				if err != nil {
+					return err
+				}
+				cold := address.FromPubKey(keys[1].Public().(ed25519.PublicKey))
+				if err := sendAndWait(ctx, c, keys[1], &tx.Msg{Sum: &tx.Msg_NeuronRegister{NeuronRegister: &tx.MsgNeuronRegister{Netuid: netuid, Hotkey: tx.ProveHotkey(hot, chainID, netuid, cold)}}}); err != nil {
+					return fmt.Errorf("register: %w", err)
+				}
+			}
+			m, err := miner.New(miner.Config{Hotkey: hot, Backend: b, PinnedModel: mg.Subnet.Params.ModelId,
+				Allow: miner.ChainAllow(c, netuid, 30*time.Second), PricePer1K: mg.Subnet.Params.PricePer_1K,
+				MaxConcurrent: maxConcurrent, MaxQueue: maxQueue, Logger: logger})
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			if endpoint == "" {
+				endpoint = "http://" + l.Addr().String()
+			}
+			srv := miner.NewHTTPServer(m.Handler())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(l) }()
+			if err := sendAndWait(ctx, c, hot, &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: netuid, Endpoint: endpoint, ModelId: b.ModelID()}}}); err != nil {
+				srv.Close()
+				return fmt.Errorf("publish endpoint: %w", err)
+			}
+			logger.Info("miner serving", "netuid", netuid, "hotkey", self.String(), "endpoint", endpoint, "model_id", b.ModelID())
+			select {
+			case <-ctx.Done():
+			case err := <-errc:
+				if !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+			}
+			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(shut)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint32Var(&netuid, "netuid", 0, "subnet to serve")
+	f.StringVar(&hotkey, "hotkey", "", "the miner's hotkey (signs receipts and the serve transaction)")
+	f.StringVar(&from, "from", "", "coldkey that registers the hotkey if it is not registered yet")
+	f.StringVar(&listen, "listen", "127.0.0.1:8091", "address to listen on")
+	f.StringVar(&endpoint, "endpoint", "", "URL to publish on chain (default: http://LISTEN)")
+	f.StringVar(&backend, "backend", "builtin", "builtin (the engine) or openai (an OpenAI-compatible upstream)")
+	f.StringVar(&modelPath, "model", "", "GGUF model for the builtin backend")
+	f.StringVar(&upstream, "upstream", "", "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+	f.StringVar(&upstreamModel, "upstream-model", "", "model name the upstream serves")
+	f.StringVar(&upstreamKey, "upstream-api-key", "", "bearer token for the upstream")
+	f.StringVar(&modelID, "model-id", "", "sha256 of the weights the upstream serves (must match the subnet's pin)")
+	f.IntVar(&maxConcurrent, "max-concurrent", 2, "requests served at once")
+	f.IntVar(&maxQueue, "max-queue", 16, "requests waiting before 503")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addNodeFlag(cmd)
+	return cmd
+}
+
+func registered(mg *tx.Metagraph, hot address.Address) bool {
+	for _, n := range mg.Neurons {
+		if a, err := address.FromBytes(n.Hotkey); err == nil && a == hot {
+			return true
+		}
+	}
+	return false
+}
+
+func sendAndWait(ctx context.Context, c *client.Client, key ed25519.PrivateKey, msgs ...*tx.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	hash, err := c.SignAndSend(ctx, key, msgs, client.SendOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = c.WaitTx(ctx, hash)
+	return err
+}
+
+func newValidatorCmd() *cobra.Command {
+	var (
+		netuid            uint32
+		hotkey, modelPath string
+		interval          time.Duration
+		logLevel          string
+	)
+	cmd := &cobra.Command{
+		Use:   "validator --netuid N --hotkey HOT --model F.gguf",
+		Short: "Challenge the subnet's miners, verify their answers with the pinned model, and put weights on chain",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if netuid == 0 || hotkey == "" || modelPath == "" {
+				return usageErrorf("--netuid, --hotkey and --model are required")
+			}
+			m, err := engine.Load(modelPath)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			c, err := newClient(cmd)
+			if err != nil {
+				return err
+			}
+			mg, err := c.Metagraph(cmd.Context(), netuid, 0)
+			if err != nil {
+				return err
+			}
+			if id, err := m.ID(); err != nil || (mg.Subnet.Params.ModelId != "" && id != mg.Subnet.Params.ModelId) {
+				return fmt.Errorf("model %s is not subnet %d's pinned model %s", modelPath, netuid, mg.Subnet.Params.ModelId)
+			}
+			keys, err := loadSigners(cmd, hotkey)
+			if err != nil {
+				return err
+			}
+			v := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Chain: c, Seed: uint64(time.Now().UnixNano()), Logger: logger})
+			go func() {
+				t := time.NewTicker(30 * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-cmd.Context().Done():
+						return
+					case <-t.C:
+						for _, s := range v.Scores() {
+							logger.Info("score", "uid", s.UID, "score", s.EMA, "verified", s.Verified, "failed", s.Failed, "tps", s.TPS)
+						}
+					}
+				}
+			}()
+			logger.Info("validator running", "netuid", netuid)
+			return v.Run(cmd.Context(), interval)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint32Var(&netuid, "netuid", 0, "subnet to validate")
+	f.StringVar(&hotkey, "hotkey", "", "the validator's hotkey (registered, staked)")
+	f.StringVar(&modelPath, "model", "", "the subnet's pinned model, for verification")
+	f.DurationVar(&interval, "interval", 5*time.Second, "time between challenge rounds")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addNodeFlag(cmd)
+	return cmd
+}

@@ -172,6 +172,20 @@ func (c *Client) SignAndSend(ctx context.Context, priv ed25519.PrivateKey, msgs 
 	return c.Broadcast(ctx, raw)
 }
 
+// SendAndWait signs and broadcasts msgs, then waits for the block that
+// includes them; it returns the height, or a *TxError if the chain refused.
+func (c *Client) SendAndWait(ctx context.Context, priv ed25519.PrivateKey, msgs []*tx.Msg, o SendOptions) (int64, error) {
+	hash, err := c.SignAndSend(ctx, priv, msgs, o)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.WaitTx(ctx, hash)
+	if err != nil {
+		return 0, err
+	}
+	return res.Height, nil
+}
+
 // PendingNonce is the next nonce the node's mempool expects from addr.
 func (c *Client) PendingNonce(ctx context.Context, addr address.Address) (uint64, error) {
 	res, err := c.rpc.ABCIQuery(ctx, chain.QueryNonce+addr.String(), nil)

@@ -117,11 +117,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	}
 	addrOf := func(n string) address.Address { return address.FromPubKey(hot[n].Public().(ed25519.PublicKey)) }
 	send := func(key ed25519.PrivateKey, msgs ...*tx.Msg) error {
-		hash, err := c.SignAndSend(ctx, key, msgs, client.SendOptions{})
-		if err != nil {
-			return err
-		}
-		_, err = c.WaitTx(ctx, hash)
+		_, err := c.SendAndWait(ctx, key, msgs, client.SendOptions{})
 		return err
 	}
 	if _, err := c.Metagraph(ctx, Netuid, 0); err != nil {

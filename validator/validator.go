@@ -247,15 +247,8 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 	height := uint64(mg.Height) + 1 // the block our transaction lands in, at the earliest
 	epoch := subnet.EpochIndex(v.cfg.Netuid, p.Tempo, height)
 	send := func(m *tx.Msg) (uint64, error) {
-		hash, err := v.cfg.Chain.SignAndSend(ctx, v.cfg.Hotkey, []*tx.Msg{m}, client.SendOptions{})
-		if err != nil {
-			return 0, err
-		}
-		res, err := v.cfg.Chain.WaitTx(ctx, hash)
-		if err != nil {
-			return 0, err
-		}
-		return uint64(res.Height), nil
+		h, err := v.cfg.Chain.SendAndWait(ctx, v.cfg.Hotkey, []*tx.Msg{m}, client.SendOptions{})
+		return uint64(h), err
 	}
 	if !p.CommitReveal {
 		if epoch == v.lastEpoch && v.WeightsSet > 0 {

@@ -164,11 +164,7 @@ func registered(mg *tx.Metagraph, hot address.Address) bool {
 func sendAndWait(ctx context.Context, c *client.Client, key ed25519.PrivateKey, msgs ...*tx.Msg) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	hash, err := c.SignAndSend(ctx, key, msgs, client.SendOptions{})
-	if err != nil {
-		return err
-	}
-	_, err = c.WaitTx(ctx, hash)
+	_, err := c.SendAndWait(ctx, key, msgs, client.SendOptions{})
 	return err
 }
 

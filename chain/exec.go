@@ -10,6 +10,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/channel"
 	"github.com/agoranet/agora/chain/emission"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
@@ -84,7 +85,7 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	res := txResult{feeCharged: b.Fee}
 	msgs := state.NewCache(kv)
 	for i, m := range b.Msgs {
-		ev, code, err := a.execMsg(msgs, d.Sender, m)
+		ev, code, err := a.execMsg(msgs, d.Sender, b.SignerPubKey, m)
 		if err != nil {
 			res.code, res.err = code, fmt.Errorf("message %d: %w", i, err)
 			return res
@@ -97,7 +98,7 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	return res
 }
 
-func (a *App) execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Event, uint32, error) {
+func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *tx.Msg) ([]abci.Event, uint32, error) {
 	c := &subnet.Ctx{KV: kv, Height: a.height, ChainID: a.chainID, Params: a.params}
 	var err error
 	var events []abci.Event
@@ -150,6 +151,27 @@ func (a *App) execMsg(kv state.KV, sender address.Address, m *tx.Msg) ([]abci.Ev
 		err = subnet.RevealWeights(c, sender, s.WeightsReveal)
 	case *tx.Msg_WeightsSet:
 		err = subnet.SetWeights(c, sender, s.WeightsSet)
+	case *tx.Msg_ChannelOpen:
+		var id uint64
+		if id, err = channel.Open(c, sender, senderKey, s.ChannelOpen); err == nil {
+			events = []abci.Event{{Type: "channel_open", Attributes: []abci.EventAttribute{
+				{Key: "channel_id", Value: strconv.FormatUint(id, 10), Index: true},
+				{Key: "payer", Value: sender.String(), Index: true},
+				{Key: "payee", Value: addrText(s.ChannelOpen.Payee), Index: true},
+			}}}
+		}
+	case *tx.Msg_ChannelTopup:
+		err = channel.Topup(c, sender, s.ChannelTopup)
+	case *tx.Msg_ChannelClaim:
+		var settled uint64
+		if settled, err = channel.Claim(c, sender, s.ChannelClaim.Voucher); err == nil {
+			events = []abci.Event{{Type: "channel_claim", Attributes: []abci.EventAttribute{
+				{Key: "channel_id", Value: strconv.FormatUint(s.ChannelClaim.Voucher.ChannelId, 10), Index: true},
+				{Key: "settled", Value: strconv.FormatUint(settled, 10)},
+			}}}
+		}
+	case *tx.Msg_ChannelClose:
+		_, err = channel.Close(c, sender, s.ChannelClose.ChannelId)
 	default:
 		return nil, CodeMalformed, fmt.Errorf("unknown message %T", s)
 	}
@@ -173,7 +195,7 @@ func codeOf(err error) uint32 {
 		{subnet.ErrFull, CodeFull},
 		{subnet.ErrRateLimited, CodeRateLimited},
 		{subnet.ErrExists, CodeExists},
-		{subnet.ErrWindow, CodeRevealWindow},
+		{subnet.ErrWindow, CodeWindow},
 	} {
 		if errors.Is(err, c.target) {
 			return c.code
@@ -255,3 +277,11 @@ func loadParams(kv state.KVReader) (*tx.Params, error) {
 }
 
 func loadSupply(kv state.KVReader) (*tx.Supply, error) { return bank.GetSupply(kv) }
+
+func addrText(b []byte) string {
+	a, err := address.FromBytes(b)
+	if err != nil {
+		return fmt.Sprintf("%x", b)
+	}
+	return a.String()
+}

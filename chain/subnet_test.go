@@ -106,18 +106,19 @@ func (w *world) checkInvariant() {
 		acc, _ := bank.GetAccount(kv, a)
 		balances += acc.Balance
 	}
-	if got, want := balances+s.Staked+s.Locked+s.PendingEmission+s.SubnetPending, s.Genesis+s.Minted-s.Burned; got != want {
-		w.t.Fatalf("height %d: supply invariant broken: balances %d + staked %d + locked %d + pending %d + subnet pending %d = %d, want %d",
-			w.height, balances, s.Staked, s.Locked, s.PendingEmission, s.SubnetPending, got, want)
+	if got, want := balances+s.Staked+s.Locked+s.PendingEmission+s.SubnetPending+s.Escrowed+s.RevenuePending, s.Genesis+s.Minted-s.Burned; got != want {
+		w.t.Fatalf("height %d: supply invariant broken: balances %d + staked %d + locked %d + pending %d + subnet pending %d + escrowed %d + revenue %d = %d, want %d",
+			w.height, balances, s.Staked, s.Locked, s.PendingEmission, s.SubnetPending, s.Escrowed, s.RevenuePending, got, want)
 	}
 	// Stake pools add up to the recorded total.
 	subs, _ := subnet.Subnets(kv)
-	var pending uint64
+	var pending, revenue uint64
 	for _, sub := range subs {
 		pending += sub.PendingEmission
+		revenue += sub.PendingRevenue
 	}
-	if pending != s.SubnetPending {
-		w.t.Fatalf("height %d: subnets hold %d pending, supply says %d", w.height, pending, s.SubnetPending)
+	if pending != s.SubnetPending || revenue != s.RevenuePending {
+		w.t.Fatalf("height %d: subnets hold %d pending and %d revenue, supply says %d and %d", w.height, pending, revenue, s.SubnetPending, s.RevenuePending)
 	}
 }
 
@@ -371,7 +372,7 @@ func TestCommitReveal(t *testing.T) {
 		t.Fatalf("plain set under commit-reveal: code %d", r.Code)
 	}
 	commit()
-	if r := reveal(salt); r.Code != CodeRevealWindow {
+	if r := reveal(salt); r.Code != CodeWindow {
 		t.Fatalf("early reveal: code %d (%s)", r.Code, r.Log)
 	}
 	// Move into the next epoch window (tempo 9: epochs every 10 blocks).
@@ -392,7 +393,7 @@ func TestCommitReveal(t *testing.T) {
 	// A late reveal is refused.
 	commit()
 	w.steps(25)
-	if r := reveal(salt); r.Code != CodeRevealWindow {
+	if r := reveal(salt); r.Code != CodeWindow {
 		t.Fatalf("late reveal: code %d (%s)", r.Code, r.Log)
 	}
 }

@@ -133,6 +133,23 @@ func epochInput(c *Ctx, sub *tx.Subnet) (yuma.Params, yuma.Input, []*tx.Neuron, 
 // miners' incentive to their coldkeys, validators' dividends as take to the
 // hotkey owner and the rest into the validator's stake pool.
 func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
+	// Settled channel revenue joins this epoch's payout: the owner's cut
+	// first, the rest split by Yuma exactly like emission.
+	if r := sub.PendingRevenue; r > 0 {
+		cut := mulDiv(r, uint64(c.Params.OwnerCutBps), 10_000)
+		if err := bank.Credit(c.KV, addrOf(sub.Owner), cut); err != nil {
+			return abci.Event{}, err
+		}
+		sub.PendingEmission += r - cut
+		sub.PendingRevenue = 0
+		if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
+			s.RevenuePending -= r
+			s.SubnetPending += r - cut
+			return nil
+		}); err != nil {
+			return abci.Event{}, err
+		}
+	}
 	yp, in, neurons, err := epochInput(c, sub)
 	if err != nil {
 		return abci.Event{}, err

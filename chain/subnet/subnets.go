@@ -279,13 +279,14 @@ func dissolve(c *Ctx, reg *tx.SubnetRegistry, sub *tx.Subnet) error {
 		}
 	}
 	owner := addrOf(sub.Owner)
-	refund := sub.Locked + sub.PendingEmission
+	refund := sub.Locked + sub.PendingEmission + sub.PendingRevenue
 	if err := bank.Credit(c.KV, owner, refund); err != nil {
 		return err
 	}
 	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
 		s.Locked -= sub.Locked
 		s.SubnetPending -= sub.PendingEmission
+		s.RevenuePending -= sub.PendingRevenue
 		return nil
 	}); err != nil {
 		return err
@@ -310,4 +311,17 @@ func Subnets(kv state.KVReader) ([]*tx.Subnet, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// AddRevenue credits settled channel payments to a subnet; they are split at
+// its next epoch. Claims on a dissolved subnet fail, and the payer's unclaimed
+// deposit stays refundable after expiry.
+func AddRevenue(c *Ctx, netuid uint32, amount uint64) error {
+	sub, err := GetSubnet(c.KV, netuid)
+	if err != nil {
+		return err
+	}
+	sub.PendingRevenue += amount
+	sub.TotalRevenue += amount
+	return putSubnet(c.KV, sub)
 }

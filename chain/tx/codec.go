@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -211,6 +212,28 @@ func validateMsg(m *Msg) error {
 			return errors.New("empty weights_set")
 		}
 		return validateWeights(s.WeightsSet.Uids, s.WeightsSet.Values)
+	case *Msg_ChannelOpen:
+		m := s.ChannelOpen
+		if m == nil || len(m.Payee) != address.Len || m.Deposit == 0 || m.ExpiryHeight == 0 {
+			return errors.New("channel_open needs a 20-byte payee, a positive deposit and an expiry height")
+		}
+		return nil
+	case *Msg_ChannelTopup:
+		if s.ChannelTopup == nil || s.ChannelTopup.Amount == 0 {
+			return errors.New("channel_topup needs a positive amount")
+		}
+		return nil
+	case *Msg_ChannelClaim:
+		v := s.ChannelClaim.GetVoucher()
+		if v == nil || len(v.Signature) != ed25519.SignatureSize || v.Cumulative == 0 {
+			return errors.New("channel_claim needs a voucher with a positive amount and a 64-byte signature")
+		}
+		return nil
+	case *Msg_ChannelClose:
+		if s.ChannelClose == nil {
+			return errors.New("empty channel_close")
+		}
+		return nil
 	case nil:
 		return errors.New("empty message")
 	default:
@@ -312,4 +335,23 @@ func ProveHotkey(hotkey ed25519.PrivateKey, chainID string, netuid uint32, coldk
 // Verify checks a hotkey proof.
 func (p *HotkeyProof) Verify(chainID string, netuid uint32, coldkey address.Address) bool {
 	return ed25519.Verify(p.PubKey, HotkeyBindBytes(chainID, netuid, coldkey), p.Signature)
+}
+
+// VoucherSignBytes are what a payer signs to owe cumulative on a channel.
+func VoucherSignBytes(chainID string, channelID, cumulative uint64) []byte {
+	b := []byte("agora/voucher/v1\x00")
+	b = binary.BigEndian.AppendUint32(b, uint32(len(chainID)))
+	b = append(b, chainID...)
+	b = binary.BigEndian.AppendUint64(b, channelID)
+	return binary.BigEndian.AppendUint64(b, cumulative)
+}
+
+// SignVoucher makes a voucher for cumulative on a channel.
+func SignVoucher(payer ed25519.PrivateKey, chainID string, channelID, cumulative uint64) *Voucher {
+	return &Voucher{ChannelId: channelID, Cumulative: cumulative, Signature: ed25519.Sign(payer, VoucherSignBytes(chainID, channelID, cumulative))}
+}
+
+// Verify checks a voucher's signature against the payer's key.
+func (v *Voucher) Verify(chainID string, payer ed25519.PublicKey) bool {
+	return len(payer) == ed25519.PublicKeySize && ed25519.Verify(payer, VoucherSignBytes(chainID, v.ChannelId, v.Cumulative), v.Signature)
 }

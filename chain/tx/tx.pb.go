@@ -181,6 +181,10 @@ type Msg struct {
 	//	*Msg_WeightsCommit
 	//	*Msg_WeightsReveal
 	//	*Msg_WeightsSet
+	//	*Msg_ChannelOpen
+	//	*Msg_ChannelTopup
+	//	*Msg_ChannelClaim
+	//	*Msg_ChannelClose
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -331,6 +335,42 @@ func (x *Msg) GetWeightsSet() *MsgWeightsSet {
 	return nil
 }
 
+func (x *Msg) GetChannelOpen() *MsgChannelOpen {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChannelOpen); ok {
+			return x.ChannelOpen
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChannelTopup() *MsgChannelTopup {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChannelTopup); ok {
+			return x.ChannelTopup
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChannelClaim() *MsgChannelClaim {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChannelClaim); ok {
+			return x.ChannelClaim
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChannelClose() *MsgChannelClose {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChannelClose); ok {
+			return x.ChannelClose
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -383,6 +423,22 @@ type Msg_WeightsSet struct {
 	WeightsSet *MsgWeightsSet `protobuf:"bytes,12,opt,name=weights_set,json=weightsSet,proto3,oneof"`
 }
 
+type Msg_ChannelOpen struct {
+	ChannelOpen *MsgChannelOpen `protobuf:"bytes,13,opt,name=channel_open,json=channelOpen,proto3,oneof"`
+}
+
+type Msg_ChannelTopup struct {
+	ChannelTopup *MsgChannelTopup `protobuf:"bytes,14,opt,name=channel_topup,json=channelTopup,proto3,oneof"`
+}
+
+type Msg_ChannelClaim struct {
+	ChannelClaim *MsgChannelClaim `protobuf:"bytes,15,opt,name=channel_claim,json=channelClaim,proto3,oneof"`
+}
+
+type Msg_ChannelClose struct {
+	ChannelClose *MsgChannelClose `protobuf:"bytes,16,opt,name=channel_close,json=channelClose,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_SubnetRegister) isMsg_Sum() {}
@@ -407,6 +463,405 @@ func (*Msg_WeightsReveal) isMsg_Sum() {}
 
 func (*Msg_WeightsSet) isMsg_Sum() {}
 
+func (*Msg_ChannelOpen) isMsg_Sum() {}
+
+func (*Msg_ChannelTopup) isMsg_Sum() {}
+
+func (*Msg_ChannelClaim) isMsg_Sum() {}
+
+func (*Msg_ChannelClose) isMsg_Sum() {}
+
+// MsgChannelOpen escrows deposit from the signer (the payer) for payee on a
+// subnet until expiry_height. Its id is assigned by the chain (see events).
+type MsgChannelOpen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payee         []byte                 `protobuf:"bytes,1,opt,name=payee,proto3" json:"payee,omitempty"`
+	Netuid        uint32                 `protobuf:"varint,2,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Deposit       uint64                 `protobuf:"varint,3,opt,name=deposit,proto3" json:"deposit,omitempty"`
+	ExpiryHeight  uint64                 `protobuf:"varint,4,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChannelOpen) Reset() {
+	*x = MsgChannelOpen{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChannelOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChannelOpen) ProtoMessage() {}
+
+func (x *MsgChannelOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChannelOpen.ProtoReflect.Descriptor instead.
+func (*MsgChannelOpen) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MsgChannelOpen) GetPayee() []byte {
+	if x != nil {
+		return x.Payee
+	}
+	return nil
+}
+
+func (x *MsgChannelOpen) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *MsgChannelOpen) GetDeposit() uint64 {
+	if x != nil {
+		return x.Deposit
+	}
+	return 0
+}
+
+func (x *MsgChannelOpen) GetExpiryHeight() uint64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+// MsgChannelTopup adds to a channel's deposit and may extend its expiry (payer only).
+type MsgChannelTopup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	ExpiryHeight  uint64                 `protobuf:"varint,3,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"` // 0 keeps the current expiry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChannelTopup) Reset() {
+	*x = MsgChannelTopup{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChannelTopup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChannelTopup) ProtoMessage() {}
+
+func (x *MsgChannelTopup) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChannelTopup.ProtoReflect.Descriptor instead.
+func (*MsgChannelTopup) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *MsgChannelTopup) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
+	}
+	return 0
+}
+
+func (x *MsgChannelTopup) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *MsgChannelTopup) GetExpiryHeight() uint64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+// Voucher is the payer's off-chain promise: the cumulative amount owed on a channel.
+type Voucher struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Cumulative    uint64                 `protobuf:"varint,2,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // ed25519 by the payer over VoucherSignBytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Voucher) Reset() {
+	*x = Voucher{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Voucher) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Voucher) ProtoMessage() {}
+
+func (x *Voucher) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Voucher.ProtoReflect.Descriptor instead.
+func (*Voucher) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Voucher) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
+	}
+	return 0
+}
+
+func (x *Voucher) GetCumulative() uint64 {
+	if x != nil {
+		return x.Cumulative
+	}
+	return 0
+}
+
+func (x *Voucher) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// MsgChannelClaim settles the highest voucher the payee holds (payee only).
+type MsgChannelClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Voucher       *Voucher               `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChannelClaim) Reset() {
+	*x = MsgChannelClaim{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChannelClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChannelClaim) ProtoMessage() {}
+
+func (x *MsgChannelClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChannelClaim.ProtoReflect.Descriptor instead.
+func (*MsgChannelClaim) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *MsgChannelClaim) GetVoucher() *Voucher {
+	if x != nil {
+		return x.Voucher
+	}
+	return nil
+}
+
+// MsgChannelClose refunds what is unclaimed after expiry (payer only).
+type MsgChannelClose struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChannelClose) Reset() {
+	*x = MsgChannelClose{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChannelClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChannelClose) ProtoMessage() {}
+
+func (x *MsgChannelClose) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChannelClose.ProtoReflect.Descriptor instead.
+func (*MsgChannelClose) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MsgChannelClose) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
+	}
+	return 0
+}
+
+// Channel is a payment channel's state.
+type Channel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Payer         []byte                 `protobuf:"bytes,2,opt,name=payer,proto3" json:"payer,omitempty"`
+	PayerPubKey   []byte                 `protobuf:"bytes,3,opt,name=payer_pub_key,json=payerPubKey,proto3" json:"payer_pub_key,omitempty"`
+	Payee         []byte                 `protobuf:"bytes,4,opt,name=payee,proto3" json:"payee,omitempty"`
+	Netuid        uint32                 `protobuf:"varint,5,opt,name=netuid,proto3" json:"netuid,omitempty"`
+	Deposit       uint64                 `protobuf:"varint,6,opt,name=deposit,proto3" json:"deposit,omitempty"`
+	Claimed       uint64                 `protobuf:"varint,7,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	ExpiryHeight  uint64                 `protobuf:"varint,8,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	OpenedAt      uint64                 `protobuf:"varint,9,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Channel) Reset() {
+	*x = Channel{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Channel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Channel) ProtoMessage() {}
+
+func (x *Channel) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Channel.ProtoReflect.Descriptor instead.
+func (*Channel) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Channel) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Channel) GetPayer() []byte {
+	if x != nil {
+		return x.Payer
+	}
+	return nil
+}
+
+func (x *Channel) GetPayerPubKey() []byte {
+	if x != nil {
+		return x.PayerPubKey
+	}
+	return nil
+}
+
+func (x *Channel) GetPayee() []byte {
+	if x != nil {
+		return x.Payee
+	}
+	return nil
+}
+
+func (x *Channel) GetNetuid() uint32 {
+	if x != nil {
+		return x.Netuid
+	}
+	return 0
+}
+
+func (x *Channel) GetDeposit() uint64 {
+	if x != nil {
+		return x.Deposit
+	}
+	return 0
+}
+
+func (x *Channel) GetClaimed() uint64 {
+	if x != nil {
+		return x.Claimed
+	}
+	return 0
+}
+
+func (x *Channel) GetExpiryHeight() uint64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+func (x *Channel) GetOpenedAt() uint64 {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return 0
+}
+
 // MsgTransfer moves amount base units from the signer to `to`.
 type MsgTransfer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -418,7 +873,7 @@ type MsgTransfer struct {
 
 func (x *MsgTransfer) Reset() {
 	*x = MsgTransfer{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +885,7 @@ func (x *MsgTransfer) String() string {
 func (*MsgTransfer) ProtoMessage() {}
 
 func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +898,7 @@ func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgTransfer.ProtoReflect.Descriptor instead.
 func (*MsgTransfer) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{3}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MsgTransfer) GetTo() []byte {
@@ -473,7 +928,7 @@ type HotkeyProof struct {
 
 func (x *HotkeyProof) Reset() {
 	*x = HotkeyProof{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +940,7 @@ func (x *HotkeyProof) String() string {
 func (*HotkeyProof) ProtoMessage() {}
 
 func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +953,7 @@ func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotkeyProof.ProtoReflect.Descriptor instead.
 func (*HotkeyProof) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HotkeyProof) GetPubKey() []byte {
@@ -529,7 +984,7 @@ type MsgSubnetRegister struct {
 
 func (x *MsgSubnetRegister) Reset() {
 	*x = MsgSubnetRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +996,7 @@ func (x *MsgSubnetRegister) String() string {
 func (*MsgSubnetRegister) ProtoMessage() {}
 
 func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +1009,7 @@ func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetRegister.ProtoReflect.Descriptor instead.
 func (*MsgSubnetRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MsgSubnetRegister) GetMaxLock() uint64 {
@@ -589,7 +1044,7 @@ type MsgSubnetSetParams struct {
 
 func (x *MsgSubnetSetParams) Reset() {
 	*x = MsgSubnetSetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +1056,7 @@ func (x *MsgSubnetSetParams) String() string {
 func (*MsgSubnetSetParams) ProtoMessage() {}
 
 func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +1069,7 @@ func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetSetParams.ProtoReflect.Descriptor instead.
 func (*MsgSubnetSetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MsgSubnetSetParams) GetNetuid() uint32 {
@@ -641,7 +1096,7 @@ type MsgSubnetStart struct {
 
 func (x *MsgSubnetStart) Reset() {
 	*x = MsgSubnetStart{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +1108,7 @@ func (x *MsgSubnetStart) String() string {
 func (*MsgSubnetStart) ProtoMessage() {}
 
 func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +1121,7 @@ func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetStart.ProtoReflect.Descriptor instead.
 func (*MsgSubnetStart) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MsgSubnetStart) GetNetuid() uint32 {
@@ -689,7 +1144,7 @@ type MsgNeuronRegister struct {
 
 func (x *MsgNeuronRegister) Reset() {
 	*x = MsgNeuronRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1156,7 @@ func (x *MsgNeuronRegister) String() string {
 func (*MsgNeuronRegister) ProtoMessage() {}
 
 func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1169,7 @@ func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronRegister.ProtoReflect.Descriptor instead.
 func (*MsgNeuronRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MsgNeuronRegister) GetNetuid() uint32 {
@@ -751,7 +1206,7 @@ type MsgNeuronServe struct {
 
 func (x *MsgNeuronServe) Reset() {
 	*x = MsgNeuronServe{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1218,7 @@ func (x *MsgNeuronServe) String() string {
 func (*MsgNeuronServe) ProtoMessage() {}
 
 func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1231,7 @@ func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronServe.ProtoReflect.Descriptor instead.
 func (*MsgNeuronServe) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MsgNeuronServe) GetNetuid() uint32 {
@@ -819,7 +1274,7 @@ type MsgStakeAdd struct {
 
 func (x *MsgStakeAdd) Reset() {
 	*x = MsgStakeAdd{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1286,7 @@ func (x *MsgStakeAdd) String() string {
 func (*MsgStakeAdd) ProtoMessage() {}
 
 func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1299,7 @@ func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeAdd.ProtoReflect.Descriptor instead.
 func (*MsgStakeAdd) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MsgStakeAdd) GetHotkey() []byte {
@@ -880,7 +1335,7 @@ type MsgStakeRemove struct {
 
 func (x *MsgStakeRemove) Reset() {
 	*x = MsgStakeRemove{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1347,7 @@ func (x *MsgStakeRemove) String() string {
 func (*MsgStakeRemove) ProtoMessage() {}
 
 func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1360,7 @@ func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeRemove.ProtoReflect.Descriptor instead.
 func (*MsgStakeRemove) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MsgStakeRemove) GetHotkey() []byte {
@@ -940,7 +1395,7 @@ type MsgSetTake struct {
 
 func (x *MsgSetTake) Reset() {
 	*x = MsgSetTake{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1407,7 @@ func (x *MsgSetTake) String() string {
 func (*MsgSetTake) ProtoMessage() {}
 
 func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1420,7 @@ func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSetTake.ProtoReflect.Descriptor instead.
 func (*MsgSetTake) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MsgSetTake) GetHotkey() []byte {
@@ -993,7 +1448,7 @@ type MsgWeightsCommit struct {
 
 func (x *MsgWeightsCommit) Reset() {
 	*x = MsgWeightsCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1460,7 @@ func (x *MsgWeightsCommit) String() string {
 func (*MsgWeightsCommit) ProtoMessage() {}
 
 func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1473,7 @@ func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsCommit.ProtoReflect.Descriptor instead.
 func (*MsgWeightsCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MsgWeightsCommit) GetNetuid() uint32 {
@@ -1048,7 +1503,7 @@ type MsgWeightsReveal struct {
 
 func (x *MsgWeightsReveal) Reset() {
 	*x = MsgWeightsReveal{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1515,7 @@ func (x *MsgWeightsReveal) String() string {
 func (*MsgWeightsReveal) ProtoMessage() {}
 
 func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1528,7 @@ func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsReveal.ProtoReflect.Descriptor instead.
 func (*MsgWeightsReveal) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MsgWeightsReveal) GetNetuid() uint32 {
@@ -1124,7 +1579,7 @@ type MsgWeightsSet struct {
 
 func (x *MsgWeightsSet) Reset() {
 	*x = MsgWeightsSet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1591,7 @@ func (x *MsgWeightsSet) String() string {
 func (*MsgWeightsSet) ProtoMessage() {}
 
 func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1604,7 @@ func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsSet.ProtoReflect.Descriptor instead.
 func (*MsgWeightsSet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MsgWeightsSet) GetNetuid() uint32 {
@@ -1210,7 +1665,7 @@ type SubnetParams struct {
 
 func (x *SubnetParams) Reset() {
 	*x = SubnetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1677,7 @@ func (x *SubnetParams) String() string {
 func (*SubnetParams) ProtoMessage() {}
 
 func (x *SubnetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1690,7 @@ func (x *SubnetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetParams.ProtoReflect.Descriptor instead.
 func (*SubnetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubnetParams) GetTempo() uint64 {
@@ -1395,13 +1850,15 @@ type Subnet struct {
 	LastEpoch         uint64                 `protobuf:"varint,12,opt,name=last_epoch,json=lastEpoch,proto3" json:"last_epoch,omitempty"`
 	TotalEmitted      uint64                 `protobuf:"varint,13,opt,name=total_emitted,json=totalEmitted,proto3" json:"total_emitted,omitempty"`
 	LastEpochEmission uint64                 `protobuf:"varint,14,opt,name=last_epoch_emission,json=lastEpochEmission,proto3" json:"last_epoch_emission,omitempty"`
+	PendingRevenue    uint64                 `protobuf:"varint,15,opt,name=pending_revenue,json=pendingRevenue,proto3" json:"pending_revenue,omitempty"` // settled channel payments, split at the next epoch
+	TotalRevenue      uint64                 `protobuf:"varint,16,opt,name=total_revenue,json=totalRevenue,proto3" json:"total_revenue,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Subnet) Reset() {
 	*x = Subnet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1870,7 @@ func (x *Subnet) String() string {
 func (*Subnet) ProtoMessage() {}
 
 func (x *Subnet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1883,7 @@ func (x *Subnet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subnet.ProtoReflect.Descriptor instead.
 func (*Subnet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Subnet) GetNetuid() uint32 {
@@ -1527,6 +1984,20 @@ func (x *Subnet) GetLastEpochEmission() uint64 {
 	return 0
 }
 
+func (x *Subnet) GetPendingRevenue() uint64 {
+	if x != nil {
+		return x.PendingRevenue
+	}
+	return 0
+}
+
+func (x *Subnet) GetTotalRevenue() uint64 {
+	if x != nil {
+		return x.TotalRevenue
+	}
+	return 0
+}
+
 // SubnetRegistry holds the chain-wide subnet counters.
 type SubnetRegistry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1541,7 +2012,7 @@ type SubnetRegistry struct {
 
 func (x *SubnetRegistry) Reset() {
 	*x = SubnetRegistry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +2024,7 @@ func (x *SubnetRegistry) String() string {
 func (*SubnetRegistry) ProtoMessage() {}
 
 func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +2037,7 @@ func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetRegistry.ProtoReflect.Descriptor instead.
 func (*SubnetRegistry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubnetRegistry) GetCount() uint32 {
@@ -1613,7 +2084,7 @@ type SubnetList struct {
 
 func (x *SubnetList) Reset() {
 	*x = SubnetList{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +2096,7 @@ func (x *SubnetList) String() string {
 func (*SubnetList) ProtoMessage() {}
 
 func (x *SubnetList) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +2109,7 @@ func (x *SubnetList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetList.ProtoReflect.Descriptor instead.
 func (*SubnetList) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubnetList) GetSubnets() []*Subnet {
@@ -1661,7 +2132,7 @@ type Metagraph struct {
 
 func (x *Metagraph) Reset() {
 	*x = Metagraph{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +2144,7 @@ func (x *Metagraph) String() string {
 func (*Metagraph) ProtoMessage() {}
 
 func (x *Metagraph) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +2157,7 @@ func (x *Metagraph) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metagraph.ProtoReflect.Descriptor instead.
 func (*Metagraph) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Metagraph) GetSubnet() *Subnet {
@@ -1742,7 +2213,7 @@ type Neuron struct {
 
 func (x *Neuron) Reset() {
 	*x = Neuron{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2225,7 @@ func (x *Neuron) String() string {
 func (*Neuron) ProtoMessage() {}
 
 func (x *Neuron) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2238,7 @@ func (x *Neuron) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neuron.ProtoReflect.Descriptor instead.
 func (*Neuron) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Neuron) GetHotkey() []byte {
@@ -1892,7 +2363,7 @@ type WeightRow struct {
 
 func (x *WeightRow) Reset() {
 	*x = WeightRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2375,7 @@ func (x *WeightRow) String() string {
 func (*WeightRow) ProtoMessage() {}
 
 func (x *WeightRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2388,7 @@ func (x *WeightRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightRow.ProtoReflect.Descriptor instead.
 func (*WeightRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WeightRow) GetUids() []uint32 {
@@ -1944,7 +2415,7 @@ type BondRow struct {
 
 func (x *BondRow) Reset() {
 	*x = BondRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2427,7 @@ func (x *BondRow) String() string {
 func (*BondRow) ProtoMessage() {}
 
 func (x *BondRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2440,7 @@ func (x *BondRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BondRow.ProtoReflect.Descriptor instead.
 func (*BondRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BondRow) GetUids() []uint32 {
@@ -1996,7 +2467,7 @@ type WeightCommit struct {
 
 func (x *WeightCommit) Reset() {
 	*x = WeightCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2479,7 @@ func (x *WeightCommit) String() string {
 func (*WeightCommit) ProtoMessage() {}
 
 func (x *WeightCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2492,7 @@ func (x *WeightCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightCommit.ProtoReflect.Descriptor instead.
 func (*WeightCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WeightCommit) GetHash() []byte {
@@ -2049,7 +2520,7 @@ type StakePool struct {
 
 func (x *StakePool) Reset() {
 	*x = StakePool{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2532,7 @@ func (x *StakePool) String() string {
 func (*StakePool) ProtoMessage() {}
 
 func (x *StakePool) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2545,7 @@ func (x *StakePool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StakePool.ProtoReflect.Descriptor instead.
 func (*StakePool) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StakePool) GetStake() uint64 {
@@ -2103,7 +2574,7 @@ type Hotkey struct {
 
 func (x *Hotkey) Reset() {
 	*x = Hotkey{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2586,7 @@ func (x *Hotkey) String() string {
 func (*Hotkey) ProtoMessage() {}
 
 func (x *Hotkey) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2599,7 @@ func (x *Hotkey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hotkey.ProtoReflect.Descriptor instead.
 func (*Hotkey) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Hotkey) GetOwner() []byte {
@@ -2163,7 +2634,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2646,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2659,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Account) GetBalance() uint64 {
@@ -2229,7 +2700,7 @@ type Params struct {
 
 func (x *Params) Reset() {
 	*x = Params{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2712,7 @@ func (x *Params) String() string {
 func (*Params) ProtoMessage() {}
 
 func (x *Params) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2725,7 @@ func (x *Params) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Params.ProtoReflect.Descriptor instead.
 func (*Params) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Params) GetFeeTransfer() uint64 {
@@ -2370,16 +2841,18 @@ type Supply struct {
 	Burned            uint64                 `protobuf:"varint,3,opt,name=burned,proto3" json:"burned,omitempty"`                                          // fees burned
 	PendingEmission   uint64                 `protobuf:"varint,4,opt,name=pending_emission,json=pendingEmission,proto3" json:"pending_emission,omitempty"` // minted but not yet distributed (the next issue distributes it)
 	LastBlockEmission uint64                 `protobuf:"varint,5,opt,name=last_block_emission,json=lastBlockEmission,proto3" json:"last_block_emission,omitempty"`
-	Staked            uint64                 `protobuf:"varint,6,opt,name=staked,proto3" json:"staked,omitempty"`                                    // in stake pools
-	Locked            uint64                 `protobuf:"varint,7,opt,name=locked,proto3" json:"locked,omitempty"`                                    // held by subnets as lock cost
-	SubnetPending     uint64                 `protobuf:"varint,8,opt,name=subnet_pending,json=subnetPending,proto3" json:"subnet_pending,omitempty"` // emission assigned to subnets, awaiting their epoch
+	Staked            uint64                 `protobuf:"varint,6,opt,name=staked,proto3" json:"staked,omitempty"`                                        // in stake pools
+	Locked            uint64                 `protobuf:"varint,7,opt,name=locked,proto3" json:"locked,omitempty"`                                        // held by subnets as lock cost
+	SubnetPending     uint64                 `protobuf:"varint,8,opt,name=subnet_pending,json=subnetPending,proto3" json:"subnet_pending,omitempty"`     // emission assigned to subnets, awaiting their epoch
+	Escrowed          uint64                 `protobuf:"varint,9,opt,name=escrowed,proto3" json:"escrowed,omitempty"`                                    // held in open payment channels
+	RevenuePending    uint64                 `protobuf:"varint,10,opt,name=revenue_pending,json=revenuePending,proto3" json:"revenue_pending,omitempty"` // settled channel revenue awaiting its subnet's epoch
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Supply) Reset() {
 	*x = Supply{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2864,7 @@ func (x *Supply) String() string {
 func (*Supply) ProtoMessage() {}
 
 func (x *Supply) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2877,7 @@ func (x *Supply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Supply.ProtoReflect.Descriptor instead.
 func (*Supply) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Supply) GetGenesis() uint64 {
@@ -2463,6 +2936,20 @@ func (x *Supply) GetSubnetPending() uint64 {
 	return 0
 }
 
+func (x *Supply) GetEscrowed() uint64 {
+	if x != nil {
+		return x.Escrowed
+	}
+	return 0
+}
+
+func (x *Supply) GetRevenuePending() uint64 {
+	if x != nil {
+		return x.RevenuePending
+	}
+	return 0
+}
+
 var File_agora_tx_v1_tx_proto protoreflect.FileDescriptor
 
 const file_agora_tx_v1_tx_proto_rawDesc = "" +
@@ -2477,7 +2964,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x10\n" +
 	"\x03fee\x18\x04 \x01(\x04R\x03fee\x12$\n" +
 	"\x04msgs\x18\x05 \x03(\v2\x10.agora.tx.v1.MsgR\x04msgs\x12\x12\n" +
-	"\x04memo\x18\x06 \x01(\tR\x04memo\"\xad\x06\n" +
+	"\x04memo\x18\x06 \x01(\tR\x04memo\"\xbe\b\n" +
 	"\x03Msg\x126\n" +
 	"\btransfer\x18\x01 \x01(\v2\x18.agora.tx.v1.MsgTransferH\x00R\btransfer\x12I\n" +
 	"\x0fsubnet_register\x18\x02 \x01(\v2\x1e.agora.tx.v1.MsgSubnetRegisterH\x00R\x0esubnetRegister\x12M\n" +
@@ -2492,8 +2979,44 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	" \x01(\v2\x1d.agora.tx.v1.MsgWeightsCommitH\x00R\rweightsCommit\x12F\n" +
 	"\x0eweights_reveal\x18\v \x01(\v2\x1d.agora.tx.v1.MsgWeightsRevealH\x00R\rweightsReveal\x12=\n" +
 	"\vweights_set\x18\f \x01(\v2\x1a.agora.tx.v1.MsgWeightsSetH\x00R\n" +
-	"weightsSetB\x05\n" +
-	"\x03sum\"5\n" +
+	"weightsSet\x12@\n" +
+	"\fchannel_open\x18\r \x01(\v2\x1b.agora.tx.v1.MsgChannelOpenH\x00R\vchannelOpen\x12C\n" +
+	"\rchannel_topup\x18\x0e \x01(\v2\x1c.agora.tx.v1.MsgChannelTopupH\x00R\fchannelTopup\x12C\n" +
+	"\rchannel_claim\x18\x0f \x01(\v2\x1c.agora.tx.v1.MsgChannelClaimH\x00R\fchannelClaim\x12C\n" +
+	"\rchannel_close\x18\x10 \x01(\v2\x1c.agora.tx.v1.MsgChannelCloseH\x00R\fchannelCloseB\x05\n" +
+	"\x03sum\"}\n" +
+	"\x0eMsgChannelOpen\x12\x14\n" +
+	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x16\n" +
+	"\x06netuid\x18\x02 \x01(\rR\x06netuid\x12\x18\n" +
+	"\adeposit\x18\x03 \x01(\x04R\adeposit\x12#\n" +
+	"\rexpiry_height\x18\x04 \x01(\x04R\fexpiryHeight\"m\n" +
+	"\x0fMsgChannelTopup\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\x12#\n" +
+	"\rexpiry_height\x18\x03 \x01(\x04R\fexpiryHeight\"f\n" +
+	"\aVoucher\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x1e\n" +
+	"\n" +
+	"cumulative\x18\x02 \x01(\x04R\n" +
+	"cumulative\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"A\n" +
+	"\x0fMsgChannelClaim\x12.\n" +
+	"\avoucher\x18\x01 \x01(\v2\x14.agora.tx.v1.VoucherR\avoucher\"0\n" +
+	"\x0fMsgChannelClose\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\x04R\tchannelId\"\xf7\x01\n" +
+	"\aChannel\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05payer\x18\x02 \x01(\fR\x05payer\x12\"\n" +
+	"\rpayer_pub_key\x18\x03 \x01(\fR\vpayerPubKey\x12\x14\n" +
+	"\x05payee\x18\x04 \x01(\fR\x05payee\x12\x16\n" +
+	"\x06netuid\x18\x05 \x01(\rR\x06netuid\x12\x18\n" +
+	"\adeposit\x18\x06 \x01(\x04R\adeposit\x12\x18\n" +
+	"\aclaimed\x18\a \x01(\x04R\aclaimed\x12#\n" +
+	"\rexpiry_height\x18\b \x01(\x04R\fexpiryHeight\x12\x1b\n" +
+	"\topened_at\x18\t \x01(\x04R\bopenedAt\"5\n" +
 	"\vMsgTransfer\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\fR\x02to\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x04R\x06amount\"D\n" +
@@ -2568,7 +3091,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x12serving_rate_limit\x18\x12 \x01(\x04R\x10servingRateLimit\x12\x19\n" +
 	"\bmodel_id\x18\x13 \x01(\tR\amodelId\x12 \n" +
 	"\fprice_per_1k\x18\x14 \x01(\x04R\n" +
-	"pricePer1k\"\xbd\x03\n" +
+	"pricePer1k\"\x8b\x04\n" +
 	"\x06Subnet\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x16\n" +
@@ -2585,7 +3108,9 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\n" +
 	"last_epoch\x18\f \x01(\x04R\tlastEpoch\x12#\n" +
 	"\rtotal_emitted\x18\r \x01(\x04R\ftotalEmitted\x12.\n" +
-	"\x13last_epoch_emission\x18\x0e \x01(\x04R\x11lastEpochEmission\"\xa6\x01\n" +
+	"\x13last_epoch_emission\x18\x0e \x01(\x04R\x11lastEpochEmission\x12'\n" +
+	"\x0fpending_revenue\x18\x0f \x01(\x04R\x0ependingRevenue\x12#\n" +
+	"\rtotal_revenue\x18\x10 \x01(\x04R\ftotalRevenue\"\xa6\x01\n" +
 	"\x0eSubnetRegistry\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12\x1f\n" +
 	"\vnext_netuid\x18\x02 \x01(\rR\n" +
@@ -2659,7 +3184,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\fmax_take_bps\x18\r \x01(\rR\n" +
 	"maxTakeBps\x12&\n" +
 	"\x0ftake_rate_limit\x18\x0e \x01(\x04R\rtakeRateLimit\x12@\n" +
-	"\x0edefault_subnet\x18\x0f \x01(\v2\x19.agora.tx.v1.SubnetParamsR\rdefaultSubnet\"\x84\x02\n" +
+	"\x0edefault_subnet\x18\x0f \x01(\v2\x19.agora.tx.v1.SubnetParamsR\rdefaultSubnet\"\xc9\x02\n" +
 	"\x06Supply\x12\x18\n" +
 	"\agenesis\x18\x01 \x01(\x04R\agenesis\x12\x16\n" +
 	"\x06minted\x18\x02 \x01(\x04R\x06minted\x12\x16\n" +
@@ -2668,7 +3193,10 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x13last_block_emission\x18\x05 \x01(\x04R\x11lastBlockEmission\x12\x16\n" +
 	"\x06staked\x18\x06 \x01(\x04R\x06staked\x12\x16\n" +
 	"\x06locked\x18\a \x01(\x04R\x06locked\x12%\n" +
-	"\x0esubnet_pending\x18\b \x01(\x04R\rsubnetPendingB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
+	"\x0esubnet_pending\x18\b \x01(\x04R\rsubnetPending\x12\x1a\n" +
+	"\bescrowed\x18\t \x01(\x04R\bescrowed\x12'\n" +
+	"\x0frevenue_pending\x18\n" +
+	" \x01(\x04R\x0erevenuePendingB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
 
 var (
 	file_agora_tx_v1_tx_proto_rawDescOnce sync.Once
@@ -2682,66 +3210,77 @@ func file_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
 	return file_agora_tx_v1_tx_proto_rawDescData
 }
 
-var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_agora_tx_v1_tx_proto_goTypes = []any{
 	(*Tx)(nil),                 // 0: agora.tx.v1.Tx
 	(*TxBody)(nil),             // 1: agora.tx.v1.TxBody
 	(*Msg)(nil),                // 2: agora.tx.v1.Msg
-	(*MsgTransfer)(nil),        // 3: agora.tx.v1.MsgTransfer
-	(*HotkeyProof)(nil),        // 4: agora.tx.v1.HotkeyProof
-	(*MsgSubnetRegister)(nil),  // 5: agora.tx.v1.MsgSubnetRegister
-	(*MsgSubnetSetParams)(nil), // 6: agora.tx.v1.MsgSubnetSetParams
-	(*MsgSubnetStart)(nil),     // 7: agora.tx.v1.MsgSubnetStart
-	(*MsgNeuronRegister)(nil),  // 8: agora.tx.v1.MsgNeuronRegister
-	(*MsgNeuronServe)(nil),     // 9: agora.tx.v1.MsgNeuronServe
-	(*MsgStakeAdd)(nil),        // 10: agora.tx.v1.MsgStakeAdd
-	(*MsgStakeRemove)(nil),     // 11: agora.tx.v1.MsgStakeRemove
-	(*MsgSetTake)(nil),         // 12: agora.tx.v1.MsgSetTake
-	(*MsgWeightsCommit)(nil),   // 13: agora.tx.v1.MsgWeightsCommit
-	(*MsgWeightsReveal)(nil),   // 14: agora.tx.v1.MsgWeightsReveal
-	(*MsgWeightsSet)(nil),      // 15: agora.tx.v1.MsgWeightsSet
-	(*SubnetParams)(nil),       // 16: agora.tx.v1.SubnetParams
-	(*Subnet)(nil),             // 17: agora.tx.v1.Subnet
-	(*SubnetRegistry)(nil),     // 18: agora.tx.v1.SubnetRegistry
-	(*SubnetList)(nil),         // 19: agora.tx.v1.SubnetList
-	(*Metagraph)(nil),          // 20: agora.tx.v1.Metagraph
-	(*Neuron)(nil),             // 21: agora.tx.v1.Neuron
-	(*WeightRow)(nil),          // 22: agora.tx.v1.WeightRow
-	(*BondRow)(nil),            // 23: agora.tx.v1.BondRow
-	(*WeightCommit)(nil),       // 24: agora.tx.v1.WeightCommit
-	(*StakePool)(nil),          // 25: agora.tx.v1.StakePool
-	(*Hotkey)(nil),             // 26: agora.tx.v1.Hotkey
-	(*Account)(nil),            // 27: agora.tx.v1.Account
-	(*Params)(nil),             // 28: agora.tx.v1.Params
-	(*Supply)(nil),             // 29: agora.tx.v1.Supply
+	(*MsgChannelOpen)(nil),     // 3: agora.tx.v1.MsgChannelOpen
+	(*MsgChannelTopup)(nil),    // 4: agora.tx.v1.MsgChannelTopup
+	(*Voucher)(nil),            // 5: agora.tx.v1.Voucher
+	(*MsgChannelClaim)(nil),    // 6: agora.tx.v1.MsgChannelClaim
+	(*MsgChannelClose)(nil),    // 7: agora.tx.v1.MsgChannelClose
+	(*Channel)(nil),            // 8: agora.tx.v1.Channel
+	(*MsgTransfer)(nil),        // 9: agora.tx.v1.MsgTransfer
+	(*HotkeyProof)(nil),        // 10: agora.tx.v1.HotkeyProof
+	(*MsgSubnetRegister)(nil),  // 11: agora.tx.v1.MsgSubnetRegister
+	(*MsgSubnetSetParams)(nil), // 12: agora.tx.v1.MsgSubnetSetParams
+	(*MsgSubnetStart)(nil),     // 13: agora.tx.v1.MsgSubnetStart
+	(*MsgNeuronRegister)(nil),  // 14: agora.tx.v1.MsgNeuronRegister
+	(*MsgNeuronServe)(nil),     // 15: agora.tx.v1.MsgNeuronServe
+	(*MsgStakeAdd)(nil),        // 16: agora.tx.v1.MsgStakeAdd
+	(*MsgStakeRemove)(nil),     // 17: agora.tx.v1.MsgStakeRemove
+	(*MsgSetTake)(nil),         // 18: agora.tx.v1.MsgSetTake
+	(*MsgWeightsCommit)(nil),   // 19: agora.tx.v1.MsgWeightsCommit
+	(*MsgWeightsReveal)(nil),   // 20: agora.tx.v1.MsgWeightsReveal
+	(*MsgWeightsSet)(nil),      // 21: agora.tx.v1.MsgWeightsSet
+	(*SubnetParams)(nil),       // 22: agora.tx.v1.SubnetParams
+	(*Subnet)(nil),             // 23: agora.tx.v1.Subnet
+	(*SubnetRegistry)(nil),     // 24: agora.tx.v1.SubnetRegistry
+	(*SubnetList)(nil),         // 25: agora.tx.v1.SubnetList
+	(*Metagraph)(nil),          // 26: agora.tx.v1.Metagraph
+	(*Neuron)(nil),             // 27: agora.tx.v1.Neuron
+	(*WeightRow)(nil),          // 28: agora.tx.v1.WeightRow
+	(*BondRow)(nil),            // 29: agora.tx.v1.BondRow
+	(*WeightCommit)(nil),       // 30: agora.tx.v1.WeightCommit
+	(*StakePool)(nil),          // 31: agora.tx.v1.StakePool
+	(*Hotkey)(nil),             // 32: agora.tx.v1.Hotkey
+	(*Account)(nil),            // 33: agora.tx.v1.Account
+	(*Params)(nil),             // 34: agora.tx.v1.Params
+	(*Supply)(nil),             // 35: agora.tx.v1.Supply
 }
 var file_agora_tx_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
-	3,  // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
-	5,  // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
-	6,  // 3: agora.tx.v1.Msg.subnet_set_params:type_name -> agora.tx.v1.MsgSubnetSetParams
-	7,  // 4: agora.tx.v1.Msg.subnet_start:type_name -> agora.tx.v1.MsgSubnetStart
-	8,  // 5: agora.tx.v1.Msg.neuron_register:type_name -> agora.tx.v1.MsgNeuronRegister
-	9,  // 6: agora.tx.v1.Msg.neuron_serve:type_name -> agora.tx.v1.MsgNeuronServe
-	10, // 7: agora.tx.v1.Msg.stake_add:type_name -> agora.tx.v1.MsgStakeAdd
-	11, // 8: agora.tx.v1.Msg.stake_remove:type_name -> agora.tx.v1.MsgStakeRemove
-	12, // 9: agora.tx.v1.Msg.set_take:type_name -> agora.tx.v1.MsgSetTake
-	13, // 10: agora.tx.v1.Msg.weights_commit:type_name -> agora.tx.v1.MsgWeightsCommit
-	14, // 11: agora.tx.v1.Msg.weights_reveal:type_name -> agora.tx.v1.MsgWeightsReveal
-	15, // 12: agora.tx.v1.Msg.weights_set:type_name -> agora.tx.v1.MsgWeightsSet
-	4,  // 13: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
-	16, // 14: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
-	4,  // 15: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
-	16, // 16: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
-	17, // 17: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
-	17, // 18: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
-	21, // 19: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
-	16, // 20: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	9,  // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
+	11, // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
+	12, // 3: agora.tx.v1.Msg.subnet_set_params:type_name -> agora.tx.v1.MsgSubnetSetParams
+	13, // 4: agora.tx.v1.Msg.subnet_start:type_name -> agora.tx.v1.MsgSubnetStart
+	14, // 5: agora.tx.v1.Msg.neuron_register:type_name -> agora.tx.v1.MsgNeuronRegister
+	15, // 6: agora.tx.v1.Msg.neuron_serve:type_name -> agora.tx.v1.MsgNeuronServe
+	16, // 7: agora.tx.v1.Msg.stake_add:type_name -> agora.tx.v1.MsgStakeAdd
+	17, // 8: agora.tx.v1.Msg.stake_remove:type_name -> agora.tx.v1.MsgStakeRemove
+	18, // 9: agora.tx.v1.Msg.set_take:type_name -> agora.tx.v1.MsgSetTake
+	19, // 10: agora.tx.v1.Msg.weights_commit:type_name -> agora.tx.v1.MsgWeightsCommit
+	20, // 11: agora.tx.v1.Msg.weights_reveal:type_name -> agora.tx.v1.MsgWeightsReveal
+	21, // 12: agora.tx.v1.Msg.weights_set:type_name -> agora.tx.v1.MsgWeightsSet
+	3,  // 13: agora.tx.v1.Msg.channel_open:type_name -> agora.tx.v1.MsgChannelOpen
+	4,  // 14: agora.tx.v1.Msg.channel_topup:type_name -> agora.tx.v1.MsgChannelTopup
+	6,  // 15: agora.tx.v1.Msg.channel_claim:type_name -> agora.tx.v1.MsgChannelClaim
+	7,  // 16: agora.tx.v1.Msg.channel_close:type_name -> agora.tx.v1.MsgChannelClose
+	5,  // 17: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
+	10, // 18: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
+	22, // 19: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
+	10, // 20: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
+	22, // 21: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
+	23, // 22: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
+	23, // 23: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
+	27, // 24: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
+	22, // 25: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_agora_tx_v1_tx_proto_init() }
@@ -2762,6 +3301,10 @@ func file_agora_tx_v1_tx_proto_init() {
 		(*Msg_WeightsCommit)(nil),
 		(*Msg_WeightsReveal)(nil),
 		(*Msg_WeightsSet)(nil),
+		(*Msg_ChannelOpen)(nil),
+		(*Msg_ChannelTopup)(nil),
+		(*Msg_ChannelClaim)(nil),
+		(*Msg_ChannelClose)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2769,7 +3312,7 @@ func file_agora_tx_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -179,3 +179,28 @@ func FuzzDecode(f *testing.F) {
 		_ = d.Verify()
 	})
 }
+
+func TestVoucherSignatures(t *testing.T) {
+	k := fixedKey()
+	pub := k.Public().(ed25519.PublicKey)
+	v := SignVoucher(k, "agora-devnet", 7, 1_000)
+	if !v.Verify("agora-devnet", pub) {
+		t.Fatal("voucher does not verify")
+	}
+	for name, bad := range map[string]*Voucher{
+		"amount raised": {ChannelId: 7, Cumulative: 1_001, Signature: v.Signature},
+		"other channel": {ChannelId: 8, Cumulative: 1_000, Signature: v.Signature},
+	} {
+		if bad.Verify("agora-devnet", pub) {
+			t.Errorf("%s: verified", name)
+		}
+	}
+	if v.Verify("other-chain", pub) || v.Verify("agora-devnet", pub[:5]) {
+		t.Fatal("voucher verified on another chain or with a short key")
+	}
+	// Vouchers and transactions sign different domains: a voucher signature
+	// is never a valid transaction signature over the same bytes.
+	if bytes.HasPrefix(VoucherSignBytes("c", 1, 1), []byte(signDomain)) {
+		t.Fatal("voucher and transaction domains overlap")
+	}
+}

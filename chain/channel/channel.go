@@ -1,0 +1,165 @@
+// Package channel holds payment channels: a payer escrows a deposit for a
+// payee (a gateway hotkey) on a subnet, pays off-chain with cumulative
+// vouchers, and the payee settles the highest one on chain. Settled amounts
+// become the subnet's revenue, split at its next epoch like emission.
+package channel
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/chain/tx"
+)
+
+const (
+	prefixCounter = 0x20
+	prefixChannel = 0x21
+)
+
+// Key is the state key of a channel record.
+func Key(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixChannel}, id) }
+
+// Get reads a channel.
+func Get(kv interface{ Get([]byte) ([]byte, error) }, id uint64) (*tx.Channel, error) {
+	raw, err := kv.Get(Key(id))
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("channel %d: %w", id, subnet.ErrNotFound)
+	}
+	c := &tx.Channel{}
+	if err := proto.Unmarshal(raw, c); err != nil {
+		return nil, fmt.Errorf("decode channel %d: %w", id, err)
+	}
+	return c, nil
+}
+
+func put(c *subnet.Ctx, ch *tx.Channel) error {
+	raw, err := tx.Marshal(ch)
+	if err != nil {
+		return err
+	}
+	return c.KV.Set(Key(ch.Id), raw)
+}
+
+func addr(b []byte) address.Address {
+	a, _ := address.FromBytes(b)
+	return a
+}
+
+// Open escrows the deposit and returns the new channel's id.
+func Open(c *subnet.Ctx, payer address.Address, payerKey ed25519.PublicKey, m *tx.MsgChannelOpen) (uint64, error) {
+	if _, err := subnet.GetSubnet(c.KV, m.Netuid); err != nil {
+		return 0, err
+	}
+	if m.ExpiryHeight <= c.Height {
+		return 0, fmt.Errorf("%w: expiry %d is not after the current height %d", subnet.ErrInvalid, m.ExpiryHeight, c.Height)
+	}
+	if err := bank.Debit(c.KV, payer, m.Deposit); err != nil {
+		return 0, err
+	}
+	raw, err := c.KV.Get([]byte{prefixCounter})
+	if err != nil {
+		return 0, err
+	}
+	id := uint64(1)
+	if len(raw) == 8 {
+		id = binary.BigEndian.Uint64(raw) + 1
+	}
+	if err := c.KV.Set([]byte{prefixCounter}, binary.BigEndian.AppendUint64(nil, id)); err != nil {
+		return 0, err
+	}
+	ch := &tx.Channel{Id: id, Payer: payer[:], PayerPubKey: payerKey, Payee: m.Payee, Netuid: m.Netuid,
+		Deposit: m.Deposit, ExpiryHeight: m.ExpiryHeight, OpenedAt: c.Height}
+	if err := put(c, ch); err != nil {
+		return 0, err
+	}
+	return id, bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed += m.Deposit; return nil })
+}
+
+// Topup adds to the deposit and optionally extends the expiry (payer only).
+func Topup(c *subnet.Ctx, payer address.Address, m *tx.MsgChannelTopup) error {
+	ch, err := Get(c.KV, m.ChannelId)
+	if err != nil {
+		return err
+	}
+	if addr(ch.Payer) != payer {
+		return fmt.Errorf("%w: only the payer tops up channel %d", subnet.ErrUnauthorized, ch.Id)
+	}
+	if m.ExpiryHeight != 0 && m.ExpiryHeight < ch.ExpiryHeight {
+		return fmt.Errorf("%w: a channel's expiry only moves later", subnet.ErrInvalid)
+	}
+	if err := bank.Debit(c.KV, payer, m.Amount); err != nil {
+		return err
+	}
+	ch.Deposit += m.Amount
+	ch.ExpiryHeight = max(ch.ExpiryHeight, m.ExpiryHeight)
+	if err := put(c, ch); err != nil {
+		return err
+	}
+	return bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed += m.Amount; return nil })
+}
+
+// Claim settles a voucher (payee only). Claims are monotonic and idempotent:
+// a voucher at or below what is already claimed changes nothing, and one
+// above the deposit is refused. It returns the amount newly settled.
+func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher) (uint64, error) {
+	ch, err := Get(c.KV, v.ChannelId)
+	if err != nil {
+		return 0, err
+	}
+	if addr(ch.Payee) != payee {
+		return 0, fmt.Errorf("%w: only the payee claims channel %d", subnet.ErrUnauthorized, ch.Id)
+	}
+	if !v.Verify(c.ChainID, ch.PayerPubKey) {
+		return 0, fmt.Errorf("%w: voucher signature does not verify", subnet.ErrUnauthorized)
+	}
+	if v.Cumulative > ch.Deposit {
+		return 0, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", subnet.ErrInvalid, v.Cumulative, ch.Deposit)
+	}
+	if v.Cumulative <= ch.Claimed {
+		return 0, nil
+	}
+	delta := v.Cumulative - ch.Claimed
+	ch.Claimed = v.Cumulative
+	if err := put(c, ch); err != nil {
+		return 0, err
+	}
+	if err := subnet.AddRevenue(c, ch.Netuid, delta); err != nil {
+		return 0, err
+	}
+	return delta, bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
+		s.Escrowed -= delta
+		s.RevenuePending += delta
+		return nil
+	})
+}
+
+// Close refunds the unclaimed deposit after expiry and removes the channel (payer only).
+func Close(c *subnet.Ctx, payer address.Address, id uint64) (uint64, error) {
+	ch, err := Get(c.KV, id)
+	if err != nil {
+		return 0, err
+	}
+	if addr(ch.Payer) != payer {
+		return 0, fmt.Errorf("%w: only the payer closes channel %d", subnet.ErrUnauthorized, id)
+	}
+	if c.Height <= ch.ExpiryHeight {
+		return 0, fmt.Errorf("%w: channel %d can close after block %d", subnet.ErrWindow, id, ch.ExpiryHeight)
+	}
+	refund := ch.Deposit - ch.Claimed
+	if err := bank.Credit(c.KV, payer, refund); err != nil {
+		return 0, err
+	}
+	if err := c.KV.Delete(Key(id)); err != nil {
+		return 0, err
+	}
+	return refund, bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed -= refund; return nil })
+}

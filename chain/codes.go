@@ -22,6 +22,6 @@ const (
 	CodeFull              uint32 = 14
 	CodeRateLimited       uint32 = 15
 	CodeExists            uint32 = 16
-	CodeWindow      uint32 = 17
+	CodeWindow            uint32 = 17
 	CodeInternal          uint32 = 99
 )

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/channel"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -32,6 +33,7 @@ const (
 	QueryEmission = "/emission" // same key as /supply (last_block_emission, pending_emission)
 	QueryParams   = "/params"   // value: tx.Params
 	QueryStore    = "/store"    // request data: raw key
+	QueryChannel  = "/channel/" // + channel id; value: tx.Channel (absent: closed or never opened)
 	// QueryNonce reads the mempool's pending view (+ bech32 address): the
 	// account as it will be after the txs already accepted. Not provable.
 	QueryNonce = "/nonce/"
@@ -56,6 +58,12 @@ func QueryKey(path string, data []byte) ([]byte, error) {
 		return SupplyKey(), nil
 	case path == QueryParams:
 		return ParamsKey(), nil
+	case strings.HasPrefix(path, QueryChannel):
+		id, err := strconv.ParseUint(path[len(QueryChannel):], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("channel id %q: %v", path[len(QueryChannel):], err)
+		}
+		return channel.Key(id), nil
 	case path == QueryStore:
 		if len(data) == 0 {
 			return nil, errors.New("store query needs a key in data")

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -37,4 +38,23 @@ func (c *Client) Subnets(ctx context.Context) ([]*tx.Subnet, error) {
 		return nil, fmt.Errorf("decode subnets: %w", err)
 	}
 	return l.Subnets, nil
+}
+
+// ErrNoChannel is returned for channels that are closed or were never opened.
+var ErrNoChannel = errors.New("no such channel")
+
+// Channel reads a payment channel, proven when asked.
+func (c *Client) Channel(ctx context.Context, id uint64, prove bool) (*tx.Channel, error) {
+	raw, _, _, err := c.Query(ctx, chain.QueryChannel+strconv.FormatUint(id, 10), nil, 0, prove)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("channel %d: %w", id, ErrNoChannel)
+	}
+	ch := &tx.Channel{}
+	if err := proto.Unmarshal(raw, ch); err != nil {
+		return nil, fmt.Errorf("decode channel %d: %w", id, err)
+	}
+	return ch, nil
 }

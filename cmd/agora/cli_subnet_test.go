@@ -108,6 +108,23 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 	if out := run("subnet", "list"); !strings.Contains(out, "chat") {
 		t.Fatalf("subnet list: %s", out)
 	}
+	// A payment channel from the owner to the miner's coldkey: open, sign a
+	// voucher, claim it, and see the settlement.
+	run("channel", "open", "miner", "5agr", "--from", "owner", "--netuid", "1", "--expiry-blocks", "100")
+	var voucher struct {
+		Signature string `json:"signature"`
+	}
+	if err := json.Unmarshal([]byte(run("channel", "voucher", "1", "2agr", "--from", "owner", "--output", "json")), &voucher); err != nil {
+		t.Fatal(err)
+	}
+	run("channel", "claim", "1", "2agr", "--signature", voucher.Signature, "--from", "miner")
+	run("channel", "claim", "1", "2agr", "--signature", voucher.Signature, "--from", "miner") // idempotent
+	var ch struct {
+		Deposit, Claimed uint64
+	}
+	if err := json.Unmarshal([]byte(run("channel", "show", "1", "--output", "json")), &ch); err != nil || ch.Deposit != 5*agr.Unit || ch.Claimed != 2*agr.Unit {
+		t.Fatalf("channel %+v %v", ch, err)
+	}
 	// Clear refusals.
 	for _, c := range []struct {
 		args []string
@@ -117,6 +134,9 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 		{[]string{"query", "metagraph", "--netuid", "9"}, exitNotFound},
 		{[]string{"subnet", "start", "1", "--from", "val"}, exitError},
 		{[]string{"stake", "remove", "1", "valhot", "1000000agr", "--from", "val"}, exitError},
+		{[]string{"channel", "show", "99"}, exitNotFound},
+		{[]string{"channel", "claim", "1", "9agr", "--signature", voucher.Signature, "--from", "miner"}, exitError},
+		{[]string{"channel", "close", "1", "--from", "owner"}, exitError},
 	} {
 		if _, code := runCLI(t, ctx, append(c.args, "--home", home, "--node", url)...); code != c.want {
 			t.Errorf("agora %v: exit %d, want %d", c.args, code, c.want)

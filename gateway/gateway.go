@@ -1,0 +1,305 @@
+// Package gateway is Agora's front door: an OpenAI-compatible API that routes
+// each request to a subnet's miners by validator scores, retries elsewhere
+// before the first byte, and returns every answer with the serving miner's
+// verified receipt. It never logs prompts or completions.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/wire"
+)
+
+// Candidate is a miner the gateway may route to.
+type Candidate struct {
+	UID      int
+	Hotkey   address.Address
+	Endpoint string
+	Score    float64
+}
+
+// Headers the gateway adds or reads.
+const (
+	HeaderMiner   = "Agora-Miner"          // hotkey that served the answer
+	HeaderExclude = "Agora-Exclude-Miners" // comma-separated hotkeys the client refuses
+)
+
+// Config configures a gateway.
+type Config struct {
+	Key        ed25519.PrivateKey // signs wire requests to miners
+	Candidates func(ctx context.Context) ([]Candidate, error)
+	Model      string // the model name /v1/models lists
+	HTTP       *http.Client
+	MaxBody    int64
+	Attempts   int // miners tried before giving up
+	Logger     *slog.Logger
+}
+
+// Gateway serves the OpenAI-compatible API.
+type Gateway struct {
+	cfg  Config
+	wire *wire.Client
+	log  *slog.Logger
+}
+
+// New makes a gateway.
+func New(cfg Config) *Gateway {
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger}
+}
+
+// Handler routes the API.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/models", g.models)
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, true) })
+	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, false) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		wire.WriteError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (g *Gateway) models(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []map[string]any{
+		{"id": g.cfg.Model, "object": "model", "created": 0, "owned_by": "agora"},
+	}})
+}
+
+// order ranks candidates for one request: the client's exclusions removed,
+// then a draw weighted by score, so the best miners get most traffic and
+// the rest still get some.
+func order(cands []Candidate, exclude map[address.Address]bool, rng *rand.Rand) []Candidate {
+	var pool []Candidate
+	for _, c := range cands {
+		if c.Endpoint != "" && c.Score > 0 && !exclude[c.Hotkey] {
+			pool = append(pool, c)
+		}
+	}
+	var out []Candidate
+	for len(pool) > 0 {
+		var total float64
+		for _, c := range pool {
+			total += c.Score
+		}
+		x := rng.Float64() * total
+		i := 0
+		for ; i < len(pool)-1; i++ {
+			if x -= pool[i].Score; x <= 0 {
+				break
+			}
+		}
+		out = append(out, pool[i])
+		pool = slices.Delete(pool, i, i+1)
+	}
+	return out
+}
+
+func parseExclude(h string) (map[address.Address]bool, error) {
+	out := map[address.Address]bool{}
+	for _, s := range strings.Split(h, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := address.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", HeaderExclude, err)
+		}
+		out[a] = true
+	}
+	return out, nil
+}
+
+// errRetry marks a failure that another miner may not have.
+var errRetry = errors.New("try another miner")
+
+func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		wire.WriteError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body over %d bytes", g.cfg.MaxBody))
+		return
+	}
+	req, err := openai.Decode(body)
+	if err == nil {
+		err = req.Validate(chat)
+	}
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return
+	}
+	exclude, err := parseExclude(r.Header.Get(HeaderExclude))
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return
+	}
+	cands, err := g.cfg.Candidates(r.Context())
+	if err != nil {
+		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "no miners known yet")
+		return
+	}
+	ranked := order(cands, exclude, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	if len(ranked) == 0 {
+		w.Header().Set("Retry-After", "5")
+		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "no scored miner is available for this request")
+		return
+	}
+	path := "/v1/chat/completions"
+	if !chat {
+		path = "/v1/completions"
+	}
+	var last *http.Response
+	var lastBody []byte
+	for i, c := range ranked {
+		if i == g.cfg.Attempts {
+			break
+		}
+		err := g.try(w, r.Context(), c, path, body, req.Stream)
+		if err == nil {
+			return
+		}
+		var busy *busyError
+		if errors.As(err, &busy) {
+			last, lastBody = busy.resp, busy.body
+		}
+		if !errors.Is(err, errRetry) {
+			return // the response was already written
+		}
+		// Only the reason is logged: never the request or the answer.
+		g.log.Info("miner failed, trying another", "miner", c.Hotkey.String(), "reason", err.Error())
+	}
+	if last != nil {
+		// Every miner was busy: pass the last one's status and Retry-After on.
+		if ra := last.Header.Get("Retry-After"); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(last.StatusCode)
+		w.Write(lastBody)
+		return
+	}
+	wire.WriteError(w, http.StatusBadGateway, "upstream_error", "no miner could answer; try again")
+}
+
+type busyError struct {
+	resp *http.Response
+	body []byte
+}
+
+func (b *busyError) Error() string { return "miner busy: " + b.resp.Status }
+func (b *busyError) Unwrap() error { return errRetry }
+
+// try sends the request to one miner. It returns an error wrapping errRetry
+// when nothing has been written to the client yet.
+func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool) error {
+	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errRetry, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return &busyError{resp: resp, body: b}
+	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusRequestEntityTooLarge || resp.StatusCode == http.StatusUnprocessableEntity:
+		// The request itself is at fault: every miner would say the same.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(HeaderMiner, c.Hotkey.String())
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, io.LimitReader(resp.Body, 64<<10))
+		return nil
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("%w: miner answered %s", errRetry, resp.Status)
+	}
+	if !stream {
+		out, rc, err := wire.ReadPlain(resp, c.Hotkey, body, 16<<20)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errRetry, err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(HeaderMiner, c.Hotkey.String())
+		w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
+		w.Write(out)
+		return nil
+	}
+	return g.relay(w, resp, c, body)
+}
+
+// relay streams a miner's events to the client as they arrive, then checks
+// the receipt. Once bytes have reached the client a failure cannot be retried
+// transparently, so it ends the stream with an OpenAI-shaped error event.
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte) error {
+	flusher, _ := w.(http.Flusher)
+	started := false
+	start := func() {
+		if started {
+			return
+		}
+		started = true
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set(HeaderMiner, c.Hotkey.String())
+		w.WriteHeader(http.StatusOK)
+	}
+	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
+		start()
+		var b bytes.Buffer
+		if e.Name != "" {
+			fmt.Fprintf(&b, "event: %s\n", e.Name)
+		}
+		fmt.Fprintf(&b, "data: %s\n\n", e.Data)
+		if _, err := w.Write(b.Bytes()); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = rc.Verify(c.Hotkey, body, sum)
+	}
+	if err != nil {
+		if !started {
+			return fmt.Errorf("%w: %v", errRetry, err)
+		}
+		raw, _ := json.Marshal(map[string]any{"error": map[string]string{"type": "upstream_error",
+			"message": "the miner failed during the stream: " + err.Error()}})
+		fmt.Fprintf(w, "data: %s\n\n", raw)
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	start()
+	wire.WriteReceiptEvent(w, rc)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/wire"
+)
+
+func key(seed byte) (ed25519.PrivateKey, address.Address) {
+	s := make([]byte, 32)
+	s[0] = seed
+	k := ed25519.NewKeyFromSeed(s)
+	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
+}
+
+// realMiner runs a miner on the built-in engine with a tiny model.
+func realMiner(t *testing.T, seed byte) Candidate {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "m.gguf")
+	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	b, _ := miner.NewBuiltin(m)
+	k, a := key(seed)
+	mn, err := miner.New(miner.Config{Hotkey: k, Backend: b, MaxConcurrent: 2, MaxQueue: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mn.Handler())
+	t.Cleanup(srv.Close)
+	return Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+}
+
+// fakeMiner answers every request with handler, whatever it says.
+func fakeMiner(t *testing.T, seed byte, h http.HandlerFunc) Candidate {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	_, a := key(seed)
+	return Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+}
+
+func gatewayFor(t *testing.T, cands ...Candidate) *httptest.Server {
+	gk, _ := key(99)
+	g := New(Config{Key: gk, Model: "agora-test", Candidates: func(context.Context) ([]Candidate, error) { return cands, nil }})
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, srv *httptest.Server, path, body string, hdr map[string]string) *http.Response {
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+const chatBody = `{"model":"agora-test","messages":[{"role":"user","content":"hello"}],"max_tokens":5,"temperature":0}`
+
+func TestRoutesAndReturnsVerifiedReceipt(t *testing.T) {
+	good := realMiner(t, 1)
+	srv := gatewayFor(t, good)
+	resp := post(t, srv, "/v1/chat/completions", chatBody, nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get(HeaderMiner) != good.Hotkey.String() {
+		t.Fatalf("status %d miner %q: %s", resp.StatusCode, resp.Header.Get(HeaderMiner), body)
+	}
+	rc, err := wire.ParseReceiptHeader(resp.Header.Get(wire.HeaderReceipt))
+	if err != nil || rc.Verify(good.Hotkey, []byte(chatBody), wire.Hash(body)) != nil {
+		t.Fatalf("receipt %v %v", rc, err)
+	}
+	var out openai.Response
+	if err := json.Unmarshal(body, &out); err != nil || out.Object != "chat.completion" || out.Usage == nil {
+		t.Fatalf("answer %s", body)
+	}
+	// /v1/models and bad requests speak OpenAI.
+	r2, _ := srv.Client().Get(srv.URL + "/v1/models")
+	var models struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	json.NewDecoder(r2.Body).Decode(&models)
+	r2.Body.Close()
+	if len(models.Data) != 1 || models.Data[0].ID != "agora-test" {
+		t.Fatalf("models %+v", models)
+	}
+	bad := post(t, srv, "/v1/chat/completions", `{"messages":[]}`, nil)
+	var e wire.ErrorBody
+	json.NewDecoder(bad.Body).Decode(&e)
+	bad.Body.Close()
+	if bad.StatusCode != 400 || e.Error.Type != "invalid_request_error" {
+		t.Fatalf("bad request: %d %+v", bad.StatusCode, e)
+	}
+}
+
+func TestFailoverBeforeFirstByte(t *testing.T) {
+	good := realMiner(t, 1)
+	broken := fakeMiner(t, 2, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+	liar := fakeMiner(t, 3, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `{"choices":[]}`) }) // no receipt
+	dead := Candidate{Hotkey: address.Address{7}, Endpoint: "http://127.0.0.1:1", Score: 1}
+	srv := gatewayFor(t, broken, liar, dead, good)
+	for range 5 {
+		resp := post(t, srv, "/v1/chat/completions", chatBody, nil)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && resp.Header.Get(HeaderMiner) != good.Hotkey.String() {
+			t.Fatalf("answer from %s, only the good miner can answer", resp.Header.Get(HeaderMiner))
+		}
+	}
+	// With every retry allowed, the good miner is always reached.
+	gk, _ := key(99)
+	g := New(Config{Key: gk, Attempts: 4, Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{broken, liar, dead, good}, nil }})
+	s2 := httptest.NewServer(g.Handler())
+	defer s2.Close()
+	for range 5 {
+		resp := post(t, s2, "/v1/chat/completions", chatBody, nil)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d with a good miner among four attempts", resp.StatusCode)
+		}
+	}
+}
+
+func TestBusyMinersPassRetryAfter(t *testing.T) {
+	busy := func(seed byte) Candidate {
+		return fakeMiner(t, seed, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "9")
+			w.WriteHeader(503)
+			io.WriteString(w, `{"error":{"message":"busy","type":"overloaded_error"}}`)
+		})
+	}
+	srv := gatewayFor(t, busy(1), busy(2))
+	resp := post(t, srv, "/v1/chat/completions", chatBody, nil)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "9" {
+		t.Fatalf("status %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestExcludeMiners(t *testing.T) {
+	good := realMiner(t, 1)
+	srv := gatewayFor(t, good)
+	resp := post(t, srv, "/v1/chat/completions", chatBody, map[string]string{HeaderExclude: good.Hotkey.String()})
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("excluded the only miner: status %d", resp.StatusCode)
+	}
+	resp = post(t, srv, "/v1/chat/completions", chatBody, map[string]string{HeaderExclude: "not-an-address"})
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad exclusion header: status %d", resp.StatusCode)
+	}
+}
+
+func TestStreamRelayWithReceipt(t *testing.T) {
+	good := realMiner(t, 1)
+	srv := gatewayFor(t, good)
+	body := strings.Replace(chatBody, `"max_tokens":5`, `"max_tokens":5,"stream":true`, 1)
+	resp := post(t, srv, "/v1/chat/completions", body, nil)
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get(HeaderMiner) != good.Hotkey.String() {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	var chunks int
+	var sawDone bool
+	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
+		if string(e.Data) == "[DONE]" {
+			sawDone = true
+		} else {
+			chunks++
+		}
+		return nil
+	})
+	if err != nil || !sawDone || chunks == 0 {
+		t.Fatalf("stream: %v done=%v chunks=%d", err, sawDone, chunks)
+	}
+	if err := rc.Verify(good.Hotkey, []byte(body), sum); err != nil {
+		t.Fatalf("relayed receipt: %v", err)
+	}
+}
+
+func TestMidStreamFailureEndsWithErrorEvent(t *testing.T) {
+	cut := fakeMiner(t, 4, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n")
+		w.(http.Flusher).Flush()
+		// then the connection drops: no [DONE], no receipt
+	})
+	srv := gatewayFor(t, cut)
+	resp := post(t, srv, "/v1/chat/completions", strings.Replace(chatBody, `"max_tokens":5`, `"max_tokens":5,"stream":true`, 1), nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"Hel"`)) || !bytes.Contains(b, []byte(`"error"`)) {
+		t.Fatalf("stream after a mid-stream failure: %d %s", resp.StatusCode, b)
+	}
+}
+

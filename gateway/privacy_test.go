@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/miner"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoPromptInLogs sends a canary prompt through gateway and miner, on the
+// success path and on failure paths, with every logger at debug level.
+func TestNoPromptInLogs(t *testing.T) {
+	const canary = "CANARY-7f3e91-the-secret-prompt"
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	p := filepath.Join(t.TempDir(), "m.gguf")
+	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b, _ := miner.NewBuiltin(m)
+	mk, ma := key(1)
+	mn, _ := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 1, Logger: logger})
+	msrv := httptest.NewServer(mn.Handler())
+	defer msrv.Close()
+	broken := fakeMiner(t, 2, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+	good := Candidate{Hotkey: ma, Endpoint: msrv.URL, Score: 1}
+
+	gk, _ := key(99)
+	g := New(Config{Key: gk, Attempts: 3, Logger: logger, Candidates: func(context.Context) ([]Candidate, error) {
+		return []Candidate{broken, good}, nil
+	}})
+	srv := httptest.NewServer(g.Handler())
+	defer srv.Close()
+	for _, body := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4}`,
+		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4,"stream":true}`,
+		`{"model":"m","prompt":"` + canary + `","max_tokens":4}`,
+		`{"model":"m","messages":[{"role":"wizard","content":"` + canary + `"}]}`, // rejected
+		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":99999}`,
+	} {
+		path := "/v1/chat/completions"
+		if strings.Contains(body, `"prompt"`) {
+			path = "/v1/completions"
+		}
+		resp := post(t, srv, path, body, nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if !strings.Contains(logs.String(), "miner failed") {
+		t.Fatal("the failure path did not log at all; the check would prove nothing")
+	}
+	if strings.Contains(logs.String(), canary) {
+		t.Fatalf("a prompt reached the logs:\n%s", logs.String())
+	}
+}

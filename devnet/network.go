@@ -21,6 +21,7 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/validator"
@@ -40,7 +41,9 @@ type Options struct {
 	Miners   int
 	Tempo    uint64
 	Interval time.Duration // validator round interval
-	Logger   *slog.Logger
+	// GatewayAddr is where the validator\'s OpenAI-compatible gateway listens.
+	GatewayAddr string
+	Logger      *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -56,6 +59,7 @@ type Network struct {
 	Participants []Participant
 	Validator    *validator.Validator
 	ModelID      string
+	GatewayURL   string // OpenAI-compatible base URL, ending in /v1
 	servers      []*http.Server
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -203,6 +207,20 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	n.Participants = append([]Participant{{Role: "validator", Name: "validator", Hotkey: addrOf("validator")}}, n.Participants...)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.Validator.Run(runCtx, o.Interval) }()
+	// The validator's gateway: routes user traffic by the validator's scores.
+	gw := gateway.New(gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
+		Logger: o.Logger.With("gateway", "devnet")})
+	l, err := net.Listen("tcp", o.GatewayAddr)
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("gateway listen on %s: %w", o.GatewayAddr, err)
+	}
+	gsrv := miner.NewHTTPServer(gw.Handler())
+	gsrv.ReadTimeout = 0
+	n.servers = append(n.servers, gsrv)
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); gsrv.Serve(l) }()
+	n.GatewayURL = "http://" + l.Addr().String() + "/v1"
 	return n, nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/node"
 )
@@ -78,7 +81,7 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 	}
 	pinned := model(t, 1)
 	net, err := Start(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte("pw"), Model: pinned,
-		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second})
+		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +111,20 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			t.Fatalf("the cheater earned incentive %d", cheater.Incentive)
 		}
 		if honestPaid == 3 && net.Validator.WeightsSet >= 2 {
+			// Users reach the network through the validator's gateway, and
+			// are never served by the cheater.
+			for range 5 {
+				resp, err := http.Post(net.GatewayURL+"/chat/completions", "application/json",
+					strings.NewReader(`{"model":"agora-devnet","messages":[{"role":"user","content":"hi"}],"max_tokens":4}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				served, _ := address.Parse(resp.Header.Get(gateway.HeaderMiner))
+				if resp.StatusCode != 200 || served == addressOf(net, "cheater") {
+					t.Fatalf("gateway: status %d, served by %s", resp.StatusCode, resp.Header.Get(gateway.HeaderMiner))
+				}
+			}
 			for _, s := range net.Validator.Scores() {
 				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {
 					t.Fatalf("cheater score %+v", s)
@@ -121,4 +138,13 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+func addressOf(n *Network, name string) address.Address {
+	for _, p := range n.Participants {
+		if p.Name == name {
+			return p.Hotkey
+		}
+	}
+	return address.Address{}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
@@ -95,6 +96,20 @@ func (v *Validator) Scores() []Score {
 	}
 	slices.SortFunc(out, func(a, b Score) int { return a.UID - b.UID })
 	return out
+}
+
+// Candidates are the scored miners a gateway may route to: a validator runs
+// its gateway on its own scores.
+func (v *Validator) Candidates(context.Context) ([]gateway.Candidate, error) {
+	var out []gateway.Candidate
+	for _, s := range v.Scores() {
+		hot, err := address.Parse(s.Hotkey)
+		if err != nil || s.EMA <= 0 {
+			continue
+		}
+		out = append(out, gateway.Candidate{UID: s.UID, Hotkey: hot, Endpoint: s.Endpoint, Score: s.EMA})
+	}
+	return out, nil
 }
 
 // Round challenges every serving miner once, concurrently, and updates scores.

@@ -66,7 +66,11 @@ Stop it with Ctrl-C.`,
 					return fmt.Errorf("reset %s: %w", home, err)
 				}
 			}
-			if err := checkPortsFree(rpcPort, p2pPort); err != nil {
+			ports := []int{rpcPort, p2pPort}
+			if !chainOnly {
+				ports = append(ports, net.gatewayPort)
+			}
+			if err := checkPortsFree(ports...); err != nil {
 				return err
 			}
 			logger, err := newLogger("warn")
@@ -104,6 +108,7 @@ Stop it with Ctrl-C.`,
 					return fmt.Errorf("start the devnet network: %w", err)
 				}
 				defer network.Stop()
+				info.OpenAIBaseURL = network.GatewayURL
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
@@ -138,6 +143,7 @@ Stop it with Ctrl-C.`,
 	cmd.Flags().IntVar(&net.miners, "miners", 3, "honest miners")
 	cmd.Flags().BoolVar(&net.cheater, "cheater", false, "add a miner that serves another model under the pinned model's id")
 	cmd.Flags().Uint64Var(&net.tempo, "tempo", 20, "subnet tempo in blocks")
+	cmd.Flags().IntVar(&net.gatewayPort, "gateway-port", 8080, "port of the OpenAI-compatible gateway on 127.0.0.1")
 	return cmd
 }
 
@@ -156,12 +162,13 @@ type devnetParticipant struct {
 }
 
 type devnetInfo struct {
-	ChainID      string              `json:"chain_id"`
-	Home         string              `json:"home"`
-	RPC          string              `json:"rpc"`
-	Faucet       devnetKey           `json:"faucet"`
-	Model        string              `json:"model,omitempty"`
-	Participants []devnetParticipant `json:"participants,omitempty"`
+	ChainID       string              `json:"chain_id"`
+	Home          string              `json:"home"`
+	RPC           string              `json:"rpc"`
+	Faucet        devnetKey           `json:"faucet"`
+	Model         string              `json:"model,omitempty"`
+	OpenAIBaseURL string              `json:"openai_base_url,omitempty"`
+	Participants  []devnetParticipant `json:"participants,omitempty"`
 }
 
 func (d devnetInfo) print(w io.Writer) error {
@@ -193,6 +200,8 @@ Try it (another terminal):
 			fmt.Fprintf(w, "  %-9s %-10s %s %s\n", p.Role, p.Name, p.Hotkey, p.Endpoint)
 		}
 		fmt.Fprintf(w, "Watch it: agora query metagraph --netuid %d\n", devnet.Netuid)
+		fmt.Fprintf(w, "\nChat with it through any OpenAI client (payments are not enforced yet; any key works):\n")
+		fmt.Fprintf(w, "export OPENAI_BASE_URL=%s\nexport OPENAI_API_KEY=devnet\n", d.OpenAIBaseURL)
 	}
 	_, err = fmt.Fprintln(w, "\nCtrl-C stops the devnet.")
 	return err

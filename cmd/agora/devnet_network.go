@@ -17,10 +17,11 @@ import (
 )
 
 type netFlags struct {
-	model   string
-	miners  int
-	cheater bool
-	tempo   uint64
+	model       string
+	miners      int
+	cheater     bool
+	tempo       uint64
+	gatewayPort int
 }
 
 // devnetModel picks the model: --model, else the default pulled model in the
@@ -77,7 +78,8 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	}
 	fmt.Fprintln(cmd.ErrOrStderr(), "registering subnet 1, miners and a validator…")
 	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
-		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger})
+		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger,
+		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort)})
 	if err != nil {
 		return nil, "", err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/validator"
 )
@@ -173,6 +174,7 @@ func newValidatorCmd() *cobra.Command {
 		netuid            uint32
 		hotkey, modelPath string
 		interval          time.Duration
+		gatewayListen     string
 		logLevel          string
 	)
 	cmd := &cobra.Command{
@@ -222,6 +224,18 @@ func newValidatorCmd() *cobra.Command {
 					}
 				}
 			}()
+			if gatewayListen != "" {
+				l, err := net.Listen("tcp", gatewayListen)
+				if err != nil {
+					return err
+				}
+				gw := gateway.New(gateway.Config{Key: keys[0], Model: fmt.Sprintf("agora-subnet-%d", netuid), Candidates: v.Candidates, Logger: logger})
+				srv := miner.NewHTTPServer(gw.Handler())
+				srv.ReadTimeout = 0
+				go srv.Serve(l)
+				defer srv.Close()
+				logger.Info("gateway serving", "url", "http://"+l.Addr().String()+"/v1")
+			}
 			logger.Info("validator running", "netuid", netuid)
 			return v.Run(cmd.Context(), interval)
 		},
@@ -231,6 +245,7 @@ func newValidatorCmd() *cobra.Command {
 	f.StringVar(&hotkey, "hotkey", "", "the validator's hotkey (registered, staked)")
 	f.StringVar(&modelPath, "model", "", "the subnet's pinned model, for verification")
 	f.DurationVar(&interval, "interval", 5*time.Second, "time between challenge rounds")
+	f.StringVar(&gatewayListen, "gateway", "", "also serve an OpenAI-compatible gateway on this address, routing by this validator's scores")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlag(cmd)
 	return cmd

@@ -216,4 +216,3 @@ func TestMidStreamFailureEndsWithErrorEvent(t *testing.T) {
 		t.Fatalf("stream after a mid-stream failure: %d %s", resp.StatusCode, b)
 	}
 }
-

@@ -45,9 +45,13 @@ func TestPaymentChannelLifecycle(t *testing.T) {
 	if settled() != 100_000 {
 		t.Fatalf("claimed %d after replays", settled())
 	}
-	w.mustSend(gateway, claimMsg(v(250_000)))
+	// A voucher authorizing 300,000 settles only the 250,000 actually earned.
+	w.mustSend(gateway, &tx.Msg{Sum: &tx.Msg_ChannelClaim{ChannelClaim: &tx.MsgChannelClaim{Voucher: v(300_000), Amount: 250_000}}})
 	if settled() != 250_000 {
 		t.Fatalf("claimed %d, want 250000", settled())
+	}
+	if r := w.send(gateway, &tx.Msg{Sum: &tx.Msg_ChannelClaim{ChannelClaim: &tx.MsgChannelClaim{Voucher: v(260_000), Amount: 270_000}}}); r.Code != CodeInvalid {
+		t.Fatalf("claim above its voucher: code %d (%s)", r.Code, r.Log)
 	}
 	forged := v(400_000)
 	forged.Signature[0] ^= 1

@@ -164,7 +164,7 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 		err = channel.Topup(c, sender, s.ChannelTopup)
 	case *tx.Msg_ChannelClaim:
 		var settled uint64
-		if settled, err = channel.Claim(c, sender, s.ChannelClaim.Voucher); err == nil {
+		if settled, err = channel.Claim(c, sender, s.ChannelClaim.Voucher, s.ChannelClaim.Amount); err == nil {
 			events = []abci.Event{{Type: "channel_claim", Attributes: []abci.EventAttribute{
 				{Key: "channel_id", Value: strconv.FormatUint(s.ChannelClaim.Voucher.ChannelId, 10), Index: true},
 				{Key: "settled", Value: strconv.FormatUint(settled, 10)},

@@ -107,10 +107,11 @@ func Topup(c *subnet.Ctx, payer address.Address, m *tx.MsgChannelTopup) error {
 	return bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed += m.Amount; return nil })
 }
 
-// Claim settles a voucher (payee only). Claims are monotonic and idempotent:
-// a voucher at or below what is already claimed changes nothing, and one
-// above the deposit is refused. It returns the amount newly settled.
-func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher) (uint64, error) {
+// Claim settles amount (0: the whole voucher) under a voucher (payee only).
+// Claims are monotonic and idempotent: a total at or below what is already
+// claimed changes nothing; one above the voucher or the deposit is refused.
+// It returns the amount newly settled.
+func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher, amount uint64) (uint64, error) {
 	ch, err := Get(c.KV, v.ChannelId)
 	if err != nil {
 		return 0, err
@@ -124,11 +125,18 @@ func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher) (uint64, error) 
 	if v.Cumulative > ch.Deposit {
 		return 0, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", subnet.ErrInvalid, v.Cumulative, ch.Deposit)
 	}
-	if v.Cumulative <= ch.Claimed {
+	total := v.Cumulative
+	if amount != 0 {
+		if amount > v.Cumulative {
+			return 0, fmt.Errorf("%w: claim of %d exceeds the voucher's %d", subnet.ErrInvalid, amount, v.Cumulative)
+		}
+		total = amount
+	}
+	if total <= ch.Claimed {
 		return 0, nil
 	}
-	delta := v.Cumulative - ch.Claimed
-	ch.Claimed = v.Cumulative
+	delta := total - ch.Claimed
+	ch.Claimed = total
 	if err := put(c, ch); err != nil {
 		return 0, err
 	}

@@ -663,10 +663,14 @@ func (x *Voucher) GetSignature() []byte {
 	return nil
 }
 
-// MsgChannelClaim settles the highest voucher the payee holds (payee only).
+// MsgChannelClaim settles up to a voucher (payee only). A voucher authorizes
+// at most its cumulative amount; amount (0: all of it) is what the payee
+// actually earned, so a gateway that pre-authorized a request's maximum
+// charge settles only what it served.
 type MsgChannelClaim struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Voucher       *Voucher               `protobuf:"bytes,1,opt,name=voucher,proto3" json:"voucher,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,6 +710,13 @@ func (x *MsgChannelClaim) GetVoucher() *Voucher {
 		return x.Voucher
 	}
 	return nil
+}
+
+func (x *MsgChannelClaim) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
 }
 
 // MsgChannelClose refunds what is unclaimed after expiry (payer only).
@@ -3001,9 +3012,10 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\n" +
 	"cumulative\x18\x02 \x01(\x04R\n" +
 	"cumulative\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"A\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"Y\n" +
 	"\x0fMsgChannelClaim\x12.\n" +
-	"\avoucher\x18\x01 \x01(\v2\x14.agora.tx.v1.VoucherR\avoucher\"0\n" +
+	"\avoucher\x18\x01 \x01(\v2\x14.agora.tx.v1.VoucherR\avoucher\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"0\n" +
 	"\x0fMsgChannelClose\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\"\xf7\x01\n" +

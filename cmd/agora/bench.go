@@ -7,6 +7,6 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput and latency of Agora's parts on this machine",
 	}
-	cmd.AddCommand(newBenchTransfersCmd(), newBenchEngineCmd())
+	cmd.AddCommand(newBenchTransfersCmd(), newBenchEngineCmd(), newBenchGatewayCmd())
 	return cmd
 }

@@ -176,3 +176,16 @@ func TestBenchTransfersSmall(t *testing.T) {
 		t.Fatalf("bench result %+v", res)
 	}
 }
+
+func TestBenchGatewaySmall(t *testing.T) {
+	for _, mode := range [][]string{nil, {"--stream"}} {
+		out, code := runCLI(t, context.Background(), append([]string{"bench", "gateway", "--duration", "300ms", "--concurrency", "2", "--output", "json"}, mode...)...)
+		var res gatewayBenchResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK {
+			t.Fatalf("bench gateway: %d %q %v", code, out, err)
+		}
+		if res.Direct.RPS <= 0 || res.ViaGateway.RPS <= 0 || res.ViaGateway.P99ms < res.ViaGateway.P50ms {
+			t.Fatalf("bench result %+v", res)
+		}
+	}
+}

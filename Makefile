@@ -22,6 +22,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzParseHeaders -fuzztime $(FUZZTIME) ./wire/
 	$(GO) test -run XXX -fuzz FuzzReceipt -fuzztime $(FUZZTIME) ./wire/
+	$(GO) test -run XXX -fuzz FuzzParsePaymentSignature -fuzztime $(FUZZTIME) ./gateway/
 
 bench: build
 	./bin/agora bench transfers

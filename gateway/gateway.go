@@ -47,6 +47,9 @@ type Config struct {
 	MaxBody    int64
 	Attempts   int // miners tried before giving up
 	Logger     *slog.Logger
+	// Payments, when set, makes every completion pay through a channel
+	// (HTTP 402 flow). Nil serves for free (devnet).
+	Payments *Payments
 }
 
 // Gateway serves the OpenAI-compatible API.
@@ -158,6 +161,19 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
 	}
+	var pay *payState
+	if p := g.cfg.Payments; p != nil {
+		maxCharge := p.maxCharge(body, req)
+		ch, err := p.authorize(r.Context(), r, maxCharge)
+		if err != nil {
+			p.paymentRequired(w, maxCharge, err)
+			return
+		}
+		pay = &payState{p: p, channel: ch, provisional: maxCharge}
+		// Whatever happens, the provisional charge is settled; a request no
+		// miner answered costs nothing.
+		defer pay.finish(0)
+	}
 	cands, err := g.cfg.Candidates(r.Context())
 	if err != nil {
 		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "no miners known yet")
@@ -179,7 +195,7 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		if i == g.cfg.Attempts {
 			break
 		}
-		err := g.try(w, r.Context(), c, path, body, req.Stream)
+		err := g.try(w, r.Context(), c, path, body, req.Stream, pay)
 		if err == nil {
 			return
 		}
@@ -216,7 +232,7 @@ func (b *busyError) Unwrap() error { return errRetry }
 
 // try sends the request to one miner. It returns an error wrapping errRetry
 // when nothing has been written to the client yet.
-func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool) error {
+func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool, pay *payState) error {
 	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, body)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errRetry, err)
@@ -244,16 +260,19 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, p
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
 		w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
+		if pr, ok := pay.finish(rc.Price); ok {
+			w.Header().Set(HeaderPaymentResponse, encodeHeader(pr))
+		}
 		w.Write(out)
 		return nil
 	}
-	return g.relay(w, resp, c, body)
+	return g.relay(w, resp, c, body, pay)
 }
 
 // relay streams a miner's events to the client as they arrive, then checks
 // the receipt. Once bytes have reached the client a failure cannot be retried
 // transparently, so it ends the stream with an OpenAI-shaped error event.
-func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte) error {
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte, pay *payState) error {
 	flusher, _ := w.(http.Flusher)
 	started := false
 	start := func() {
@@ -298,8 +317,35 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 	}
 	start()
 	wire.WriteReceiptEvent(w, rc)
+	if pr, ok := pay.finish(rc.Price); ok {
+		raw, _ := json.Marshal(pr)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", PaymentEvent, raw)
+	}
 	if flusher != nil {
 		flusher.Flush()
 	}
 	return nil
+}
+
+// payState tracks one paid request's provisional charge until it is settled.
+type payState struct {
+	p           *Payments
+	channel     uint64
+	provisional uint64
+	settled     bool
+}
+
+// finish settles the charge at the receipt's price (never above the
+// provisional maximum) once; it reports what to tell the client.
+func (ps *payState) finish(price uint64) (PaymentResponse, bool) {
+	if ps == nil || ps.settled {
+		return PaymentResponse{}, false
+	}
+	ps.settled = true
+	charged := min(price, ps.provisional)
+	owed, err := ps.p.Ledger.Settle(ps.channel, ps.provisional, charged)
+	if err != nil {
+		return PaymentResponse{}, false
+	}
+	return PaymentResponse{ChannelID: ps.channel, Charged: charged, Owed: owed}, true
 }

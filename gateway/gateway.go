@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,13 +52,16 @@ type Config struct {
 	// Payments, when set, makes every completion pay through a channel
 	// (HTTP 402 flow). Nil serves for free (devnet).
 	Payments *Payments
+	// Limits cap each payer's concurrency and request rate.
+	Limits Limits
 }
 
 // Gateway serves the OpenAI-compatible API.
 type Gateway struct {
-	cfg  Config
-	wire *wire.Client
-	log  *slog.Logger
+	cfg     Config
+	wire    *wire.Client
+	log     *slog.Logger
+	limiter *limiter
 }
 
 // New makes a gateway.
@@ -73,7 +78,7 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger}
+	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger, limiter: newLimiter(cfg.Limits)}
 }
 
 // Handler routes the API.
@@ -162,6 +167,21 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	var pay *payState
+	var channelID uint64
+	if p := g.cfg.Payments; p != nil {
+		// Identify the payer cheaply first, so limits apply before any work
+		// on the voucher.
+		if v, err := ParsePaymentSignature(r.Header.Get(HeaderPaymentSignature)); err == nil {
+			channelID = v.ChannelId
+		}
+	}
+	release, wait := g.limiter.acquire(payerKey(r, channelID))
+	if release == nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		wire.WriteError(w, http.StatusTooManyRequests, "rate_limit_error", "too many requests from this payer; slow down")
+		return
+	}
+	defer release()
 	if p := g.cfg.Payments; p != nil {
 		maxCharge := p.maxCharge(body, req)
 		ch, err := p.authorize(r.Context(), r, maxCharge)

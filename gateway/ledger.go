@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -39,6 +41,7 @@ type ledgerRecord struct {
 	Channel    uint64 `json:"ch"`
 	Cumulative uint64 `json:"cum,omitempty"`
 	Signature  string `json:"sig,omitempty"`
+	Delegation []byte `json:"del,omitempty"` // proto-encoded tx.Delegation, for session-key vouchers
 	Amount     uint64 `json:"amt,omitempty"`
 }
 
@@ -86,6 +89,12 @@ func (l *Ledger) apply(r ledgerRecord) {
 	case "voucher":
 		sig, _ := hex.DecodeString(r.Signature)
 		c.Voucher = &tx.Voucher{ChannelId: r.Channel, Cumulative: r.Cumulative, Signature: sig}
+		if len(r.Delegation) > 0 {
+			d := &tx.Delegation{}
+			if proto.Unmarshal(r.Delegation, d) == nil {
+				c.Voucher.Delegation = d
+			}
+		}
 		c.Charged += r.Amount
 	case "adjust":
 		c.Charged -= min(r.Amount, c.Charged)
@@ -133,7 +142,39 @@ func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) error {
 	if v.Cumulative < charged+maxCharge {
 		return fmt.Errorf("%w: it authorizes %d, already owed %d, this request may cost %d", ErrInsufficient, v.Cumulative, charged, maxCharge)
 	}
-	return l.write(ledgerRecord{Kind: "voucher", Channel: v.ChannelId, Cumulative: v.Cumulative, Signature: hex.EncodeToString(v.Signature), Amount: maxCharge}, true)
+	return l.record(v, maxCharge)
+}
+
+func (l *Ledger) record(v *tx.Voucher, maxCharge uint64) error {
+	r := ledgerRecord{Kind: "voucher", Channel: v.ChannelId, Cumulative: v.Cumulative, Signature: hex.EncodeToString(v.Signature), Amount: maxCharge}
+	if v.Delegation != nil {
+		raw, err := tx.Marshal(v.Delegation)
+		if err != nil {
+			return err
+		}
+		r.Delegation = raw
+	}
+	return l.write(r, true)
+}
+
+// AcceptNext makes and records the next voucher for a channel the gateway
+// signs itself (with a session key): sign receives the cumulative amount
+// covering what is owed plus maxCharge, and may refuse it.
+func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var last, charged uint64
+	if c := l.channels[channel]; c != nil {
+		charged = c.Charged
+		if c.Voucher != nil {
+			last = c.Voucher.Cumulative
+		}
+	}
+	v, err := sign(max(last+1, charged+maxCharge))
+	if err != nil {
+		return err
+	}
+	return l.record(v, maxCharge)
 }
 
 // Settle lowers a provisional charge to the actual one and returns the

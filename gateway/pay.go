@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/agoranet/agora/address"
@@ -88,36 +90,31 @@ func (p *Payments) maxCharge(body []byte, req *openai.ChatRequest) uint64 {
 // ErrPayment wraps every reason a voucher is refused.
 var ErrPayment = errors.New("payment refused")
 
-// authorize checks the PAYMENT-SIGNATURE of a request and records it
-// durably. It returns the channel and the provisional charge.
+// authorize takes payment for a request, durably, before it is served:
+// from its PAYMENT-SIGNATURE voucher, or, for clients that only have an API
+// key, by signing the next voucher with the session key in its
+// "Authorization: Bearer agora-sk-…" token. It returns the channel.
 func (p *Payments) authorize(ctx context.Context, r *http.Request, maxCharge uint64) (uint64, error) {
-	v, err := ParsePaymentSignature(r.Header.Get(HeaderPaymentSignature))
+	h := r.Header.Get(HeaderPaymentSignature)
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if h == "" && strings.HasPrefix(token, SessionTokenPrefix) {
+		return p.authorizeSession(ctx, token, maxCharge)
+	}
+	v, err := ParsePaymentSignature(h)
 	if err != nil {
 		return 0, err
 	}
-	pv := PaymentVoucher{ChannelID: v.ChannelId, Cumulative: v.Cumulative}
-	ch, err := p.Chain.Channel(ctx, pv.ChannelID, false)
-	if errors.Is(err, client.ErrNoChannel) {
-		return 0, fmt.Errorf("%w: channel %d is unknown or closed", ErrPayment, pv.ChannelID)
-	}
+	ch, height, err := p.channelFor(ctx, v.ChannelId)
 	if err != nil {
-		return 0, fmt.Errorf("%w: cannot read channel %d: %v", ErrPayment, pv.ChannelID, err)
-	}
-	if payee, _ := address.FromBytes(ch.Payee); payee != p.Payee {
-		return 0, fmt.Errorf("%w: channel %d pays %s, not this gateway", ErrPayment, ch.Id, payee)
-	}
-	if ch.Netuid != p.Netuid {
-		return 0, fmt.Errorf("%w: channel %d is for subnet %d", ErrPayment, ch.Id, ch.Netuid)
-	}
-	height, err := p.Chain.Height(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("%w: chain unavailable: %v", ErrPayment, err)
-	}
-	if uint64(height)+p.ExpiryMargin >= ch.ExpiryHeight {
-		return 0, fmt.Errorf("%w: channel %d expires at block %d", ErrPayment, ch.Id, ch.ExpiryHeight)
+		return 0, err
 	}
 	if !v.Verify(p.ChainID, ch.PayerPubKey) {
 		return 0, fmt.Errorf("%w: voucher signature does not verify", ErrPayment)
+	}
+	if d := v.Delegation; d != nil {
+		if err := p.checkDelegation(d, height); err != nil {
+			return 0, err
+		}
 	}
 	if v.Cumulative > ch.Deposit {
 		return 0, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", ErrPayment, v.Cumulative, ch.Deposit)
@@ -125,7 +122,77 @@ func (p *Payments) authorize(ctx context.Context, r *http.Request, maxCharge uin
 	if err := p.Ledger.Accept(v, maxCharge); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
 	}
-	return pv.ChannelID, nil
+	return v.ChannelId, nil
+}
+
+func (p *Payments) authorizeSession(ctx context.Context, token string, maxCharge uint64) (uint64, error) {
+	key, d, err := ParseSessionToken(token)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
+	}
+	ch, height, err := p.channelFor(ctx, d.ChannelId)
+	if err != nil {
+		return 0, err
+	}
+	if !ed25519.Verify(ch.PayerPubKey, tx.DelegationSignBytes(p.ChainID, d), d.Signature) {
+		return 0, fmt.Errorf("%w: the session key's delegation is not signed by channel %d's payer", ErrPayment, ch.Id)
+	}
+	if err := p.checkDelegation(d, height); err != nil {
+		return 0, err
+	}
+	err = p.Ledger.AcceptNext(ch.Id, maxCharge, func(cum uint64) (*tx.Voucher, error) {
+		if cum > d.Cap {
+			return nil, fmt.Errorf("%w: the session key's spend cap of %d is reached (this request needs up to %d in total)", ErrPayment, d.Cap, cum)
+		}
+		if cum > ch.Deposit {
+			return nil, fmt.Errorf("%w: channel %d's deposit of %d is used up; top it up", ErrPayment, ch.Id, ch.Deposit)
+		}
+		return tx.SignDelegatedVoucher(key, p.ChainID, d, cum), nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrPayment) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
+	}
+	return ch.Id, nil
+}
+
+// checkDelegation enforces what only a gateway can: expiry and subnets.
+func (p *Payments) checkDelegation(d *tx.Delegation, height int64) error {
+	if uint64(height) >= d.ExpiryHeight {
+		return fmt.Errorf("%w: the session key expired at block %d", ErrPayment, d.ExpiryHeight)
+	}
+	if len(d.Netuids) > 0 && !slices.Contains(d.Netuids, p.Netuid) {
+		return fmt.Errorf("%w: the session key may not pay on subnet %d", ErrPayment, p.Netuid)
+	}
+	return nil
+}
+
+// channelFor reads a channel and checks it pays this gateway on its subnet
+// and is not about to expire.
+func (p *Payments) channelFor(ctx context.Context, id uint64) (*tx.Channel, int64, error) {
+	ch, err := p.Chain.Channel(ctx, id, false)
+	if errors.Is(err, client.ErrNoChannel) {
+		return nil, 0, fmt.Errorf("%w: channel %d is unknown or closed", ErrPayment, id)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: cannot read channel %d: %v", ErrPayment, id, err)
+	}
+	if payee, _ := address.FromBytes(ch.Payee); payee != p.Payee {
+		return nil, 0, fmt.Errorf("%w: channel %d pays %s, not this gateway", ErrPayment, ch.Id, payee)
+	}
+	if ch.Netuid != p.Netuid {
+		return nil, 0, fmt.Errorf("%w: channel %d is for subnet %d", ErrPayment, ch.Id, ch.Netuid)
+	}
+	height, err := p.Chain.Height(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: chain unavailable: %v", ErrPayment, err)
+	}
+	if uint64(height)+p.ExpiryMargin >= ch.ExpiryHeight {
+		return nil, 0, fmt.Errorf("%w: channel %d expires at block %d", ErrPayment, ch.Id, ch.ExpiryHeight)
+	}
+	return ch, height, nil
 }
 
 // paymentRequired answers 402 with the requirements and the refusal reason.

@@ -237,3 +237,74 @@ func TestPaymentFlow(t *testing.T) {
 		t.Fatalf("claimed on chain %v, owed %d (%v)", ch, owed, err)
 	}
 }
+
+func TestSessionKeyPays(t *testing.T) {
+	w := newPayWorld(t)
+	ctx := context.Background()
+	body := `{"model":"agora-test","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"temperature":0}`
+	resp := w.post(t, body, "")
+	resp.Body.Close()
+	var reqs Requirements
+	decodeB64JSON(t, resp.Header.Get(HeaderPaymentRequired), &reqs)
+
+	h, _ := w.c.Height(ctx)
+	seed := make([]byte, 32)
+	seed[0] = 77
+	session := ed25519.NewKeyFromSeed(seed)
+	token := func(capAmount, expiry uint64, netuids []uint32) string {
+		d := tx.Delegate(w.payer, w.chainID, w.good, session.Public().(ed25519.PublicKey), capAmount, expiry, netuids)
+		tok, err := NewSessionToken(seed, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	withBearer := func(tok string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, w.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := w.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// A cap of three maximum charges pays for about three requests, then stops.
+	good := token(3*reqs.MaxCharge, uint64(h)+1000, []uint32{1})
+	served := 0
+	for range 6 {
+		resp := withBearer(good)
+		if resp.StatusCode == 200 {
+			served++
+			continue
+		}
+		if resp.StatusCode != 402 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		break
+	}
+	if served < 2 || served > 6 {
+		t.Fatalf("session key with a cap of 3 maximum charges served %d requests", served)
+	}
+	if owed := w.ledger.Owed(w.good); owed > 3*reqs.MaxCharge {
+		t.Fatalf("owed %d beyond the session cap %d", owed, 3*reqs.MaxCharge)
+	}
+	for name, tok := range map[string]string{
+		"expired":       token(agr.Unit, uint64(h), nil),
+		"other subnet":  token(agr.Unit, uint64(h)+1000, []uint32{7}),
+		"not a session": "sk-openai-style-key",
+	} {
+		if resp := withBearer(tok); resp.StatusCode != 402 {
+			t.Errorf("%s: status %d, want 402", name, resp.StatusCode)
+		}
+	}
+	// Vouchers the gateway signed with the session key settle on chain.
+	if err := ClaimOnce(ctx, w.c, w.gw, w.ledger); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := w.c.Channel(ctx, w.good, false)
+	if err != nil || ch.Claimed != w.ledger.Owed(w.good) || ch.Claimed == 0 {
+		t.Fatalf("claimed %v, owed %d (%v)", ch, w.ledger.Owed(w.good), err)
+	}
+}

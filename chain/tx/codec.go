@@ -351,7 +351,50 @@ func SignVoucher(payer ed25519.PrivateKey, chainID string, channelID, cumulative
 	return &Voucher{ChannelId: channelID, Cumulative: cumulative, Signature: ed25519.Sign(payer, VoucherSignBytes(chainID, channelID, cumulative))}
 }
 
-// Verify checks a voucher's signature against the payer's key.
+// Verify checks a voucher against the channel payer's key: signed by the
+// payer itself, or by a session key whose delegation the payer signed for
+// this channel and whose cap covers the amount.
 func (v *Voucher) Verify(chainID string, payer ed25519.PublicKey) bool {
-	return len(payer) == ed25519.PublicKeySize && ed25519.Verify(payer, VoucherSignBytes(chainID, v.ChannelId, v.Cumulative), v.Signature)
+	if len(payer) != ed25519.PublicKeySize {
+		return false
+	}
+	signer := payer
+	if d := v.Delegation; d != nil {
+		if d.ChannelId != v.ChannelId || v.Cumulative > d.Cap || len(d.SessionPubKey) != ed25519.PublicKeySize ||
+			!ed25519.Verify(payer, DelegationSignBytes(chainID, d), d.Signature) {
+			return false
+		}
+		signer = d.SessionPubKey
+	}
+	return ed25519.Verify(signer, VoucherSignBytes(chainID, v.ChannelId, v.Cumulative), v.Signature)
+}
+
+// DelegationSignBytes are what a payer signs to delegate to a session key.
+func DelegationSignBytes(chainID string, d *Delegation) []byte {
+	b := []byte("agora/delegation/v1\x00")
+	b = binary.BigEndian.AppendUint32(b, uint32(len(chainID)))
+	b = append(b, chainID...)
+	b = binary.BigEndian.AppendUint64(b, d.ChannelId)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(d.SessionPubKey)))
+	b = append(b, d.SessionPubKey...)
+	b = binary.BigEndian.AppendUint64(b, d.Cap)
+	b = binary.BigEndian.AppendUint64(b, d.ExpiryHeight)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(d.Netuids)))
+	for _, n := range d.Netuids {
+		b = binary.BigEndian.AppendUint32(b, n)
+	}
+	return b
+}
+
+// Delegate signs a delegation of channel to a session key.
+func Delegate(payer ed25519.PrivateKey, chainID string, channel uint64, session ed25519.PublicKey, capAmount, expiry uint64, netuids []uint32) *Delegation {
+	d := &Delegation{ChannelId: channel, SessionPubKey: session, Cap: capAmount, ExpiryHeight: expiry, Netuids: netuids}
+	d.Signature = ed25519.Sign(payer, DelegationSignBytes(chainID, d))
+	return d
+}
+
+// SignDelegatedVoucher makes a voucher signed by a session key under d.
+func SignDelegatedVoucher(session ed25519.PrivateKey, chainID string, d *Delegation, cumulative uint64) *Voucher {
+	return &Voucher{ChannelId: d.ChannelId, Cumulative: cumulative, Delegation: d,
+		Signature: ed25519.Sign(session, VoucherSignBytes(chainID, d.ChannelId, cumulative))}
 }

@@ -607,7 +607,8 @@ type Voucher struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
 	Cumulative    uint64                 `protobuf:"varint,2,opt,name=cumulative,proto3" json:"cumulative,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // ed25519 by the payer over VoucherSignBytes
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`   // ed25519 by the payer (or the delegated session key) over VoucherSignBytes
+	Delegation    *Delegation            `protobuf:"bytes,4,opt,name=delegation,proto3" json:"delegation,omitempty"` // set when a session key signed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +664,155 @@ func (x *Voucher) GetSignature() []byte {
 	return nil
 }
 
+func (x *Voucher) GetDelegation() *Delegation {
+	if x != nil {
+		return x.Delegation
+	}
+	return nil
+}
+
+// Delegation lets a session key sign vouchers on one of the payer's
+// channels, up to a cap, until an expiry height, for some subnets. The chain
+// enforces the channel and the cap; gateways also refuse expired delegations
+// and other subnets when they accept vouchers.
+type Delegation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     uint64                 `protobuf:"varint,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	SessionPubKey []byte                 `protobuf:"bytes,2,opt,name=session_pub_key,json=sessionPubKey,proto3" json:"session_pub_key,omitempty"`
+	Cap           uint64                 `protobuf:"varint,3,opt,name=cap,proto3" json:"cap,omitempty"`
+	ExpiryHeight  uint64                 `protobuf:"varint,4,opt,name=expiry_height,json=expiryHeight,proto3" json:"expiry_height,omitempty"`
+	Netuids       []uint32               `protobuf:"varint,5,rep,packed,name=netuids,proto3" json:"netuids,omitempty"` // empty: any
+	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`     // by the channel's payer over DelegationSignBytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delegation) Reset() {
+	*x = Delegation{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delegation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delegation) ProtoMessage() {}
+
+func (x *Delegation) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delegation.ProtoReflect.Descriptor instead.
+func (*Delegation) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Delegation) GetChannelId() uint64 {
+	if x != nil {
+		return x.ChannelId
+	}
+	return 0
+}
+
+func (x *Delegation) GetSessionPubKey() []byte {
+	if x != nil {
+		return x.SessionPubKey
+	}
+	return nil
+}
+
+func (x *Delegation) GetCap() uint64 {
+	if x != nil {
+		return x.Cap
+	}
+	return 0
+}
+
+func (x *Delegation) GetExpiryHeight() uint64 {
+	if x != nil {
+		return x.ExpiryHeight
+	}
+	return 0
+}
+
+func (x *Delegation) GetNetuids() []uint32 {
+	if x != nil {
+		return x.Netuids
+	}
+	return nil
+}
+
+func (x *Delegation) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SessionToken is what an agora-sk- bearer token encodes: a session key and
+// the delegation that lets it pay.
+type SessionToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seed          []byte                 `protobuf:"bytes,1,opt,name=seed,proto3" json:"seed,omitempty"`
+	Delegation    *Delegation            `protobuf:"bytes,2,opt,name=delegation,proto3" json:"delegation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionToken) Reset() {
+	*x = SessionToken{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionToken) ProtoMessage() {}
+
+func (x *SessionToken) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionToken.ProtoReflect.Descriptor instead.
+func (*SessionToken) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SessionToken) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
+func (x *SessionToken) GetDelegation() *Delegation {
+	if x != nil {
+		return x.Delegation
+	}
+	return nil
+}
+
 // MsgChannelClaim settles up to a voucher (payee only). A voucher authorizes
 // at most its cumulative amount; amount (0: all of it) is what the payee
 // actually earned, so a gateway that pre-authorized a request's maximum
@@ -677,7 +827,7 @@ type MsgChannelClaim struct {
 
 func (x *MsgChannelClaim) Reset() {
 	*x = MsgChannelClaim{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +839,7 @@ func (x *MsgChannelClaim) String() string {
 func (*MsgChannelClaim) ProtoMessage() {}
 
 func (x *MsgChannelClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +852,7 @@ func (x *MsgChannelClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelClaim.ProtoReflect.Descriptor instead.
 func (*MsgChannelClaim) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MsgChannelClaim) GetVoucher() *Voucher {
@@ -729,7 +879,7 @@ type MsgChannelClose struct {
 
 func (x *MsgChannelClose) Reset() {
 	*x = MsgChannelClose{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +891,7 @@ func (x *MsgChannelClose) String() string {
 func (*MsgChannelClose) ProtoMessage() {}
 
 func (x *MsgChannelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +904,7 @@ func (x *MsgChannelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelClose.ProtoReflect.Descriptor instead.
 func (*MsgChannelClose) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MsgChannelClose) GetChannelId() uint64 {
@@ -782,7 +932,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +944,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +957,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Channel) GetId() uint64 {
@@ -884,7 +1034,7 @@ type MsgTransfer struct {
 
 func (x *MsgTransfer) Reset() {
 	*x = MsgTransfer{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1046,7 @@ func (x *MsgTransfer) String() string {
 func (*MsgTransfer) ProtoMessage() {}
 
 func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1059,7 @@ func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgTransfer.ProtoReflect.Descriptor instead.
 func (*MsgTransfer) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MsgTransfer) GetTo() []byte {
@@ -939,7 +1089,7 @@ type HotkeyProof struct {
 
 func (x *HotkeyProof) Reset() {
 	*x = HotkeyProof{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1101,7 @@ func (x *HotkeyProof) String() string {
 func (*HotkeyProof) ProtoMessage() {}
 
 func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1114,7 @@ func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotkeyProof.ProtoReflect.Descriptor instead.
 func (*HotkeyProof) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HotkeyProof) GetPubKey() []byte {
@@ -995,7 +1145,7 @@ type MsgSubnetRegister struct {
 
 func (x *MsgSubnetRegister) Reset() {
 	*x = MsgSubnetRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1157,7 @@ func (x *MsgSubnetRegister) String() string {
 func (*MsgSubnetRegister) ProtoMessage() {}
 
 func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1170,7 @@ func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetRegister.ProtoReflect.Descriptor instead.
 func (*MsgSubnetRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MsgSubnetRegister) GetMaxLock() uint64 {
@@ -1055,7 +1205,7 @@ type MsgSubnetSetParams struct {
 
 func (x *MsgSubnetSetParams) Reset() {
 	*x = MsgSubnetSetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1217,7 @@ func (x *MsgSubnetSetParams) String() string {
 func (*MsgSubnetSetParams) ProtoMessage() {}
 
 func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1230,7 @@ func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetSetParams.ProtoReflect.Descriptor instead.
 func (*MsgSubnetSetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MsgSubnetSetParams) GetNetuid() uint32 {
@@ -1107,7 +1257,7 @@ type MsgSubnetStart struct {
 
 func (x *MsgSubnetStart) Reset() {
 	*x = MsgSubnetStart{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1269,7 @@ func (x *MsgSubnetStart) String() string {
 func (*MsgSubnetStart) ProtoMessage() {}
 
 func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1282,7 @@ func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetStart.ProtoReflect.Descriptor instead.
 func (*MsgSubnetStart) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MsgSubnetStart) GetNetuid() uint32 {
@@ -1155,7 +1305,7 @@ type MsgNeuronRegister struct {
 
 func (x *MsgNeuronRegister) Reset() {
 	*x = MsgNeuronRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1317,7 @@ func (x *MsgNeuronRegister) String() string {
 func (*MsgNeuronRegister) ProtoMessage() {}
 
 func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1330,7 @@ func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronRegister.ProtoReflect.Descriptor instead.
 func (*MsgNeuronRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MsgNeuronRegister) GetNetuid() uint32 {
@@ -1217,7 +1367,7 @@ type MsgNeuronServe struct {
 
 func (x *MsgNeuronServe) Reset() {
 	*x = MsgNeuronServe{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1379,7 @@ func (x *MsgNeuronServe) String() string {
 func (*MsgNeuronServe) ProtoMessage() {}
 
 func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1392,7 @@ func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronServe.ProtoReflect.Descriptor instead.
 func (*MsgNeuronServe) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MsgNeuronServe) GetNetuid() uint32 {
@@ -1285,7 +1435,7 @@ type MsgStakeAdd struct {
 
 func (x *MsgStakeAdd) Reset() {
 	*x = MsgStakeAdd{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1447,7 @@ func (x *MsgStakeAdd) String() string {
 func (*MsgStakeAdd) ProtoMessage() {}
 
 func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1460,7 @@ func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeAdd.ProtoReflect.Descriptor instead.
 func (*MsgStakeAdd) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MsgStakeAdd) GetHotkey() []byte {
@@ -1346,7 +1496,7 @@ type MsgStakeRemove struct {
 
 func (x *MsgStakeRemove) Reset() {
 	*x = MsgStakeRemove{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1508,7 @@ func (x *MsgStakeRemove) String() string {
 func (*MsgStakeRemove) ProtoMessage() {}
 
 func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1521,7 @@ func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeRemove.ProtoReflect.Descriptor instead.
 func (*MsgStakeRemove) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MsgStakeRemove) GetHotkey() []byte {
@@ -1406,7 +1556,7 @@ type MsgSetTake struct {
 
 func (x *MsgSetTake) Reset() {
 	*x = MsgSetTake{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1568,7 @@ func (x *MsgSetTake) String() string {
 func (*MsgSetTake) ProtoMessage() {}
 
 func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1581,7 @@ func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSetTake.ProtoReflect.Descriptor instead.
 func (*MsgSetTake) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MsgSetTake) GetHotkey() []byte {
@@ -1459,7 +1609,7 @@ type MsgWeightsCommit struct {
 
 func (x *MsgWeightsCommit) Reset() {
 	*x = MsgWeightsCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1621,7 @@ func (x *MsgWeightsCommit) String() string {
 func (*MsgWeightsCommit) ProtoMessage() {}
 
 func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1634,7 @@ func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsCommit.ProtoReflect.Descriptor instead.
 func (*MsgWeightsCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MsgWeightsCommit) GetNetuid() uint32 {
@@ -1514,7 +1664,7 @@ type MsgWeightsReveal struct {
 
 func (x *MsgWeightsReveal) Reset() {
 	*x = MsgWeightsReveal{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1676,7 @@ func (x *MsgWeightsReveal) String() string {
 func (*MsgWeightsReveal) ProtoMessage() {}
 
 func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1689,7 @@ func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsReveal.ProtoReflect.Descriptor instead.
 func (*MsgWeightsReveal) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MsgWeightsReveal) GetNetuid() uint32 {
@@ -1590,7 +1740,7 @@ type MsgWeightsSet struct {
 
 func (x *MsgWeightsSet) Reset() {
 	*x = MsgWeightsSet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1752,7 @@ func (x *MsgWeightsSet) String() string {
 func (*MsgWeightsSet) ProtoMessage() {}
 
 func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1765,7 @@ func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsSet.ProtoReflect.Descriptor instead.
 func (*MsgWeightsSet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MsgWeightsSet) GetNetuid() uint32 {
@@ -1676,7 +1826,7 @@ type SubnetParams struct {
 
 func (x *SubnetParams) Reset() {
 	*x = SubnetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1838,7 @@ func (x *SubnetParams) String() string {
 func (*SubnetParams) ProtoMessage() {}
 
 func (x *SubnetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1851,7 @@ func (x *SubnetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetParams.ProtoReflect.Descriptor instead.
 func (*SubnetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubnetParams) GetTempo() uint64 {
@@ -1869,7 +2019,7 @@ type Subnet struct {
 
 func (x *Subnet) Reset() {
 	*x = Subnet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2031,7 @@ func (x *Subnet) String() string {
 func (*Subnet) ProtoMessage() {}
 
 func (x *Subnet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2044,7 @@ func (x *Subnet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subnet.ProtoReflect.Descriptor instead.
 func (*Subnet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Subnet) GetNetuid() uint32 {
@@ -2023,7 +2173,7 @@ type SubnetRegistry struct {
 
 func (x *SubnetRegistry) Reset() {
 	*x = SubnetRegistry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2185,7 @@ func (x *SubnetRegistry) String() string {
 func (*SubnetRegistry) ProtoMessage() {}
 
 func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2198,7 @@ func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetRegistry.ProtoReflect.Descriptor instead.
 func (*SubnetRegistry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubnetRegistry) GetCount() uint32 {
@@ -2095,7 +2245,7 @@ type SubnetList struct {
 
 func (x *SubnetList) Reset() {
 	*x = SubnetList{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2257,7 @@ func (x *SubnetList) String() string {
 func (*SubnetList) ProtoMessage() {}
 
 func (x *SubnetList) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2270,7 @@ func (x *SubnetList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetList.ProtoReflect.Descriptor instead.
 func (*SubnetList) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubnetList) GetSubnets() []*Subnet {
@@ -2143,7 +2293,7 @@ type Metagraph struct {
 
 func (x *Metagraph) Reset() {
 	*x = Metagraph{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2305,7 @@ func (x *Metagraph) String() string {
 func (*Metagraph) ProtoMessage() {}
 
 func (x *Metagraph) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2318,7 @@ func (x *Metagraph) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metagraph.ProtoReflect.Descriptor instead.
 func (*Metagraph) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Metagraph) GetSubnet() *Subnet {
@@ -2224,7 +2374,7 @@ type Neuron struct {
 
 func (x *Neuron) Reset() {
 	*x = Neuron{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2386,7 @@ func (x *Neuron) String() string {
 func (*Neuron) ProtoMessage() {}
 
 func (x *Neuron) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2399,7 @@ func (x *Neuron) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neuron.ProtoReflect.Descriptor instead.
 func (*Neuron) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Neuron) GetHotkey() []byte {
@@ -2374,7 +2524,7 @@ type WeightRow struct {
 
 func (x *WeightRow) Reset() {
 	*x = WeightRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2536,7 @@ func (x *WeightRow) String() string {
 func (*WeightRow) ProtoMessage() {}
 
 func (x *WeightRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2549,7 @@ func (x *WeightRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightRow.ProtoReflect.Descriptor instead.
 func (*WeightRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WeightRow) GetUids() []uint32 {
@@ -2426,7 +2576,7 @@ type BondRow struct {
 
 func (x *BondRow) Reset() {
 	*x = BondRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2588,7 @@ func (x *BondRow) String() string {
 func (*BondRow) ProtoMessage() {}
 
 func (x *BondRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2601,7 @@ func (x *BondRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BondRow.ProtoReflect.Descriptor instead.
 func (*BondRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BondRow) GetUids() []uint32 {
@@ -2478,7 +2628,7 @@ type WeightCommit struct {
 
 func (x *WeightCommit) Reset() {
 	*x = WeightCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2640,7 @@ func (x *WeightCommit) String() string {
 func (*WeightCommit) ProtoMessage() {}
 
 func (x *WeightCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2653,7 @@ func (x *WeightCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightCommit.ProtoReflect.Descriptor instead.
 func (*WeightCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{30}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WeightCommit) GetHash() []byte {
@@ -2531,7 +2681,7 @@ type StakePool struct {
 
 func (x *StakePool) Reset() {
 	*x = StakePool{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +2693,7 @@ func (x *StakePool) String() string {
 func (*StakePool) ProtoMessage() {}
 
 func (x *StakePool) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +2706,7 @@ func (x *StakePool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StakePool.ProtoReflect.Descriptor instead.
 func (*StakePool) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{31}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StakePool) GetStake() uint64 {
@@ -2585,7 +2735,7 @@ type Hotkey struct {
 
 func (x *Hotkey) Reset() {
 	*x = Hotkey{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2747,7 @@ func (x *Hotkey) String() string {
 func (*Hotkey) ProtoMessage() {}
 
 func (x *Hotkey) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2760,7 @@ func (x *Hotkey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hotkey.ProtoReflect.Descriptor instead.
 func (*Hotkey) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{32}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Hotkey) GetOwner() []byte {
@@ -2645,7 +2795,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +2807,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +2820,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{33}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Account) GetBalance() uint64 {
@@ -2711,7 +2861,7 @@ type Params struct {
 
 func (x *Params) Reset() {
 	*x = Params{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2873,7 @@ func (x *Params) String() string {
 func (*Params) ProtoMessage() {}
 
 func (x *Params) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2886,7 @@ func (x *Params) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Params.ProtoReflect.Descriptor instead.
 func (*Params) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{34}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Params) GetFeeTransfer() uint64 {
@@ -2863,7 +3013,7 @@ type Supply struct {
 
 func (x *Supply) Reset() {
 	*x = Supply{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2875,7 +3025,7 @@ func (x *Supply) String() string {
 func (*Supply) ProtoMessage() {}
 
 func (x *Supply) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2888,7 +3038,7 @@ func (x *Supply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Supply.ProtoReflect.Descriptor instead.
 func (*Supply) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{35}
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Supply) GetGenesis() uint64 {
@@ -3005,14 +3155,31 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x04R\x06amount\x12#\n" +
-	"\rexpiry_height\x18\x03 \x01(\x04R\fexpiryHeight\"f\n" +
+	"\rexpiry_height\x18\x03 \x01(\x04R\fexpiryHeight\"\x9f\x01\n" +
 	"\aVoucher\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12\x1e\n" +
 	"\n" +
 	"cumulative\x18\x02 \x01(\x04R\n" +
 	"cumulative\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"Y\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x127\n" +
+	"\n" +
+	"delegation\x18\x04 \x01(\v2\x17.agora.tx.v1.DelegationR\n" +
+	"delegation\"\xc2\x01\n" +
+	"\n" +
+	"Delegation\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\x04R\tchannelId\x12&\n" +
+	"\x0fsession_pub_key\x18\x02 \x01(\fR\rsessionPubKey\x12\x10\n" +
+	"\x03cap\x18\x03 \x01(\x04R\x03cap\x12#\n" +
+	"\rexpiry_height\x18\x04 \x01(\x04R\fexpiryHeight\x12\x18\n" +
+	"\anetuids\x18\x05 \x03(\rR\anetuids\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"[\n" +
+	"\fSessionToken\x12\x12\n" +
+	"\x04seed\x18\x01 \x01(\fR\x04seed\x127\n" +
+	"\n" +
+	"delegation\x18\x02 \x01(\v2\x17.agora.tx.v1.DelegationR\n" +
+	"delegation\"Y\n" +
 	"\x0fMsgChannelClaim\x12.\n" +
 	"\avoucher\x18\x01 \x01(\v2\x14.agora.tx.v1.VoucherR\avoucher\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x04R\x06amount\"0\n" +
@@ -3222,7 +3389,7 @@ func file_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
 	return file_agora_tx_v1_tx_proto_rawDescData
 }
 
-var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_agora_tx_v1_tx_proto_goTypes = []any{
 	(*Tx)(nil),                 // 0: agora.tx.v1.Tx
 	(*TxBody)(nil),             // 1: agora.tx.v1.TxBody
@@ -3230,69 +3397,73 @@ var file_agora_tx_v1_tx_proto_goTypes = []any{
 	(*MsgChannelOpen)(nil),     // 3: agora.tx.v1.MsgChannelOpen
 	(*MsgChannelTopup)(nil),    // 4: agora.tx.v1.MsgChannelTopup
 	(*Voucher)(nil),            // 5: agora.tx.v1.Voucher
-	(*MsgChannelClaim)(nil),    // 6: agora.tx.v1.MsgChannelClaim
-	(*MsgChannelClose)(nil),    // 7: agora.tx.v1.MsgChannelClose
-	(*Channel)(nil),            // 8: agora.tx.v1.Channel
-	(*MsgTransfer)(nil),        // 9: agora.tx.v1.MsgTransfer
-	(*HotkeyProof)(nil),        // 10: agora.tx.v1.HotkeyProof
-	(*MsgSubnetRegister)(nil),  // 11: agora.tx.v1.MsgSubnetRegister
-	(*MsgSubnetSetParams)(nil), // 12: agora.tx.v1.MsgSubnetSetParams
-	(*MsgSubnetStart)(nil),     // 13: agora.tx.v1.MsgSubnetStart
-	(*MsgNeuronRegister)(nil),  // 14: agora.tx.v1.MsgNeuronRegister
-	(*MsgNeuronServe)(nil),     // 15: agora.tx.v1.MsgNeuronServe
-	(*MsgStakeAdd)(nil),        // 16: agora.tx.v1.MsgStakeAdd
-	(*MsgStakeRemove)(nil),     // 17: agora.tx.v1.MsgStakeRemove
-	(*MsgSetTake)(nil),         // 18: agora.tx.v1.MsgSetTake
-	(*MsgWeightsCommit)(nil),   // 19: agora.tx.v1.MsgWeightsCommit
-	(*MsgWeightsReveal)(nil),   // 20: agora.tx.v1.MsgWeightsReveal
-	(*MsgWeightsSet)(nil),      // 21: agora.tx.v1.MsgWeightsSet
-	(*SubnetParams)(nil),       // 22: agora.tx.v1.SubnetParams
-	(*Subnet)(nil),             // 23: agora.tx.v1.Subnet
-	(*SubnetRegistry)(nil),     // 24: agora.tx.v1.SubnetRegistry
-	(*SubnetList)(nil),         // 25: agora.tx.v1.SubnetList
-	(*Metagraph)(nil),          // 26: agora.tx.v1.Metagraph
-	(*Neuron)(nil),             // 27: agora.tx.v1.Neuron
-	(*WeightRow)(nil),          // 28: agora.tx.v1.WeightRow
-	(*BondRow)(nil),            // 29: agora.tx.v1.BondRow
-	(*WeightCommit)(nil),       // 30: agora.tx.v1.WeightCommit
-	(*StakePool)(nil),          // 31: agora.tx.v1.StakePool
-	(*Hotkey)(nil),             // 32: agora.tx.v1.Hotkey
-	(*Account)(nil),            // 33: agora.tx.v1.Account
-	(*Params)(nil),             // 34: agora.tx.v1.Params
-	(*Supply)(nil),             // 35: agora.tx.v1.Supply
+	(*Delegation)(nil),         // 6: agora.tx.v1.Delegation
+	(*SessionToken)(nil),       // 7: agora.tx.v1.SessionToken
+	(*MsgChannelClaim)(nil),    // 8: agora.tx.v1.MsgChannelClaim
+	(*MsgChannelClose)(nil),    // 9: agora.tx.v1.MsgChannelClose
+	(*Channel)(nil),            // 10: agora.tx.v1.Channel
+	(*MsgTransfer)(nil),        // 11: agora.tx.v1.MsgTransfer
+	(*HotkeyProof)(nil),        // 12: agora.tx.v1.HotkeyProof
+	(*MsgSubnetRegister)(nil),  // 13: agora.tx.v1.MsgSubnetRegister
+	(*MsgSubnetSetParams)(nil), // 14: agora.tx.v1.MsgSubnetSetParams
+	(*MsgSubnetStart)(nil),     // 15: agora.tx.v1.MsgSubnetStart
+	(*MsgNeuronRegister)(nil),  // 16: agora.tx.v1.MsgNeuronRegister
+	(*MsgNeuronServe)(nil),     // 17: agora.tx.v1.MsgNeuronServe
+	(*MsgStakeAdd)(nil),        // 18: agora.tx.v1.MsgStakeAdd
+	(*MsgStakeRemove)(nil),     // 19: agora.tx.v1.MsgStakeRemove
+	(*MsgSetTake)(nil),         // 20: agora.tx.v1.MsgSetTake
+	(*MsgWeightsCommit)(nil),   // 21: agora.tx.v1.MsgWeightsCommit
+	(*MsgWeightsReveal)(nil),   // 22: agora.tx.v1.MsgWeightsReveal
+	(*MsgWeightsSet)(nil),      // 23: agora.tx.v1.MsgWeightsSet
+	(*SubnetParams)(nil),       // 24: agora.tx.v1.SubnetParams
+	(*Subnet)(nil),             // 25: agora.tx.v1.Subnet
+	(*SubnetRegistry)(nil),     // 26: agora.tx.v1.SubnetRegistry
+	(*SubnetList)(nil),         // 27: agora.tx.v1.SubnetList
+	(*Metagraph)(nil),          // 28: agora.tx.v1.Metagraph
+	(*Neuron)(nil),             // 29: agora.tx.v1.Neuron
+	(*WeightRow)(nil),          // 30: agora.tx.v1.WeightRow
+	(*BondRow)(nil),            // 31: agora.tx.v1.BondRow
+	(*WeightCommit)(nil),       // 32: agora.tx.v1.WeightCommit
+	(*StakePool)(nil),          // 33: agora.tx.v1.StakePool
+	(*Hotkey)(nil),             // 34: agora.tx.v1.Hotkey
+	(*Account)(nil),            // 35: agora.tx.v1.Account
+	(*Params)(nil),             // 36: agora.tx.v1.Params
+	(*Supply)(nil),             // 37: agora.tx.v1.Supply
 }
 var file_agora_tx_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
-	9,  // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
-	11, // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
-	12, // 3: agora.tx.v1.Msg.subnet_set_params:type_name -> agora.tx.v1.MsgSubnetSetParams
-	13, // 4: agora.tx.v1.Msg.subnet_start:type_name -> agora.tx.v1.MsgSubnetStart
-	14, // 5: agora.tx.v1.Msg.neuron_register:type_name -> agora.tx.v1.MsgNeuronRegister
-	15, // 6: agora.tx.v1.Msg.neuron_serve:type_name -> agora.tx.v1.MsgNeuronServe
-	16, // 7: agora.tx.v1.Msg.stake_add:type_name -> agora.tx.v1.MsgStakeAdd
-	17, // 8: agora.tx.v1.Msg.stake_remove:type_name -> agora.tx.v1.MsgStakeRemove
-	18, // 9: agora.tx.v1.Msg.set_take:type_name -> agora.tx.v1.MsgSetTake
-	19, // 10: agora.tx.v1.Msg.weights_commit:type_name -> agora.tx.v1.MsgWeightsCommit
-	20, // 11: agora.tx.v1.Msg.weights_reveal:type_name -> agora.tx.v1.MsgWeightsReveal
-	21, // 12: agora.tx.v1.Msg.weights_set:type_name -> agora.tx.v1.MsgWeightsSet
+	11, // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
+	13, // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
+	14, // 3: agora.tx.v1.Msg.subnet_set_params:type_name -> agora.tx.v1.MsgSubnetSetParams
+	15, // 4: agora.tx.v1.Msg.subnet_start:type_name -> agora.tx.v1.MsgSubnetStart
+	16, // 5: agora.tx.v1.Msg.neuron_register:type_name -> agora.tx.v1.MsgNeuronRegister
+	17, // 6: agora.tx.v1.Msg.neuron_serve:type_name -> agora.tx.v1.MsgNeuronServe
+	18, // 7: agora.tx.v1.Msg.stake_add:type_name -> agora.tx.v1.MsgStakeAdd
+	19, // 8: agora.tx.v1.Msg.stake_remove:type_name -> agora.tx.v1.MsgStakeRemove
+	20, // 9: agora.tx.v1.Msg.set_take:type_name -> agora.tx.v1.MsgSetTake
+	21, // 10: agora.tx.v1.Msg.weights_commit:type_name -> agora.tx.v1.MsgWeightsCommit
+	22, // 11: agora.tx.v1.Msg.weights_reveal:type_name -> agora.tx.v1.MsgWeightsReveal
+	23, // 12: agora.tx.v1.Msg.weights_set:type_name -> agora.tx.v1.MsgWeightsSet
 	3,  // 13: agora.tx.v1.Msg.channel_open:type_name -> agora.tx.v1.MsgChannelOpen
 	4,  // 14: agora.tx.v1.Msg.channel_topup:type_name -> agora.tx.v1.MsgChannelTopup
-	6,  // 15: agora.tx.v1.Msg.channel_claim:type_name -> agora.tx.v1.MsgChannelClaim
-	7,  // 16: agora.tx.v1.Msg.channel_close:type_name -> agora.tx.v1.MsgChannelClose
-	5,  // 17: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
-	10, // 18: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
-	22, // 19: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
-	10, // 20: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
-	22, // 21: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
-	23, // 22: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
-	23, // 23: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
-	27, // 24: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
-	22, // 25: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	8,  // 15: agora.tx.v1.Msg.channel_claim:type_name -> agora.tx.v1.MsgChannelClaim
+	9,  // 16: agora.tx.v1.Msg.channel_close:type_name -> agora.tx.v1.MsgChannelClose
+	6,  // 17: agora.tx.v1.Voucher.delegation:type_name -> agora.tx.v1.Delegation
+	6,  // 18: agora.tx.v1.SessionToken.delegation:type_name -> agora.tx.v1.Delegation
+	5,  // 19: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
+	12, // 20: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 21: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
+	12, // 22: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 23: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
+	25, // 24: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
+	25, // 25: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
+	29, // 26: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
+	24, // 27: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_agora_tx_v1_tx_proto_init() }
@@ -3324,7 +3495,7 @@ func file_agora_tx_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

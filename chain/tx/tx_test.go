@@ -204,3 +204,30 @@ func TestVoucherSignatures(t *testing.T) {
 		t.Fatal("voucher and transaction domains overlap")
 	}
 }
+
+func TestDelegatedVouchers(t *testing.T) {
+	payer := fixedKey()
+	session := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	pub := payer.Public().(ed25519.PublicKey)
+	d := Delegate(payer, "c", 3, session.Public().(ed25519.PublicKey), 1_000, 50, []uint32{1})
+	if v := SignDelegatedVoucher(session, "c", d, 1_000); !v.Verify("c", pub) {
+		t.Fatal("delegated voucher within the cap does not verify")
+	}
+	if v := SignDelegatedVoucher(session, "c", d, 1_001); v.Verify("c", pub) {
+		t.Fatal("voucher above the session cap verified")
+	}
+	other := proto.Clone(d).(*Delegation)
+	other.ChannelId = 4
+	if v := SignDelegatedVoucher(session, "c", other, 10); v.Verify("c", pub) {
+		t.Fatal("delegation moved to another channel verified")
+	}
+	raised := proto.Clone(d).(*Delegation)
+	raised.Cap = 1 << 40
+	if v := SignDelegatedVoucher(session, "c", raised, 5_000); v.Verify("c", pub) {
+		t.Fatal("delegation with a raised cap verified")
+	}
+	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	if v := SignDelegatedVoucher(stranger, "c", d, 10); v.Verify("c", pub) {
+		t.Fatal("voucher by a key other than the session key verified")
+	}
+}

@@ -7,11 +7,13 @@ package devnet
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,7 +45,9 @@ type Options struct {
 	Interval time.Duration // validator round interval
 	// GatewayAddr is where the validator\'s OpenAI-compatible gateway listens.
 	GatewayAddr string
-	Logger      *slog.Logger
+	// LedgerPath is where the gateway records accepted vouchers.
+	LedgerPath string
+	Logger     *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -60,7 +64,9 @@ type Network struct {
 	Validator    *validator.Validator
 	ModelID      string
 	GatewayURL   string // OpenAI-compatible base URL, ending in /v1
+	SessionToken string // a funded API key for OpenAI clients (agora-sk-…)
 	servers      []*http.Server
+	ledger       *gateway.Ledger
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 }
@@ -207,9 +213,52 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	n.Participants = append([]Participant{{Role: "validator", Name: "validator", Hotkey: addrOf("validator")}}, n.Participants...)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.Validator.Run(runCtx, o.Interval) }()
-	// The validator's gateway: routes user traffic by the validator's scores.
+	// The validator's gateway: routes user traffic by the validator's
+	// scores and charges through a channel the faucet opens to it, spent by
+	// a session key whose token the devnet prints as an API key.
+	h, err := c.Height(ctx)
+	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	const deposit = 100 * agr.Unit
+	gwAddr := addrOf("validator")
+	res, err := c.SendAndWait(ctx, o.Faucet, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
+		Payee: gwAddr.Bytes(), Netuid: Netuid, Deposit: deposit, ExpiryHeight: uint64(h) + 10_000_000}}}}, client.SendOptions{})
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("open the devnet payment channel: %w", err)
+	}
+	channelID, err := openedChannel(ctx, c, o.Faucet, res)
+	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	d := tx.Delegate(o.Faucet, chainID, channelID, ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey), deposit, uint64(h)+10_000_000, []uint32{Netuid})
+	if n.SessionToken, err = gateway.NewSessionToken(seed, d); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	ledger, err := gateway.OpenLedger(o.LedgerPath)
+	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	n.ledger = ledger
 	gw := gateway.New(gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
-		Logger: o.Logger.With("gateway", "devnet")})
+		Logger: o.Logger.With("gateway", "devnet"),
+		Payments: &gateway.Payments{Chain: c, ChainID: chainID, Payee: gwAddr, Netuid: Netuid,
+			PricePer1K: DevnetSubnetParams(o.Tempo, modelID).PricePer_1K, Ledger: ledger, ExpiryMargin: 10}})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		gateway.ClaimLoop(runCtx, c, hot["validator"], ledger, 10*time.Second, o.Logger.With("gateway", "claims"))
+	}()
 	l, err := net.Listen("tcp", o.GatewayAddr)
 	if err != nil {
 		n.Stop()
@@ -233,6 +282,9 @@ func (n *Network) Stop() {
 		cancel()
 	}
 	n.wg.Wait()
+	if n.ledger != nil {
+		n.ledger.Close()
+	}
 }
 
 // lying wraps a backend and claims another model id.
@@ -242,3 +294,32 @@ type lying struct {
 }
 
 func (l lying) ModelID() string { return l.claim }
+
+// openedChannel finds the id of the channel a transaction at height opened.
+func openedChannel(ctx context.Context, c *client.Client, payer ed25519.PrivateKey, height int64) (uint64, error) {
+	blk, err := c.RPC().BlockResults(ctx, &height)
+	if err != nil {
+		return 0, fmt.Errorf("read block %d: %w", height, err)
+	}
+	want := address.FromPubKey(payer.Public().(ed25519.PublicKey)).String()
+	for _, r := range blk.TxsResults {
+		for _, e := range r.Events {
+			if e.Type != "channel_open" {
+				continue
+			}
+			var id, who string
+			for _, a := range e.Attributes {
+				switch a.Key {
+				case "channel_id":
+					id = a.Value
+				case "payer":
+					who = a.Value
+				}
+			}
+			if who == want {
+				return strconv.ParseUint(id, 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no channel opened by %s at block %d", want, height)
+}

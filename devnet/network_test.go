@@ -81,7 +81,7 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 	}
 	pinned := model(t, 1)
 	net, err := Start(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte("pw"), Model: pinned,
-		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0"})
+		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0", LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +114,10 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			// Users reach the network through the validator's gateway, and
 			// are never served by the cheater.
 			for range 5 {
-				resp, err := http.Post(net.GatewayURL+"/chat/completions", "application/json",
+				req, _ := http.NewRequest(http.MethodPost, net.GatewayURL+"/chat/completions",
 					strings.NewReader(`{"model":"agora-devnet","messages":[{"role":"user","content":"hi"}],"max_tokens":4}`))
+				req.Header.Set("Authorization", "Bearer "+net.SessionToken)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}

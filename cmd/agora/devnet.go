@@ -108,7 +108,7 @@ Stop it with Ctrl-C.`,
 					return fmt.Errorf("start the devnet network: %w", err)
 				}
 				defer network.Stop()
-				info.OpenAIBaseURL = network.GatewayURL
+				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
@@ -168,6 +168,7 @@ type devnetInfo struct {
 	Faucet        devnetKey           `json:"faucet"`
 	Model         string              `json:"model,omitempty"`
 	OpenAIBaseURL string              `json:"openai_base_url,omitempty"`
+	OpenAIAPIKey  string              `json:"openai_api_key,omitempty"`
 	Participants  []devnetParticipant `json:"participants,omitempty"`
 }
 
@@ -200,8 +201,8 @@ Try it (another terminal):
 			fmt.Fprintf(w, "  %-9s %-10s %s %s\n", p.Role, p.Name, p.Hotkey, p.Endpoint)
 		}
 		fmt.Fprintf(w, "Watch it: agora query metagraph --netuid %d\n", devnet.Netuid)
-		fmt.Fprintf(w, "\nChat with it through any OpenAI client (payments are not enforced yet; any key works):\n")
-		fmt.Fprintf(w, "export OPENAI_BASE_URL=%s\nexport OPENAI_API_KEY=devnet\n", d.OpenAIBaseURL)
+		fmt.Fprintf(w, "\nChat with it through any OpenAI client; the key is a session key paying from the faucet's channel (cap 100 AGR):\n")
+		fmt.Fprintf(w, "export OPENAI_BASE_URL=%s\nexport OPENAI_API_KEY=%s\n", d.OpenAIBaseURL, d.OpenAIAPIKey)
 	}
 	_, err = fmt.Fprintln(w, "\nCtrl-C stops the devnet.")
 	return err

@@ -79,7 +79,7 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	fmt.Fprintln(cmd.ErrOrStderr(), "registering subnet 1, miners and a validator…")
 	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
 		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger,
-		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort)})
+		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort), LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
 	if err != nil {
 		return nil, "", err
 	}

@@ -23,7 +23,7 @@ func newKeysCmd() *cobra.Command {
 encrypted with scrypt and XChaCha20-Poly1305. The password comes from
 --password-file, else AGORA_PASSWORD, else a prompt.`,
 	}
-	cmd.AddCommand(newKeysNewCmd(), newKeysListCmd(), newKeysShowCmd(), newKeysImportCmd(), newKeysExportCmd(), newKeysDeleteCmd())
+	cmd.AddCommand(newKeysNewCmd(), newKeysListCmd(), newKeysShowCmd(), newKeysImportCmd(), newKeysExportCmd(), newKeysDeleteCmd(), newKeysSessionCmd())
 	return cmd
 }
 

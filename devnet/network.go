@@ -13,11 +13,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -229,7 +229,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		n.Stop()
 		return nil, fmt.Errorf("open the devnet payment channel: %w", err)
 	}
-	channelID, err := openedChannel(ctx, c, o.Faucet, res)
+	channelID, err := agent.OpenedChannel(ctx, c, faucetAddr, res)
 	if err != nil {
 		n.Stop()
 		return nil, err
@@ -294,32 +294,3 @@ type lying struct {
 }
 
 func (l lying) ModelID() string { return l.claim }
-
-// openedChannel finds the id of the channel a transaction at height opened.
-func openedChannel(ctx context.Context, c *client.Client, payer ed25519.PrivateKey, height int64) (uint64, error) {
-	blk, err := c.RPC().BlockResults(ctx, &height)
-	if err != nil {
-		return 0, fmt.Errorf("read block %d: %w", height, err)
-	}
-	want := address.FromPubKey(payer.Public().(ed25519.PublicKey)).String()
-	for _, r := range blk.TxsResults {
-		for _, e := range r.Events {
-			if e.Type != "channel_open" {
-				continue
-			}
-			var id, who string
-			for _, a := range e.Attributes {
-				switch a.Key {
-				case "channel_id":
-					id = a.Value
-				case "payer":
-					who = a.Value
-				}
-			}
-			if who == want {
-				return strconv.ParseUint(id, 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("no channel opened by %s at block %d", want, height)
-}

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
@@ -126,6 +128,31 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 				if resp.StatusCode != 200 || served == addressOf(net, "cheater") {
 					t.Fatalf("gateway: status %d, served by %s", resp.StatusCode, resp.Header.Get(gateway.HeaderMiner))
 				}
+			}
+			// The agent path: open a channel to the gateway, then pay per request.
+			a := agent.New(net.GatewayURL, faucet, "agora-devnet-test", 0, 0)
+			reqs, err := a.Requirements(ctx, []byte(`{"model":"agora","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			payee, _ := address.Parse(reqs.Payee)
+			h, _ := c.Height(ctx)
+			at, err := c.SendAndWait(ctx, faucet, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
+				Payee: payee[:], Netuid: reqs.Netuid, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Channel, err = agent.OpenedChannel(ctx, c, address.FromPubKey(faucet.Public().(ed25519.PublicKey)), at); err != nil {
+				t.Fatal(err)
+			}
+			var streamed int
+			for i := range 2 {
+				if _, err := a.Chat(ctx, "hello", 4, func(string) { streamed++ }); err != nil {
+					t.Fatalf("agent chat %d: %v", i, err)
+				}
+			}
+			if a.Owed == 0 || a.Signed < a.Owed || streamed == 0 {
+				t.Fatalf("agent paid owed=%d signed=%d streamed=%d", a.Owed, a.Signed, streamed)
 			}
 			for _, s := range net.Validator.Scores() {
 				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/keys"
 )
@@ -50,4 +51,16 @@ func resolveAddress(cmd *cobra.Command, s string) (address.Address, error) {
 
 func newClient(cmd *cobra.Command) (*client.Client, error) {
 	return client.New(nodeAddr(cmd))
+}
+
+// positiveAmount parses a command-line amount that must name its unit and be above zero.
+func positiveAmount(s string) (uint64, error) {
+	v, err := agr.Parse(s)
+	if err != nil {
+		return 0, usageError{err}
+	}
+	if v == 0 {
+		return 0, usageErrorf("amount %q must be positive", s)
+	}
+	return v, nil
 }

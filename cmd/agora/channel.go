@@ -58,9 +58,9 @@ func newChannelOpenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			deposit, err := agr.Parse(args[1])
-			if err != nil || deposit == 0 {
-				return usageErrorf("deposit %q: a positive amount with a unit, e.g. 5agr", args[1])
+			deposit, err := positiveAmount(args[1])
+			if err != nil {
+				return err
 			}
 			if netuid == 0 {
 				return usageErrorf("--netuid is required")
@@ -99,9 +99,9 @@ func newChannelTopupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			amount, err := agr.Parse(args[1])
-			if err != nil || amount == 0 {
-				return usageErrorf("amount %q: a positive amount with a unit", args[1])
+			amount, err := positiveAmount(args[1])
+			if err != nil {
+				return err
 			}
 			priv, err := loadSigner(cmd, from)
 			if err != nil {
@@ -160,9 +160,9 @@ func newChannelVoucherCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			amount, err := agr.Parse(args[1])
-			if err != nil || amount == 0 {
-				return usageErrorf("amount %q: a positive amount with a unit", args[1])
+			amount, err := positiveAmount(args[1])
+			if err != nil {
+				return err
 			}
 			priv, err := loadSigner(cmd, from)
 			if err != nil {
@@ -200,9 +200,9 @@ func newChannelClaimCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			amount, err := agr.Parse(args[1])
-			if err != nil || amount == 0 {
-				return usageErrorf("amount %q: a positive amount with a unit", args[1])
+			amount, err := positiveAmount(args[1])
+			if err != nil {
+				return err
 			}
 			raw, err := hex.DecodeString(sig)
 			if err != nil || len(raw) != 64 {

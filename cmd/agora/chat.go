@@ -35,9 +35,9 @@ opens a channel to the gateway on first use (--deposit) or reuses the one it
 remembers in --home, pays with a voucher, and streams the answer.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			deposit, err := agr.Parse(depositText)
+			deposit, err := positiveAmount(depositText)
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			priv, err := loadSigner(cmd, from)
 			if err != nil {

@@ -128,9 +128,9 @@ func newStakeMoveCmd(add bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			amount, err := agr.Parse(args[2])
-			if err != nil || amount == 0 {
-				return usageErrorf("amount %q: give a positive amount with a unit, e.g. 10agr", args[2])
+			amount, err := positiveAmount(args[2])
+			if err != nil {
+				return err
 			}
 			priv, err := loadSigner(cmd, from)
 			if err != nil {

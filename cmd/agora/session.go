@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/gateway"
 )
@@ -35,9 +34,9 @@ it to an OpenAI client as its API key. Anyone holding it can spend up to the
 cap, and no more.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			capAmount, err := agr.Parse(capText)
-			if err != nil || capAmount == 0 {
-				return usageErrorf("--cap %q: a positive amount with a unit, e.g. 1agr", capText)
+			capAmount, err := positiveAmount(capText)
+			if err != nil {
+				return err
 			}
 			if channel == 0 {
 				return usageErrorf("--channel is required")

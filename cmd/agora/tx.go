@@ -49,12 +49,9 @@ or a key name). AMOUNT names its unit: 1.5agr, or 1500000000nagr in base units.`
 			if err != nil {
 				return err
 			}
-			amount, err := agr.Parse(args[1])
+			amount, err := positiveAmount(args[1])
 			if err != nil {
-				return usageError{err}
-			}
-			if amount == 0 {
-				return usageErrorf("amount must be positive")
+				return err
 			}
 			var fee uint64
 			if feeText != "" {

@@ -3,6 +3,7 @@ package devnet
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
+	"github.com/agoranet/agora/internal/openaisdk"
 	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/node"
 )
@@ -153,6 +155,21 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			}
 			if a.Owed == 0 || a.Signed < a.Owed || streamed == 0 {
 				t.Fatalf("agent paid owed=%d signed=%d streamed=%d", a.Owed, a.Signed, streamed)
+			}
+			// An unmodified OpenAI client pays through its API key: the
+			// devnet's session-key token.
+			if !testing.Short() {
+				script := []byte(`import OpenAI from 'openai';
+const client = new OpenAI();
+const r = await client.chat.completions.create({ model: 'agora-devnet', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+let chunks = 0;
+for await (const c of await client.chat.completions.create({ model: 'agora-devnet', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true })) chunks++;
+console.log(JSON.stringify({ tokens: r.usage.completion_tokens, chunks }));`)
+				var sdk struct{ Tokens, Chunks int }
+				out := openaisdk.Run(t, script, "OPENAI_BASE_URL="+net.GatewayURL, "OPENAI_API_KEY="+net.SessionToken)
+				if err := json.Unmarshal(out, &sdk); err != nil || sdk.Tokens == 0 || sdk.Chunks == 0 {
+					t.Fatalf("paid SDK run: %s %v", out, err)
+				}
 			}
 			for _, s := range net.Validator.Scores() {
 				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {

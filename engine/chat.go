@@ -11,20 +11,22 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// ChatTemplate names a prompt format family.
+// ChatTemplate names a prompt format family. The families are implemented
+// natively (no Jinja engine); the model's own Jinja text only selects the
+// family and supplies a default system prompt.
 type ChatTemplate string
 
 // Supported chat templates.
 const (
-	ChatML ChatTemplate = "chatml" // SmolLM2, Qwen2: <|im_start|>role\n…<|im_end|>
-	Llama3 ChatTemplate = "llama3" // <|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>
-	Llama2 ChatTemplate = "llama2" // <s>[INST] <<SYS>>…<</SYS>> … [/INST]
-	NoChat ChatTemplate = "none"   // no known template: plain concatenation
+	ChatML ChatTemplate = "chatml" // SmolLM2, Qwen2: <|im_start|>role\n…<|im_end|>\n
+	Llama3 ChatTemplate = "llama3" // <|begin_of_text|><|start_header_id|>role<|end_header_id|>\n\n…<|eot_id|>
+	Llama2 ChatTemplate = "llama2" // <s>[INST] <<SYS>>\n…\n<</SYS>>\n\n… [/INST] … </s>
+	NoChat ChatTemplate = "none"   // no known template: "role: content" lines
 )
 
-// detectTemplate picks the family from the model's Jinja template text, else
-// from marker tokens in its vocabulary.
-func detectTemplate(jinja string, tok *Tokenizer) ChatTemplate {
+// detectTemplate picks the family from the model's Jinja template text,
+// else from its architecture and marker tokens in its vocabulary.
+func detectTemplate(jinja, arch string, tok *Tokenizer) ChatTemplate {
 	switch {
 	case strings.Contains(jinja, "<|im_start|>"):
 		return ChatML
@@ -33,7 +35,7 @@ func detectTemplate(jinja string, tok *Tokenizer) ChatTemplate {
 	case strings.Contains(jinja, "[INST]"):
 		return Llama2
 	}
-	if _, ok := tok.ID("<|im_start|>"); ok {
+	if _, ok := tok.ID("<|im_start|>"); ok || arch == "qwen2" {
 		return ChatML
 	}
 	if _, ok := tok.ID("<|start_header_id|>"); ok {
@@ -45,7 +47,74 @@ func detectTemplate(jinja string, tok *Tokenizer) ChatTemplate {
 	return NoChat
 }
 
-// Render formats messages for the model, ending with the assistant's turn open.
+// defaultSystemPrompt finds the system turn a ChatML template inserts when
+// the conversation has none (SmolLM2: "You are a helpful AI assistant named
+// SmolLM, trained by Hugging Face"; Qwen2.5: "You are Qwen, created by
+// Alibaba Cloud. …"). Only a literal string counts; anything built from
+// expressions is ignored.
+func defaultSystemPrompt(jinja string) string {
+	if !strings.Contains(jinja, "!= 'system'") && !strings.Contains(jinja, `!= "system"`) &&
+		!strings.Contains(jinja, "not in ['system']") {
+		return ""
+	}
+	const open = "<|im_start|>system"
+	rest := jinja
+	for {
+		i := strings.Index(rest, open)
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+len(open):]
+		body := rest
+		switch {
+		case strings.HasPrefix(body, `\n`):
+			body = body[2:]
+		case strings.HasPrefix(body, "\n"):
+			body = body[1:]
+		default:
+			continue
+		}
+		end := strings.Index(body, "<|im_end|>")
+		if end <= 0 {
+			continue
+		}
+		lit := body[:end]
+		if strings.ContainsAny(lit, "'\"{}+") { // an expression, not a literal
+			continue
+		}
+		return strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(lit)
+	}
+}
+
+// ApplyChatTemplate renders messages in the model's chat format, ending with
+// the assistant's turn open (add_generation_prompt).
+func (t *Tokenizer) ApplyChatTemplate(msgs []Message) (string, error) {
+	if t.template == ChatML && t.defaultSystem != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
+		msgs = append([]Message{{Role: "system", Content: t.defaultSystem}}, msgs...)
+	}
+	return t.template.Render(msgs)
+}
+
+// Template returns the tokenizer's chat template family.
+func (t *Tokenizer) Template() ChatTemplate { return t.template }
+
+// EncodeChat renders messages with the chat template and tokenizes the
+// result, parsing the template's special tokens.
+func (t *Tokenizer) EncodeChat(msgs []Message) ([]int, error) {
+	text, err := t.ApplyChatTemplate(msgs)
+	if err != nil {
+		return nil, err
+	}
+	// Llama-2 and Llama-3 templates write their own BOS marker.
+	addBOS := t.template != Llama2 && t.template != Llama3
+	return t.Encode(text, true, addBOS), nil
+}
+
+// EncodeChat is m.Tokenizer().EncodeChat.
+func (m *Model) EncodeChat(msgs []Message) ([]int, error) { return m.tok.EncodeChat(msgs) }
+
+// Render formats messages for a template family, ending with the
+// assistant's turn open.
 func (t ChatTemplate) Render(msgs []Message) (string, error) {
 	var b strings.Builder
 	switch t {
@@ -61,23 +130,28 @@ func (t ChatTemplate) Render(msgs []Message) (string, error) {
 		}
 		b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
 	case Llama2:
-		// System text folds into the first user turn, as Llama-2-chat was trained.
+		// The system text folds into the first user turn, as Llama-2-chat
+		// was trained; turns must alternate user/assistant.
 		var sys string
 		if len(msgs) > 0 && msgs[0].Role == "system" {
 			sys, msgs = msgs[0].Content, msgs[1:]
 		}
 		for i, m := range msgs {
-			switch m.Role {
-			case "user":
-				content := strings.TrimSpace(m.Content)
+			want := "user"
+			if i%2 == 1 {
+				want = "assistant"
+			}
+			if m.Role != want {
+				return "", fmt.Errorf("llama2 template: message %d has role %q, want %s (roles must alternate user/assistant)", i, m.Role, want)
+			}
+			content := strings.TrimSpace(m.Content)
+			if m.Role == "user" {
 				if sys != "" && i == 0 {
-					content = "<<SYS>>\n" + sys + "\n<</SYS>>\n\n" + content
+					content = "<<SYS>>\n" + strings.TrimSpace(sys) + "\n<</SYS>>\n\n" + content
 				}
 				fmt.Fprintf(&b, "<s>[INST] %s [/INST]", content)
-			case "assistant":
-				fmt.Fprintf(&b, " %s </s>", strings.TrimSpace(m.Content))
-			default:
-				return "", fmt.Errorf("llama2 template: role %q is not user or assistant", m.Role)
+			} else {
+				fmt.Fprintf(&b, " %s </s>", content)
 			}
 		}
 	case NoChat:

@@ -24,14 +24,17 @@ type Shape struct {
 	RopeBase  float32
 	Tied      bool
 	Tokenizer TokenizerKind
+	Pre       PreTokenizer // BPE pre-tokenizer (default gpt2)
+	Chat      ChatTemplate // BPE chat format: ChatML (default) or Llama3
 }
 
 // Shapes that `agora model gen --shape` knows.
 var Shapes = map[string]Shape{
 	"tiny":         {Arch: "llama", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, Context: 512, RopeBase: 10000, Tokenizer: BPE},
-	"tiny-qwen2":   {Arch: "qwen2", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 1, Vocab: 512, Context: 512, RopeBase: 1000000, Tokenizer: BPE, Tied: true},
+	"tiny-qwen2":   {Arch: "qwen2", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 1, Vocab: 512, Context: 512, RopeBase: 1000000, Tokenizer: BPE, Tied: true, Pre: PreQwen2},
+	"tiny-llama3":  {Arch: "llama", Dim: 64, Hidden: 192, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 640, Context: 512, RopeBase: 500000, Tokenizer: BPE, Pre: PreLlama3, Chat: Llama3},
 	"tiny-spm":     {Arch: "llama", Dim: 48, Hidden: 128, Layers: 2, Heads: 3, KVHeads: 3, Vocab: 600, Context: 512, RopeBase: 10000, Tokenizer: SentencePiece},
-	"smollm2-135m": {Arch: "llama", Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, Context: 8192, RopeBase: 100000, Tied: true, Tokenizer: BPE},
+	"smollm2-135m": {Arch: "llama", Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, Context: 8192, RopeBase: 100000, Tied: true, Tokenizer: BPE, Pre: PreSmolLM},
 }
 
 // Quant is the storage type of generated weight matrices (norms stay F32).
@@ -54,6 +57,14 @@ clear, with a light wind from the west and the temperature near twenty degrees. 
 they would meet at the station at noon, then walk to the market together. Numbers like 1, 2, 3,
 42 and 2026 appear in text too, as do questions: what is the answer? where is the station?
 It's a good day; we're here, they've gone, I'm sure you'll see, he'd know.`
+
+// Jinja chat templates written into generated models, in the style of the
+// real models' templates, so template detection runs on the same text.
+const (
+	chatMLJinja  = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+	smolLM2Jinja = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+	llama3Jinja  = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
 
 // Generate writes a random-weight model of shape s to path. The model is
 // labelled untrained in general.name; it exists so tests and offline devnets
@@ -227,7 +238,16 @@ func writeTokenizer(w *gguf.Writer, s Shape) (int, error) {
 	}
 	switch s.Tokenizer {
 	case BPE:
+		pre := s.Pre
+		if pre == "" {
+			pre = PreGPT2
+		}
 		specials := []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
+		bos, eos := 0, 2 // <|im_end|> ends a ChatML turn
+		if s.Chat == Llama3 {
+			specials = []string{"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}
+			bos, eos = 0, 1
+		}
 		for _, sp := range specials {
 			add(sp, tokControl, 0)
 		}
@@ -235,7 +255,7 @@ func writeTokenizer(w *gguf.Writer, s Shape) (int, error) {
 			add(string(byteToRune[b]), tokNormal, 0)
 		}
 		var words [][]string
-		for _, word := range preTokenize(corpus) {
+		for _, word := range preTokenize(pre, corpus) {
 			var syms []string
 			for _, r := range unicodeFromBytes(word) {
 				syms = append(syms, string(r))
@@ -256,12 +276,21 @@ func writeTokenizer(w *gguf.Writer, s Shape) (int, error) {
 			}
 		}
 		w.Str("tokenizer.ggml.model", string(BPE))
-		w.Str("tokenizer.ggml.pre", "gpt2")
+		w.Str("tokenizer.ggml.pre", string(pre))
 		w.Strs("tokenizer.ggml.merges", mergeStrs)
-		w.U32("tokenizer.ggml.bos_token_id", 0)
-		w.U32("tokenizer.ggml.eos_token_id", 2) // <|im_end|> ends a ChatML turn
-		w.Bool("tokenizer.ggml.add_bos_token", false)
-		w.Str("tokenizer.chat_template", "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+		w.U32("tokenizer.ggml.bos_token_id", uint32(bos))
+		w.U32("tokenizer.ggml.eos_token_id", uint32(eos))
+		switch {
+		case s.Chat == Llama3:
+			w.Bool("tokenizer.ggml.add_bos_token", true)
+			w.Str("tokenizer.chat_template", llama3Jinja)
+		case pre == PreSmolLM:
+			w.Bool("tokenizer.ggml.add_bos_token", false)
+			w.Str("tokenizer.chat_template", smolLM2Jinja)
+		default:
+			w.Bool("tokenizer.ggml.add_bos_token", false)
+			w.Str("tokenizer.chat_template", chatMLJinja)
+		}
 	case SentencePiece:
 		add("<unk>", tokUnknown, 0)
 		add("<s>", tokControl, 0)

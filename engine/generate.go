@@ -44,53 +44,46 @@ type Result struct {
 	Duration     time.Duration `json:"duration"`
 }
 
-// EncodeChat renders messages with the model's template and tokenizes them.
-func (m *Model) EncodeChat(msgs []Message) ([]int, error) {
-	text, err := m.template.Render(msgs)
-	if err != nil {
+// Generate continues prompt. onToken, if set, sees each token as it is
+// produced; returning an error stops generation with that error. The prompt
+// is processed in batches; generation stops at an end-of-sequence or
+// end-of-turn token (not included in the result), a token in o.Stop,
+// o.MaxTokens, or the end of the model's context (finish reason "length").
+// A cancelled ctx stops the token loop with ctx's error.
+func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, onToken func(Token) error) (*Result, error) {
+	if err := m.acquire(); err != nil {
 		return nil, err
 	}
-	// Llama-2 and Llama-3 templates write their own BOS marker.
-	addBOS := m.template != Llama2 && m.template != Llama3
-	return m.tok.Encode(text, true, addBOS), nil
-}
-
-// Generate continues prompt. onToken, if set, sees each token as it is
-// produced; returning an error stops generation with that error.
-func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, onToken func(Token) error) (*Result, error) {
+	defer m.release()
 	if len(prompt) == 0 {
 		return nil, errors.New("empty prompt")
 	}
 	if o.MaxTokens <= 0 {
 		return nil, errors.New("max tokens must be positive")
 	}
-	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopLogprobs < 0 || o.TopLogprobs > 20 {
+	if o.Temperature < 0 || o.TopP < 0 || o.TopP > 1 || o.TopLogprobs < 0 || o.TopLogprobs > MaxTopLogprobs ||
+		math.IsNaN(float64(o.Temperature)) || math.IsNaN(float64(o.TopP)) {
 		return nil, fmt.Errorf("invalid sampling options: temperature %v, top_p %v, top_logprobs %d", o.Temperature, o.TopP, o.TopLogprobs)
 	}
-	if len(prompt)+o.MaxTokens > m.cfg.Context {
-		return nil, fmt.Errorf("prompt of %d plus %d new tokens exceeds the context of %d", len(prompt), o.MaxTokens, m.cfg.Context)
+	if len(prompt) >= m.cfg.Context {
+		return nil, fmt.Errorf("prompt of %d tokens fills the context of %d", len(prompt), m.cfg.Context)
 	}
+	// The context bounds the answer; the caller learns it from FinishReason.
+	maxTokens := min(o.MaxTokens, m.cfg.Context-len(prompt))
 	start := time.Now()
-	s := m.newState(len(prompt) + o.MaxTokens)
-	for _, t := range prompt {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := m.forward(s, t); err != nil {
-			return nil, err
-		}
+	s := m.newState(len(prompt) + maxTokens)
+	if err := m.prefill(ctx, s, prompt); err != nil {
+		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
-	res := &Result{PromptTokens: len(prompt), FinishReason: "length"}
-	probs := make([]float32, m.cfg.Vocab)
-	logprobs := make([]float32, m.cfg.Vocab)
-	for range o.MaxTokens {
+	sp := newSampler(m.cfg.Vocab, o)
+	res := &Result{PromptTokens: len(prompt), FinishReason: "length", Tokens: make([]Token, 0, min(maxTokens, 1024))}
+	logits := s.logits[:m.cfg.Vocab]
+	for {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		logSoftmax(logprobs, s.logits)
-		id := m.sample(s.logits, logprobs, probs, o, rng)
-		tok := Token{ID: id, Text: m.tok.Piece(id), Logprob: logprobs[id], Top: m.topAlternatives(logprobs, o.TopLogprobs)}
+		lse := logSumExp(logits)
+		id := sp.sample(logits)
 		if len(res.Tokens) == 0 {
 			res.TimeToFirst = time.Since(start)
 		}
@@ -98,16 +91,20 @@ func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, o
 			res.FinishReason = "stop"
 			break
 		}
+		tok := Token{ID: id, Text: m.tok.Piece(id), Logprob: float32(float64(logits[id]) - lse)}
+		if o.TopLogprobs > 0 {
+			tok.Top = m.topAlternatives(logits, lse, o.TopLogprobs, sp.idx)
+		}
 		res.Tokens = append(res.Tokens, tok)
 		if onToken != nil {
 			if err := onToken(tok); err != nil {
 				return res, err
 			}
 		}
-		if len(res.Tokens) == o.MaxTokens {
+		if len(res.Tokens) == maxTokens {
 			break
 		}
-		if err := m.forward(s, id); err != nil {
+		if err := m.forward(s, []int{id}, false); err != nil {
 			return res, err
 		}
 	}
@@ -115,20 +112,61 @@ func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, o
 	return res, nil
 }
 
-func (m *Model) sample(logits, logprobs, probs []float32, o GenerateOptions, rng *rand.Rand) int {
+// MaxTopLogprobs bounds GenerateOptions.TopLogprobs (as OpenAI's API does).
+const MaxTopLogprobs = 20
+
+// prefill runs the prompt through the model in batches, leaving the logits
+// after its last token.
+func (m *Model) prefill(ctx context.Context, s *state, prompt []int) error {
+	for i := 0; i < len(prompt); i += maxBatch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sampler draws tokens; its buffers are reused across steps so the token
+// loop does not allocate.
+type sampler struct {
+	o     GenerateOptions
+	rng   *rand.Rand
+	probs []float32
+	idx   []int
+}
+
+func newSampler(vocab int, o GenerateOptions) *sampler {
+	return &sampler{o: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
+		probs: make([]float32, vocab), idx: make([]int, 0, vocab)}
+}
+
+// sample picks the next token: the argmax at temperature 0, else a draw
+// from softmax(logits/T) restricted to the smallest set of most likely
+// tokens whose mass reaches top-p. Ties order by token id, so the draw is a
+// pure function of the logits and the seeded generator.
+func (sp *sampler) sample(logits []float32) int {
+	o := sp.o
 	if o.Temperature == 0 {
 		return argmax(logits)
 	}
+	probs := sp.probs
 	for i, l := range logits {
 		probs[i] = l / o.Temperature
 	}
 	softmax(probs)
-	idx := make([]int, 0, len(probs))
-	for i := range probs {
-		idx = append(idx, i)
-	}
-	cut := len(idx)
+	idx := sp.idx[:0]
 	if o.TopP > 0 && o.TopP < 1 {
+		// Tokens below (1-p)/(n-1) cannot be in the nucleus (llama2.c's
+		// trick), which keeps the sort small.
+		cutoff := (1 - o.TopP) / float32(len(probs)-1)
+		for i, p := range probs {
+			if p >= cutoff {
+				idx = append(idx, i)
+			}
+		}
 		slices.SortFunc(idx, func(a, b int) int {
 			switch {
 			case probs[a] > probs[b]:
@@ -142,23 +180,28 @@ func (m *Model) sample(logits, logprobs, probs []float32, o GenerateOptions, rng
 		for k, i := range idx {
 			cum += probs[i]
 			if cum >= o.TopP {
-				cut = k + 1
+				idx = idx[:k+1]
 				break
 			}
 		}
+	} else {
+		for i := range probs {
+			idx = append(idx, i)
+		}
 	}
+	sp.idx = idx
 	var total float32
-	for _, i := range idx[:cut] {
+	for _, i := range idx {
 		total += probs[i]
 	}
-	r := rng.Float32() * total
-	for _, i := range idx[:cut] {
+	r := sp.rng.Float32() * total
+	for _, i := range idx {
 		r -= probs[i]
 		if r <= 0 {
 			return i
 		}
 	}
-	return idx[cut-1]
+	return idx[len(idx)-1]
 }
 
 func argmax(x []float32) int {
@@ -171,9 +214,10 @@ func argmax(x []float32) int {
 	return best
 }
 
-// logSoftmax writes log p for every token into out, accumulating in float64
-// so logprobs compare closely across runs and with Score.
-func logSoftmax(out, logits []float32) {
+// logSumExp is log Σ exp(logits), accumulated in float64 so logprobs
+// (logit − lse) are accurate; Generate and Score share it, so they agree
+// exactly.
+func logSumExp(logits []float32) float64 {
 	mx := logits[0]
 	for _, v := range logits {
 		mx = max(mx, v)
@@ -182,32 +226,32 @@ func logSoftmax(out, logits []float32) {
 	for _, v := range logits {
 		sum += math.Exp(float64(v - mx))
 	}
-	lse := float64(mx) + math.Log(sum)
-	for i, v := range logits {
-		out[i] = float32(float64(v) - lse)
-	}
+	return float64(mx) + math.Log(sum)
 }
 
-func (m *Model) topAlternatives(logprobs []float32, k int) []Alternative {
-	if k == 0 {
-		return nil
-	}
-	idx := make([]int, len(logprobs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		switch {
-		case logprobs[a] > logprobs[b]:
-			return -1
-		case logprobs[a] < logprobs[b]:
-			return 1
+// topAlternatives returns the k most likely tokens, best first (ties by id).
+func (m *Model) topAlternatives(logits []float32, lse float64, k int, buf []int) []Alternative {
+	top := buf[:0]
+	better := func(a, b int) bool { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
+	for i := range logits {
+		if len(top) == k && !better(i, top[k-1]) {
+			continue
 		}
-		return a - b
-	})
-	out := make([]Alternative, 0, k)
-	for _, i := range idx[:min(k, len(idx))] {
-		out = append(out, Alternative{ID: i, Text: m.tok.Piece(i), Logprob: logprobs[i]})
+		// Insertion into a short sorted list: k is at most 20.
+		j := len(top)
+		if j < k {
+			top = append(top, i)
+		} else {
+			j = k - 1
+		}
+		for ; j > 0 && better(i, top[j-1]); j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = i
+	}
+	out := make([]Alternative, len(top))
+	for n, i := range top {
+		out[n] = Alternative{ID: i, Text: m.tok.Piece(i), Logprob: float32(float64(logits[i]) - lse)}
 	}
 	return out
 }
@@ -216,52 +260,65 @@ func (m *Model) topAlternatives(logprobs []float32, k int) []Alternative {
 type TokenScore struct {
 	ID         int     `json:"id"`
 	Logprob    float32 `json:"logprob"`
-	Rank       int     `json:"rank"` // 1 = the model's top choice
+	Rank       int     `json:"rank"` // 1 = the model's top choice (ties count in the token's favour)
 	TopID      int     `json:"top_id"`
 	TopLogprob float32 `json:"top_logprob"`
 }
 
 // Score teacher-forces completion after prompt and reports, for each
 // completion token, its log-probability and rank under the model: the same
-// numbers Generate reports, so a validator can check a miner's tokens.
+// numbers Generate reports (bit for bit), so a validator can check a
+// miner's tokens.
 func (m *Model) Score(ctx context.Context, prompt, completion []int) ([]TokenScore, error) {
+	if err := m.acquire(); err != nil {
+		return nil, err
+	}
+	defer m.release()
 	if len(prompt) == 0 {
 		return nil, errors.New("empty prompt")
 	}
 	if len(prompt)+len(completion) > m.cfg.Context {
 		return nil, fmt.Errorf("%d tokens exceed the context of %d", len(prompt)+len(completion), m.cfg.Context)
 	}
-	s := m.newState(len(prompt) + len(completion))
-	for _, t := range prompt {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := m.forward(s, t); err != nil {
-			return nil, err
+	for _, t := range completion {
+		if t < 0 || t >= m.cfg.Vocab {
+			return nil, fmt.Errorf("completion token %d outside the vocabulary of %d", t, m.cfg.Vocab)
 		}
 	}
+	if len(completion) == 0 {
+		return []TokenScore{}, nil
+	}
+	s := m.newState(len(prompt) + len(completion))
+	// Position i of seq predicts seq[i+1]: the logits after the last prompt
+	// token score completion[0], and so on; the last completion token need
+	// not be run.
+	if err := m.prefill(ctx, s, prompt[:len(prompt)-1]); err != nil {
+		return nil, err
+	}
+	seq := append(prompt[len(prompt)-1:len(prompt):len(prompt)], completion[:len(completion)-1]...)
 	out := make([]TokenScore, 0, len(completion))
-	lp := make([]float32, m.cfg.Vocab)
-	for i, t := range completion {
+	V := m.cfg.Vocab
+	for i := 0; i < len(seq); i += maxBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if t < 0 || t >= m.cfg.Vocab {
-			return nil, fmt.Errorf("completion token %d outside the vocabulary", t)
+		batch := seq[i:min(i+maxBatch, len(seq))]
+		if err := m.forward(s, batch, true); err != nil {
+			return nil, err
 		}
-		logSoftmax(lp, s.logits)
-		rank := 1
-		for _, v := range s.logits {
-			if v > s.logits[t] {
-				rank++
+		for j := range batch {
+			logits := s.logits[j*V : (j+1)*V]
+			t := completion[i+j]
+			lse := logSumExp(logits)
+			rank := 1
+			for _, v := range logits {
+				if v > logits[t] {
+					rank++
+				}
 			}
-		}
-		top := argmax(s.logits)
-		out = append(out, TokenScore{ID: t, Logprob: lp[t], Rank: rank, TopID: top, TopLogprob: lp[top]})
-		if i+1 < len(completion) {
-			if err := m.forward(s, t); err != nil {
-				return nil, err
-			}
+			top := argmax(logits)
+			out = append(out, TokenScore{ID: t, Logprob: float32(float64(logits[t]) - lse), Rank: rank, TopID: top,
+				TopLogprob: float32(float64(logits[top]) - lse)})
 		}
 	}
 	return out, nil

@@ -1,20 +1,28 @@
 // Package engine is Agora's built-in inference engine: pure Go, no cgo.
+//
 // It loads llama-family GGUF models (llama, smollm, qwen2 shapes) with F32,
-// F16 or Q8_0 weights, tokenizes with the model's own vocabulary, generates
-// with greedy or seeded sampling, and scores a given completion token by
-// token (the validator's check).
+// F16, BF16 or Q8_0 weights, tokenizes with the model's own vocabulary
+// (SentencePiece or byte-level BPE), renders the common chat templates,
+// generates with greedy or seeded sampling, and scores a given completion
+// token by token (the validator's check).
+//
+// A Model is safe for concurrent use: every Generate or Score call has its
+// own KV cache, and all calls share the model's worker pool. Results are
+// deterministic: each logit is computed by one worker with one kernel in a
+// fixed order, whatever the number of threads, the batch size or the CPU's
+// instruction set, so Score reproduces Generate's logprobs exactly.
 package engine
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/agoranet/agora/engine/gguf"
 )
@@ -32,11 +40,12 @@ type Config struct {
 	Vocab      int     `json:"vocab_size"`
 	Context    int     `json:"context_length"`
 	RopeBase   float32 `json:"rope_freq_base"`
+	RopeScale  float32 `json:"rope_scale,omitempty"` // linear position scaling (1 = none)
 	Eps        float32 `json:"rms_eps"`
 	RopeNeox   bool    `json:"rope_neox"`
 	TiedOutput bool    `json:"tied_output"`
 	Biases     bool    `json:"qkv_bias"`
-	WeightType string  `json:"weight_type"`
+	WeightType string  `json:"weight_type"` // type of the attention/FFN weights (e.g. Q8_0)
 }
 
 type layer struct {
@@ -46,8 +55,7 @@ type layer struct {
 	gate, up, down    *matrix
 }
 
-// Model is a loaded model. It is safe for concurrent use: each Generate or
-// Score call has its own KV cache.
+// Model is a loaded model. See the package comment for concurrency.
 type Model struct {
 	cfg      Config
 	file     *gguf.File
@@ -56,10 +64,22 @@ type Model struct {
 	layers   []layer
 	outNorm  []float32
 	output   *matrix
+	invFreq  []float32 // RoPE inverse frequency per rotated pair
 	tok      *Tokenizer
 	template ChatTemplate
-	id       string
+	types    map[string]int // tensor type → count, for Info
+
+	pool   *pool
+	mu     sync.RWMutex // held shared by calls, exclusively by Close
+	closed bool
+
+	idOnce sync.Once
+	id     string
+	idErr  error
 }
+
+// ErrClosed is returned by calls on a closed Model.
+var ErrClosed = errors.New("engine: model is closed")
 
 func metaInt(g *gguf.File, key string) (int, error) {
 	v, ok := g.Uint(key)
@@ -69,7 +89,7 @@ func metaInt(g *gguf.File, key string) (int, error) {
 	return int(v), nil
 }
 
-// Load opens a GGUF model.
+// Load opens a GGUF model. The file stays mapped until Close.
 func Load(path string) (*Model, error) {
 	g, err := gguf.Open(path)
 	if err != nil {
@@ -81,6 +101,7 @@ func Load(path string) (*Model, error) {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	m.path = path
+	m.pool = newPool(runtime.GOMAXPROCS(0))
 	return m, nil
 }
 
@@ -108,37 +129,60 @@ func load(g *gguf.File) (*Model, error) {
 	if v, ok := g.Uint(arch + ".attention.head_count_kv"); ok {
 		c.KVHeads = int(v)
 	}
-	if c.Dim <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.Layers <= 0 || c.Hidden <= 0 || c.Layers > 1024 {
-		return nil, fmt.Errorf("inconsistent shape: dim %d heads %d kv heads %d layers %d", c.Dim, c.Heads, c.KVHeads, c.Layers)
+	if c.Dim <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 ||
+		c.Layers <= 0 || c.Hidden <= 0 || c.Layers > 1024 || c.Context <= 0 || (c.Dim/c.Heads)%2 != 0 {
+		return nil, fmt.Errorf("inconsistent shape: dim %d heads %d kv heads %d layers %d context %d", c.Dim, c.Heads, c.KVHeads, c.Layers, c.Context)
 	}
 	c.HeadDim = c.Dim / c.Heads
+	// Shapes this engine does not implement must fail loudly, not compute garbage.
+	if v, ok := g.Uint(arch + ".attention.key_length"); ok && int(v) != c.HeadDim {
+		return nil, fmt.Errorf("head size %d differs from dim/heads %d: not supported", v, c.HeadDim)
+	}
+	if v, ok := g.Uint(arch + ".rope.dimension_count"); ok && int(v) != c.HeadDim {
+		return nil, fmt.Errorf("partial rotary embeddings (%d of %d dims) not supported", v, c.HeadDim)
+	}
 	c.RopeBase = 10000
 	if v, ok := g.Float(arch + ".rope.freq_base"); ok {
 		c.RopeBase = float32(v)
+	}
+	c.RopeScale = 1
+	if typ, ok := g.String(arch + ".rope.scaling.type"); ok && typ != "none" {
+		f, _ := g.Float(arch + ".rope.scaling.factor")
+		if typ != "linear" || f <= 0 {
+			return nil, fmt.Errorf("rope scaling %q (factor %g) not supported (none, linear)", typ, f)
+		}
+		c.RopeScale = float32(f)
 	}
 	c.Eps = 1e-5
 	if v, ok := g.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		c.Eps = float32(v)
 	}
-	// llama.cpp's converter permutes llama Q/K so adjacent pairs rotate
-	// together; qwen2 keeps the original halves layout (NEOX).
+	// llama.cpp's converter permutes llama Q/K weights so that adjacent
+	// pairs rotate together (rope type NORM); qwen2 keeps the Hugging Face
+	// layout where element i pairs with i+d/2 (rope type NEOX).
 	c.RopeNeox = arch == "qwen2"
 	tok, err := tokenizerFromGGUF(g)
 	if err != nil {
 		return nil, err
 	}
-	c.Vocab = tok.VocabSize()
-	m := &Model{file: g, tok: tok}
+	m := &Model{file: g, tok: tok, types: map[string]int{}}
+	emb, ok := g.Tensor("token_embd.weight")
+	if !ok || len(emb.Dims) != 2 || emb.Dims[1] > math.MaxInt32 {
+		return nil, errors.New("tensor token_embd.weight missing or not a matrix")
+	}
+	c.Vocab = int(emb.Dims[1])
+	if tok.VocabSize() > c.Vocab {
+		return nil, fmt.Errorf("tokenizer has %d tokens but the embedding only %d rows", tok.VocabSize(), c.Vocab)
+	}
 	kvDim := c.KVHeads * c.HeadDim
-	if m.embed, err = newMatrix(g, "token_embd.weight", c.Vocab, c.Dim); err != nil {
+	if m.embed, err = m.matrix(g, "token_embd.weight", c.Vocab, c.Dim); err != nil {
 		return nil, err
 	}
-	c.WeightType = m.embed.typ.String()
 	if m.outNorm, err = vector(g, "output_norm.weight", c.Dim); err != nil {
 		return nil, err
 	}
 	if _, ok := g.Tensor("output.weight"); ok {
-		if m.output, err = newMatrix(g, "output.weight", c.Vocab, c.Dim); err != nil {
+		if m.output, err = m.matrix(g, "output.weight", c.Vocab, c.Dim); err != nil {
 			return nil, err
 		}
 	} else {
@@ -162,7 +206,7 @@ func load(g *gguf.File) (*Model, error) {
 		}{{"attn_q", &l.wq, c.Dim, c.Dim}, {"attn_k", &l.wk, kvDim, c.Dim}, {"attn_v", &l.wv, kvDim, c.Dim},
 			{"attn_output", &l.wo, c.Dim, c.Dim}, {"ffn_gate", &l.gate, c.Hidden, c.Dim}, {"ffn_up", &l.up, c.Hidden, c.Dim},
 			{"ffn_down", &l.down, c.Dim, c.Hidden}} {
-			if *w.dst, err = newMatrix(g, p+w.name+".weight", w.rows, w.cols); err != nil {
+			if *w.dst, err = m.matrix(g, p+w.name+".weight", w.rows, w.cols); err != nil {
 				return nil, err
 			}
 		}
@@ -178,14 +222,65 @@ func load(g *gguf.File) (*Model, error) {
 			}
 		}
 	}
+	c.WeightType = m.layers[0].wq.typ.String()
+	// Inverse RoPE frequencies, divided by per-pair factors when the model
+	// ships them (Llama-3.1 style rope_freqs) and by linear scaling.
+	var factors []float32
+	if _, ok := g.Tensor("rope_freqs.weight"); ok {
+		if factors, err = vector(g, "rope_freqs.weight", c.HeadDim/2); err != nil {
+			return nil, err
+		}
+	}
+	m.invFreq = make([]float32, c.HeadDim/2)
+	for j := range m.invFreq {
+		f := float32(1 / math.Pow(float64(c.RopeBase), float64(2*j)/float64(c.HeadDim)))
+		if factors != nil {
+			f /= factors[j]
+		}
+		m.invFreq[j] = f / c.RopeScale
+	}
 	m.cfg = c
 	tmpl, _ := g.String("tokenizer.chat_template")
-	m.template = detectTemplate(tmpl, tok)
+	m.template = detectTemplate(tmpl, arch, tok)
+	tok.template = m.template
+	tok.defaultSystem = defaultSystemPrompt(tmpl)
 	return m, nil
 }
 
-// Close releases the mapped file.
-func (m *Model) Close() error { return m.file.Close() }
+func (m *Model) matrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
+	mat, err := newMatrix(g, name, rows, cols)
+	if err == nil {
+		m.types[mat.typ.String()]++
+	}
+	return mat, err
+}
+
+// Close stops the model's workers and unmaps the file. It waits for calls
+// in progress; later calls fail with ErrClosed.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	if m.pool != nil {
+		m.pool.close()
+	}
+	return m.file.Close()
+}
+
+// acquire guards a call against a concurrent Close.
+func (m *Model) acquire() error {
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (m *Model) release() { m.mu.RUnlock() }
 
 // Config returns the model's shape.
 func (m *Model) Config() Config { return m.cfg }
@@ -193,19 +288,47 @@ func (m *Model) Config() Config { return m.cfg }
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *Tokenizer { return m.tok }
 
-// Template returns the chat template chosen for the model.
+// Template returns the chat template family chosen for the model.
 func (m *Model) Template() ChatTemplate { return m.template }
+
+// Info describes a loaded model for people and tools.
+type Info struct {
+	Config
+	ID           string         `json:"id"`
+	Path         string         `json:"path"`
+	FileBytes    int64          `json:"file_bytes"`
+	Parameters   int64          `json:"parameters"`
+	TensorTypes  map[string]int `json:"tensor_types"` // weight matrices per storage type
+	Tokenizer    string         `json:"tokenizer"`    // gpt2 (byte-level BPE) or llama (SentencePiece)
+	PreTokenizer string         `json:"pre_tokenizer,omitempty"`
+	ChatTemplate string         `json:"chat_template"`
+	BOS          int            `json:"bos_token_id"`
+	EOS          int            `json:"eos_token_id"`
+	EOT          int            `json:"eot_token_id"`
+}
+
+// Info returns the model's description, including its id (which hashes
+// the file on first use; see FileID).
+func (m *Model) Info() (Info, error) {
+	id, err := m.ID()
+	if err != nil {
+		return Info{}, err
+	}
+	in := Info{Config: m.cfg, ID: id, Path: m.path, TensorTypes: m.types, Tokenizer: string(m.tok.Kind),
+		PreTokenizer: string(m.tok.pre), ChatTemplate: string(m.template), BOS: m.tok.BOS, EOS: m.tok.EOS, EOT: m.tok.EOT}
+	if st, err := os.Stat(m.path); err == nil {
+		in.FileBytes = st.Size()
+	}
+	for _, t := range m.file.Tensors {
+		in.Parameters += int64(t.Elements())
+	}
+	return in, nil
+}
 
 // ID is the model id: sha256 of the GGUF file, hex.
 func (m *Model) ID() (string, error) {
-	if m.id == "" {
-		id, err := FileID(m.path)
-		if err != nil {
-			return "", err
-		}
-		m.id = id
-	}
-	return m.id, nil
+	m.idOnce.Do(func() { m.id, m.idErr = FileID(m.path) })
+	return m.id, m.idErr
 }
 
 // FileID returns sha256 of the file in hex, cached in PATH.sha256 together
@@ -219,39 +342,55 @@ func FileID(path string) (string, error) {
 	stamp := fmt.Sprintf("%d %d", st.Size(), st.ModTime().UnixNano())
 	if raw, err := os.ReadFile(path + ".sha256"); err == nil {
 		if id, s, ok := strings.Cut(strings.TrimSpace(string(raw)), " "); ok && s == stamp && len(id) == 64 {
-			return id, nil
+			if _, err := hex.DecodeString(id); err == nil {
+				return id, nil
+			}
 		}
 	}
-	f, err := os.Open(path)
+	id, err := fileSHA256(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	id := hex.EncodeToString(h.Sum(nil))
 	// The cache is an optimization: failing to write it is not an error.
 	_ = os.WriteFile(path+".sha256", []byte(id+" "+stamp+"\n"), 0o644)
 	return id, nil
 }
 
+// writeIDCache records a hash computed elsewhere (a download) for FileID.
+func writeIDCache(path, id string) {
+	if st, err := os.Stat(path); err == nil {
+		_ = os.WriteFile(path+".sha256", []byte(fmt.Sprintf("%s %d %d\n", id, st.Size(), st.ModTime().UnixNano())), 0o644)
+	}
+}
+
+// maxBatch is how many prompt tokens go through the layers together: each
+// weight row is then read once per batch instead of once per token.
+const maxBatch = 16
+
 // state is one sequence's working memory: activations and the KV cache.
 type state struct {
-	x, xb, xb2, q, k, v, hb, hb2, att, logits []float32
-	keys, vals                                [][]float32 // per layer: [pos*kvDim]
-	pos                                       int
+	x                []float32 // residual stream, batch × dim
+	xb, att, hb, fin *acts     // matrix inputs
+	q, k, v, xb2     []float32
+	gate, up         []float32
+	logits           []float32 // batch × vocab (or just the last token's)
+	scores           []float32 // attention weights, one per cached position
+	cos, sin         []float32 // RoPE rotation per batch token and pair
+	keys, vals       [][]float32
+	pos              int
+	task             task
 }
 
 func (m *Model) newState(capacity int) *state {
 	c := m.cfg
 	kvDim := c.KVHeads * c.HeadDim
+	b := maxBatch
 	s := &state{
-		x: make([]float32, c.Dim), xb: make([]float32, c.Dim), xb2: make([]float32, c.Dim),
-		q: make([]float32, c.Dim), k: make([]float32, kvDim), v: make([]float32, kvDim),
-		hb: make([]float32, c.Hidden), hb2: make([]float32, c.Hidden),
-		att: make([]float32, capacity), logits: make([]float32, c.Vocab),
+		x: make([]float32, b*c.Dim), xb: newActs(b, c.Dim), att: newActs(b, c.Dim), hb: newActs(b, c.Hidden), fin: newActs(b, c.Dim),
+		q: make([]float32, b*c.Dim), k: make([]float32, b*kvDim), v: make([]float32, b*kvDim), xb2: make([]float32, b*c.Dim),
+		gate: make([]float32, b*c.Hidden), up: make([]float32, b*c.Hidden),
+		logits: make([]float32, c.Vocab), scores: make([]float32, capacity),
+		cos: make([]float32, b*c.HeadDim/2), sin: make([]float32, b*c.HeadDim/2),
 		keys: make([][]float32, c.Layers), vals: make([][]float32, c.Layers),
 	}
 	for l := range c.Layers {
@@ -273,100 +412,133 @@ func rmsNorm(out, x, w []float32, eps float32) {
 	}
 }
 
-func (m *Model) rope(vec []float32, pos int) {
+// rope rotates every head of vec by the angles in cos/sin.
+func (m *Model) rope(vec, cos, sin []float32) {
 	hd := m.cfg.HeadDim
+	half := hd / 2
 	for h := 0; h < len(vec)/hd; h++ {
 		v := vec[h*hd : (h+1)*hd]
 		if m.cfg.RopeNeox {
-			half := hd / 2
 			for j := range half {
-				freq := 1 / float32(math.Pow(float64(m.cfg.RopeBase), float64(2*j)/float64(hd)))
-				val := float64(float32(pos) * freq)
-				fcr, fci := float32(math.Cos(val)), float32(math.Sin(val))
 				a, b := v[j], v[j+half]
-				v[j], v[j+half] = a*fcr-b*fci, a*fci+b*fcr
+				v[j], v[j+half] = a*cos[j]-b*sin[j], a*sin[j]+b*cos[j]
 			}
 			continue
 		}
-		for i := 0; i < hd; i += 2 {
-			freq := 1 / float32(math.Pow(float64(m.cfg.RopeBase), float64(i)/float64(hd)))
-			val := float64(float32(pos) * freq)
-			fcr, fci := float32(math.Cos(val)), float32(math.Sin(val))
-			a, b := v[i], v[i+1]
-			v[i], v[i+1] = a*fcr-b*fci, a*fci+b*fcr
+		for j := range half {
+			a, b := v[2*j], v[2*j+1]
+			v[2*j], v[2*j+1] = a*cos[j]-b*sin[j], a*sin[j]+b*cos[j]
 		}
 	}
 }
 
-// forward runs one token at the state's next position and leaves the
-// next-token logits in s.logits.
-func (m *Model) forward(s *state, token int) error {
+// mul runs up to three matrix products as one parallel task.
+func (m *Model) mul(s *state, ops ...mulOp) {
+	t := &s.task
+	t.nops = copy(t.ops[:], ops)
+	m.pool.run(t)
+}
+
+// forward runs tokens (at most maxBatch) at the state's next positions.
+// With allLogits, s.logits holds next-token logits after every token
+// (batch × vocab, growing the buffer as needed); else only after the last.
+func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 	c := m.cfg
-	if token < 0 || token >= c.Vocab {
-		return fmt.Errorf("token %d outside the vocabulary of %d", token, c.Vocab)
+	n := len(tokens)
+	if n == 0 || n > maxBatch {
+		return fmt.Errorf("batch of %d tokens", n)
 	}
-	if s.pos >= c.Context {
+	for _, t := range tokens {
+		if t < 0 || t >= c.Vocab {
+			return fmt.Errorf("token %d outside the vocabulary of %d", t, c.Vocab)
+		}
+	}
+	if s.pos+n > c.Context {
 		return fmt.Errorf("context of %d tokens is full", c.Context)
 	}
-	if s.pos >= len(s.att) {
-		s.att = append(s.att, make([]float32, len(s.att)+1)...)
+	if need := s.pos + n; need > len(s.scores) {
+		s.scores = append(s.scores, make([]float32, need-len(s.scores))...)
 	}
 	kvDim := c.KVHeads * c.HeadDim
+	half := c.HeadDim / 2
 	group := c.Heads / c.KVHeads
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
-	m.embed.row(s.x, token)
+	for i, t := range tokens {
+		m.embed.row(s.x[i*c.Dim:(i+1)*c.Dim], t)
+		p := float32(s.pos + i)
+		for j, f := range m.invFreq {
+			ang := float64(p * f)
+			s.cos[i*half+j], s.sin[i*half+j] = float32(math.Cos(ang)), float32(math.Sin(ang))
+		}
+	}
+	s.xb.n, s.att.n, s.hb.n = n, n, n
 	for li := range m.layers {
 		l := &m.layers[li]
-		rmsNorm(s.xb, s.x, l.attnNorm, c.Eps)
-		l.wq.matVec(s.q, s.xb)
-		l.wk.matVec(s.k, s.xb)
-		l.wv.matVec(s.v, s.xb)
-		if l.bq != nil {
-			addInto(s.q, l.bq)
-			addInto(s.k, l.bk)
-			addInto(s.v, l.bv)
+		for i := range n {
+			rmsNorm(s.xb.vec(i), s.x[i*c.Dim:(i+1)*c.Dim], l.attnNorm, c.Eps)
 		}
-		m.rope(s.q, s.pos)
-		m.rope(s.k, s.pos)
-		s.keys[li] = append(s.keys[li], s.k...)
-		s.vals[li] = append(s.vals[li], s.v...)
+		m.mul(s, mulOp{l.wq, s.xb, s.q}, mulOp{l.wk, s.xb, s.k}, mulOp{l.wv, s.xb, s.v})
+		for i := range n {
+			q, k, v := s.q[i*c.Dim:(i+1)*c.Dim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
+			if l.bq != nil {
+				addInto(q, l.bq)
+				addInto(k, l.bk)
+				addInto(v, l.bv)
+			}
+			cos, sin := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+			m.rope(q, cos, sin)
+			m.rope(k, cos, sin)
+			s.keys[li] = append(s.keys[li], k...)
+			s.vals[li] = append(s.vals[li], v...)
+		}
 		keys, vals := s.keys[li], s.vals[li]
-		for h := range c.Heads {
-			q := s.q[h*c.HeadDim : (h+1)*c.HeadDim]
-			kvOff := (h / group) * c.HeadDim
-			att := s.att[:s.pos+1]
-			for t := range att {
-				k := keys[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
-				var dot float32
-				for i := range q {
-					dot += q[i] * k[i]
+		for i := range n {
+			q := s.q[i*c.Dim : (i+1)*c.Dim]
+			out := s.att.vec(i)
+			att := s.scores[:s.pos+i+1] // causal: this token sees itself and what came before
+			for h := range c.Heads {
+				qh := q[h*c.HeadDim : (h+1)*c.HeadDim]
+				kvOff := (h / group) * c.HeadDim
+				for t := range att {
+					att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+c.HeadDim], qh) * scale
 				}
-				att[t] = dot * scale
-			}
-			softmax(att)
-			out := s.xb[h*c.HeadDim : (h+1)*c.HeadDim]
-			clear(out)
-			for t, a := range att {
-				v := vals[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
-				for i := range out {
-					out[i] += a * v[i]
+				softmax(att)
+				o := out[h*c.HeadDim : (h+1)*c.HeadDim]
+				clear(o)
+				for t, a := range att {
+					v := vals[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
+					for j := range o {
+						o[j] += a * v[j]
+					}
 				}
 			}
 		}
-		l.wo.matVec(s.xb2, s.xb)
-		addInto(s.x, s.xb2)
-		rmsNorm(s.xb, s.x, l.ffnNorm, c.Eps)
-		l.gate.matVec(s.hb, s.xb)
-		l.up.matVec(s.hb2, s.xb)
-		for i, g := range s.hb {
-			s.hb[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.hb2[i]
+		m.mul(s, mulOp{l.wo, s.att, s.xb2})
+		addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
+		for i := range n {
+			rmsNorm(s.xb.vec(i), s.x[i*c.Dim:(i+1)*c.Dim], l.ffnNorm, c.Eps)
 		}
-		l.down.matVec(s.xb2, s.hb)
-		addInto(s.x, s.xb2)
+		m.mul(s, mulOp{l.gate, s.xb, s.gate}, mulOp{l.up, s.xb, s.up})
+		for i := range n * c.Hidden {
+			g := s.gate[i]
+			s.hb.f[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i]
+		}
+		m.mul(s, mulOp{l.down, s.hb, s.xb2})
+		addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
 	}
-	rmsNorm(s.x, s.x, m.outNorm, c.Eps)
-	m.output.matVec(s.logits, s.x)
-	s.pos++
+	first := n - 1
+	if allLogits {
+		first = 0
+		if need := n * c.Vocab; len(s.logits) < need {
+			s.logits = make([]float32, need)
+		}
+	}
+	s.fin.n = n - first
+	for i := first; i < n; i++ {
+		rmsNorm(s.fin.vec(i-first), s.x[i*c.Dim:(i+1)*c.Dim], m.outNorm, c.Eps)
+	}
+	m.mul(s, mulOp{m.output, s.fin, s.logits})
+	s.pos += n
 	return nil
 }
 

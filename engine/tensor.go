@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/agoranet/agora/engine/gguf"
 )
@@ -74,7 +74,7 @@ type matrix struct {
 	typ        gguf.TensorType
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
-	q8         []byte    // Q8_0 blocks, as in the file
+	q8         []byte    // Q8_0 blocks, as in the file (a view into the mapping)
 	q8scale    []float32 // Q8_0 block scales, widened once at load
 }
 
@@ -99,14 +99,19 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 		for i := range m.f32 {
 			m.f32[i] = f16ToF32(binary.LittleEndian.Uint16(data[2*i:]))
 		}
+	case gguf.BF16:
+		m.f32 = make([]float32, rows*cols)
+		for i := range m.f32 {
+			m.f32[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
+		}
 	case gguf.Q8_0:
 		m.q8 = data
-		m.q8scale = make([]float32, len(data)/34)
+		m.q8scale = make([]float32, len(data)/q8BlockBytes)
 		for b := range m.q8scale {
-			m.q8scale[b] = f16ToF32(binary.LittleEndian.Uint16(data[b*34:]))
+			m.q8scale[b] = f16ToF32(binary.LittleEndian.Uint16(data[b*q8BlockBytes:]))
 		}
 	default:
-		return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, Q8_0)", name, t.Type)
+		return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, BF16, Q8_0)", name, t.Type)
 	}
 	return m, nil
 }
@@ -117,10 +122,16 @@ func vector(g *gguf.File, name string, n int) ([]float32, error) {
 		return nil, err
 	}
 	if m.f32 == nil {
-		return nil, fmt.Errorf("tensor %s: vectors must be F32 or F16", name)
+		return nil, fmt.Errorf("tensor %s: vectors must be F32, F16 or BF16", name)
 	}
 	return m.f32, nil
 }
+
+// Q8_0 block layout: an f16 scale then 32 int8 values.
+const (
+	q8Block      = 32
+	q8BlockBytes = 34
+)
 
 // row writes row r of m into dst, dequantized.
 func (m *matrix) row(dst []float32, r int) {
@@ -128,78 +139,189 @@ func (m *matrix) row(dst []float32, r int) {
 		copy(dst, m.f32[r*m.cols:(r+1)*m.cols])
 		return
 	}
-	blocks := m.cols / 32
-	base := r * blocks * 34
+	blocks := m.cols / q8Block
 	for b := range blocks {
-		blk := m.q8[base+b*34 : base+b*34+34]
-		d := f16ToF32(binary.LittleEndian.Uint16(blk))
-		for i := range 32 {
-			dst[b*32+i] = d * float32(int8(blk[2+i]))
+		blk := m.q8[(r*blocks+b)*q8BlockBytes:][:q8BlockBytes]
+		d := m.q8scale[r*blocks+b]
+		for i := range q8Block {
+			dst[b*q8Block+i] = d * float32(int8(blk[2+i]))
 		}
 	}
 }
 
-// dotRow is row r of m dotted with x.
-func (m *matrix) dotRow(r int, x []float32) float32 {
+// acts is a batch of activation vectors (one per token) that feed a matrix
+// product.
+type acts struct {
+	n, cols int
+	f       []float32 // n × cols
+}
+
+func newActs(maxN, cols int) *acts { return &acts{cols: cols, f: make([]float32, maxN*cols)} }
+
+// vec is token t's vector.
+func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
+
+// dot is row r of m dotted with token t of x.
+func (m *matrix) dot(r int, x *acts, t int) float32 {
 	if m.f32 != nil {
-		w := m.f32[r*m.cols : (r+1)*m.cols]
-		x = x[:len(w)]
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(w); i += 4 {
-			s0 += w[i] * x[i]
-			s1 += w[i+1] * x[i+1]
-			s2 += w[i+2] * x[i+2]
-			s3 += w[i+3] * x[i+3]
-		}
-		for ; i < len(w); i++ {
-			s0 += w[i] * x[i]
-		}
-		return (s0 + s1) + (s2 + s3)
+		return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
 	}
-	blocks := m.cols / 32
-	q := m.q8[r*blocks*34 : (r+1)*blocks*34]
-	ws := m.q8scale[r*blocks : (r+1)*blocks]
-	var sum float32
-	// Fixed-size array views let the compiler drop bounds checks in the hot loop.
-	for b := range blocks {
-		wq := (*[34]byte)(q[b*34:])
-		xs := (*[32]float32)(x[b*32:])
-		var s0, s1, s2, s3 float32
-		for i := 0; i < 32; i += 4 {
-			s0 += float32(int8(wq[2+i])) * xs[i]
-			s1 += float32(int8(wq[3+i])) * xs[i+1]
-			s2 += float32(int8(wq[4+i])) * xs[i+2]
-			s3 += float32(int8(wq[5+i])) * xs[i+3]
-		}
-		sum += ws[b] * ((s0 + s1) + (s2 + s3))
-	}
-	return sum
+	nb := m.cols / q8Block
+	return dotQ8(m.q8[r*nb*q8BlockBytes:(r+1)*nb*q8BlockBytes], m.q8scale[r*nb:(r+1)*nb], x.vec(t))
 }
 
-// matVec computes out = m·x, splitting rows across workers. Each row is
-// summed by one worker in a fixed order, so results do not depend on scheduling.
-func (m *matrix) matVec(out, x []float32) {
-	workers := runtime.GOMAXPROCS(0)
-	if m.rows*m.cols < 1<<15 || workers == 1 {
-		for r := range m.rows {
-			out[r] = m.dotRow(r, x)
+func dotF32(w, x []float32) float32 {
+	x = x[:len(w)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		s0 += w[i] * x[i]
+		s1 += w[i+1] * x[i+1]
+		s2 += w[i+2] * x[i+2]
+		s3 += w[i+3] * x[i+3]
+	}
+	for ; i < len(w); i++ {
+		s0 += w[i] * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotQ8Generic is the portable Q8_0 kernel: the int8 weights are widened
+// and multiplied with the float32 activations directly (no activation
+// quantization, so Q8_0 models follow the float reference closely). It
+// mirrors the AVX2 kernel operation for operation: lane j of a block sums
+// elements j, 8+j, 16+j, 24+j as (m0+m1)+(m2+m3), is scaled by the block's
+// scale and added to one of two lane accumulators (even/odd blocks). Every
+// float operation rounds on its own (the float32 conversions forbid fused
+// multiply-adds), so both kernels return bit-identical results and a miner
+// with AVX2 and a validator without agree exactly.
+func dotQ8Generic(w []byte, ws []float32, x []float32, acc *[16]float32) {
+	for b := range ws {
+		blk := (*[q8BlockBytes]byte)(w[b*q8BlockBytes:])
+		xs := (*[q8Block]float32)(x[b*q8Block:])
+		d := ws[b]
+		a := (*[8]float32)(acc[(b&1)*8:])
+		for j := range 8 {
+			m0 := float32(float32(int8(blk[2+j])) * xs[j])
+			m1 := float32(float32(int8(blk[10+j])) * xs[8+j])
+			m2 := float32(float32(int8(blk[18+j])) * xs[16+j])
+			m3 := float32(float32(int8(blk[26+j])) * xs[24+j])
+			p := float32(float32(m0+m1) + float32(m2+m3))
+			a[j] = float32(a[j] + float32(p*d))
 		}
+	}
+}
+
+// reduceLanes sums the kernel's 16 partial sums in the fixed order the
+// AVX2 kernel uses.
+func reduceLanes(acc *[16]float32) float32 {
+	var s [8]float32
+	for j := range s {
+		s[j] = acc[j] + acc[8+j]
+	}
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+}
+
+// dotQ8Portable is the portable Q8_0 row dot product.
+func dotQ8Portable(w []byte, ws []float32, x []float32) float32 {
+	var acc [16]float32
+	dotQ8Generic(w, ws, x, &acc)
+	return reduceLanes(&acc)
+}
+
+// mulOp is one matrix product of a task: out[t*rows+r] = m row r · x token t.
+type mulOp struct {
+	m   *matrix
+	x   *acts
+	out []float32
+}
+
+// task is a set of independent matrix products split across the pool by
+// output rows. Each output element is computed by one worker with the same
+// kernel, so results never depend on scheduling or on the batch size.
+type task struct {
+	ops   [3]mulOp
+	nops  int
+	rows  int // total rows over ops
+	chunk int
+	next  atomic.Int64
+	wg    sync.WaitGroup
+}
+
+func (t *task) work() {
+	for {
+		lo := int(t.next.Add(int64(t.chunk))) - t.chunk
+		if lo >= t.rows {
+			return
+		}
+		t.runRows(lo, min(lo+t.chunk, t.rows))
+	}
+}
+
+func (t *task) runRows(lo, hi int) {
+	base := 0
+	for i := range t.nops {
+		op := &t.ops[i]
+		end := base + op.m.rows
+		if lo < end && hi > base {
+			a, b := max(lo, base)-base, min(hi, end)-base
+			for tok := range op.x.n {
+				out := op.out[tok*op.m.rows:]
+				for r := a; r < b; r++ {
+					out[r] = op.m.dot(r, op.x, tok)
+				}
+			}
+		}
+		base = end
+	}
+}
+
+// pool is a fixed set of worker goroutines owned by a Model. Callers take
+// part in their own tasks, so a busy pool slows a call down but never
+// blocks it.
+type pool struct {
+	workers int
+	jobs    chan *task
+}
+
+func newPool(workers int) *pool {
+	p := &pool{workers: workers, jobs: make(chan *task, 64*workers)}
+	for range workers - 1 {
+		go func() {
+			for t := range p.jobs {
+				t.work()
+				t.wg.Done()
+			}
+		}()
+	}
+	return p
+}
+
+func (p *pool) close() { close(p.jobs) }
+
+// run computes the task's products.
+func (p *pool) run(t *task) {
+	t.rows = 0
+	work := 0
+	for i := range t.nops {
+		op := &t.ops[i]
+		t.rows += op.m.rows
+		work += op.m.rows * op.m.cols * op.x.n
+	}
+	helpers := p.workers - 1
+	if work < 1<<16 || helpers == 0 {
+		t.runRows(0, t.rows)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (m.rows + workers - 1) / workers
-	for lo := 0; lo < m.rows; lo += chunk {
-		hi := min(lo+chunk, m.rows)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			for r := lo; r < hi; r++ {
-				out[r] = m.dotRow(r, x)
-			}
-		}(lo, hi)
+	// Several chunks per worker even out the load when the machine is shared.
+	t.chunk = max(8, (t.rows+4*p.workers-1)/(4*p.workers))
+	t.next.Store(0)
+	t.wg.Add(helpers)
+	for range helpers {
+		p.jobs <- t
 	}
-	wg.Wait()
+	t.work()
+	t.wg.Wait()
 }
 
 // QuantizeQ8_0 packs float32 values (a multiple of 32) into Q8_0 blocks:

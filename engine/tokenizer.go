@@ -1,9 +1,9 @@
 package engine
 
 import (
+	"container/heap"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -20,6 +20,34 @@ const (
 	SentencePiece TokenizerKind = "llama" // SentencePiece with scores and byte fallback (Llama-2)
 )
 
+// PreTokenizer is how byte-level BPE splits text into words before merging,
+// from tokenizer.ggml.pre (llama.cpp's names).
+type PreTokenizer string
+
+// Pre-tokenizers implemented natively (Go's regexp has no lookahead, so each
+// is a hand-written scanner equivalent to the model's regex).
+const (
+	PreGPT2   PreTokenizer = "gpt2"      // 's|'t|…| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+	PreSmolLM PreTokenizer = "smollm"    // every digit alone, then GPT-2
+	PreLlama3 PreTokenizer = "llama-bpe" // (?i:'s|…)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+	PreQwen2  PreTokenizer = "qwen2"     // as Llama-3 but one digit per word
+)
+
+// preTokenizerFor maps tokenizer.ggml.pre to an implementation; unknown
+// names get GPT-2's split, the common ancestor.
+func preTokenizerFor(name string) PreTokenizer {
+	switch name {
+	case "llama3", "llama-v3", "llama-bpe", "dbrx", "smaug-bpe":
+		return PreLlama3
+	case "qwen2", "stablelm2":
+		return PreQwen2
+	case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone":
+		return PreSmolLM
+	default:
+		return PreGPT2
+	}
+}
+
 // Token types from tokenizer.ggml.token_type.
 const (
 	tokNormal  = 1
@@ -30,20 +58,27 @@ const (
 	tokByte    = 6
 )
 
-// Tokenizer turns text into token ids and back.
+// Tokenizer turns text into token ids and back. It is immutable after
+// loading and safe for concurrent use.
 type Tokenizer struct {
 	Kind    TokenizerKind
+	pre     PreTokenizer
 	tokens  []string
 	scores  []float32
 	types   []int32
 	ids     map[string]int
-	ranks   map[string]int // BPE merges "a b" → rank
-	special []string       // control/user tokens matched verbatim when parsing special tokens, longest first
+	ranks   map[[2]string]int // BPE merge (left, right) → rank
+	special map[byte][]int    // control/user tokens by first byte, longest first
 	BOS     int
 	EOS     int
 	EOT     int // end of turn (chat); −1 if none
+	UNK     int
 	addBOS  bool
+	noSpace bool     // SentencePiece without add_space_prefix
 	bytes   [256]int // SentencePiece <0xXX> tokens
+
+	template      ChatTemplate
+	defaultSystem string // system prompt the chat template adds when none is given
 }
 
 func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
@@ -55,7 +90,7 @@ func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
 	if !ok || len(tokens) == 0 {
 		return nil, errors.New("tokenizer.ggml.tokens missing")
 	}
-	t := &Tokenizer{Kind: TokenizerKind(model), tokens: tokens, BOS: -1, EOS: -1, EOT: -1}
+	t := &Tokenizer{Kind: TokenizerKind(model), tokens: tokens, BOS: -1, EOS: -1, EOT: -1, UNK: -1}
 	if v, ok := g.Get("tokenizer.ggml.scores"); ok && len(v.Array) == len(tokens) {
 		t.scores = make([]float32, len(tokens))
 		for i, e := range v.Array {
@@ -69,19 +104,30 @@ func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
 		}
 	}
 	var merges []string
-	if t.Kind == BPE {
+	switch t.Kind {
+	case BPE:
 		if merges, ok = g.Strings("tokenizer.ggml.merges"); !ok {
 			return nil, errors.New("tokenizer.ggml.merges missing for a gpt2 tokenizer")
 		}
-	} else if t.Kind != SentencePiece {
+		pre, _ := g.String("tokenizer.ggml.pre")
+		t.pre = preTokenizerFor(pre)
+	case SentencePiece:
+		if v, ok := g.Get("tokenizer.ggml.add_space_prefix"); ok && v.Type == gguf.TypeBool {
+			t.noSpace = !v.B
+		}
+	default:
 		return nil, fmt.Errorf("tokenizer %q not supported (gpt2, llama)", model)
 	}
-	for key, dst := range map[string]*int{"tokenizer.ggml.bos_token_id": &t.BOS, "tokenizer.ggml.eos_token_id": &t.EOS, "tokenizer.ggml.eot_token_id": &t.EOT} {
-		if v, ok := g.Uint(key); ok && v < uint64(len(tokens)) {
-			*dst = int(v)
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{{"tokenizer.ggml.bos_token_id", &t.BOS}, {"tokenizer.ggml.eos_token_id", &t.EOS},
+		{"tokenizer.ggml.eot_token_id", &t.EOT}, {"tokenizer.ggml.unknown_token_id", &t.UNK}} {
+		if v, ok := g.Uint(f.key); ok && v < uint64(len(tokens)) {
+			*f.dst = int(v)
 		}
 	}
-	if v, ok := g.Get("tokenizer.ggml.add_bos_token"); ok {
+	if v, ok := g.Get("tokenizer.ggml.add_bos_token"); ok && v.Type == gguf.TypeBool {
 		t.addBOS = v.B
 	} else {
 		t.addBOS = t.Kind == SentencePiece
@@ -90,9 +136,13 @@ func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
 	return t, nil
 }
 
-// NewTokenizer builds a tokenizer from its parts (what GGUF metadata holds).
-func NewTokenizer(kind TokenizerKind, tokens []string, scores []float32, types []int32, merges []string, bos, eos int, addBOS bool) *Tokenizer {
-	t := &Tokenizer{Kind: kind, tokens: tokens, scores: scores, types: types, BOS: bos, EOS: eos, EOT: -1, addBOS: addBOS}
+// NewTokenizer builds a tokenizer from its parts (what GGUF metadata holds);
+// pre is tokenizer.ggml.pre for BPE vocabularies.
+func NewTokenizer(kind TokenizerKind, pre string, tokens []string, scores []float32, types []int32, merges []string, bos, eos int, addBOS bool) *Tokenizer {
+	t := &Tokenizer{Kind: kind, tokens: tokens, scores: scores, types: types, BOS: bos, EOS: eos, EOT: -1, UNK: -1, addBOS: addBOS}
+	if kind == BPE {
+		t.pre = preTokenizerFor(pre)
+	}
 	t.init(merges)
 	return t
 }
@@ -104,9 +154,15 @@ func (t *Tokenizer) init(merges []string) {
 			t.ids[s] = i
 		}
 	}
-	t.ranks = make(map[string]int, len(merges))
+	t.ranks = make(map[[2]string]int, len(merges))
 	for i, m := range merges {
-		t.ranks[m] = i
+		// A merge is "left right"; the left part never holds a space
+		// (byte-level BPE writes spaces as Ġ).
+		if l, r, ok := strings.Cut(m, " "); ok {
+			if _, dup := t.ranks[[2]string{l, r}]; !dup {
+				t.ranks[[2]string{l, r}] = i
+			}
+		}
 	}
 	for i := range t.bytes {
 		t.bytes[i] = -1
@@ -114,15 +170,32 @@ func (t *Tokenizer) init(merges []string) {
 			t.bytes[i] = id
 		}
 	}
+	t.special = map[byte][]int{}
 	for i, s := range t.tokens {
-		if t.types != nil && (t.types[i] == tokControl || t.types[i] == tokUser) && s != "" {
-			t.special = append(t.special, s)
+		if t.types != nil && (t.types[i] == tokControl || t.types[i] == tokUser) && s != "" && t.ids[s] == i {
+			t.special[s[0]] = append(t.special[s[0]], i)
 		}
 	}
-	sort.SliceStable(t.special, func(a, b int) bool { return len(t.special[a]) > len(t.special[b]) })
-	for _, name := range []string{"<|eot_id|>", "<|im_end|>", "<|end|>"} {
+	for _, list := range t.special {
+		// Longest first, so "<|im_start|>" wins over a shorter "<|im".
+		sortStable(list, func(a, b int) bool { return len(t.tokens[a]) > len(t.tokens[b]) })
+	}
+	if t.UNK < 0 {
+		if id, ok := t.ids["<unk>"]; ok {
+			t.UNK = id
+		}
+	}
+	for _, name := range []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"} {
 		if id, ok := t.ids[name]; ok && t.EOT < 0 {
 			t.EOT = id
+		}
+	}
+}
+
+func sortStable(x []int, less func(a, b int) bool) {
+	for i := 1; i < len(x); i++ {
+		for j := i; j > 0 && less(x[j], x[j-1]); j-- {
+			x[j], x[j-1] = x[j-1], x[j]
 		}
 	}
 }
@@ -147,61 +220,84 @@ func (t *Tokenizer) ID(s string) (int, bool) {
 // IsStop reports whether a token ends generation (EOS or end of turn).
 func (t *Tokenizer) IsStop(id int) bool { return id == t.EOS || (t.EOT >= 0 && id == t.EOT) }
 
-// Encode tokenizes text. With special, control tokens written in the text
-// (e.g. "<|im_start|>") become their ids; without, they are plain text.
-// addBOS prepends the BOS token when the model wants one.
+// IsControl reports whether a token is a control token (BOS, EOS, chat
+// markers), which decoding leaves out.
+func (t *Tokenizer) IsControl(id int) bool {
+	return t.types != nil && id >= 0 && id < len(t.types) && t.types[id] == tokControl
+}
+
+// Encode tokenizes text. With special, control and user-defined tokens
+// written in the text (e.g. "<|im_start|>") become their ids; without, they
+// are plain text. addBOS prepends the BOS token when the model wants one
+// (tokenizer.ggml.add_bos_token).
 func (t *Tokenizer) Encode(text string, special, addBOS bool) []int {
 	var out []int
 	if addBOS && t.addBOS && t.BOS >= 0 {
 		out = append(out, t.BOS)
 	}
+	afterSpecial := true // SentencePiece prefixes a space to text at the start and after special tokens
 	for len(text) > 0 {
 		cut, tok := len(text), -1
 		if special {
-			for i := 0; i < len(text) && tok < 0; i++ {
-				for _, s := range t.special {
-					if strings.HasPrefix(text[i:], s) {
-						cut, tok = i, t.ids[s]
-						break
-					}
-				}
-			}
+			cut, tok = t.findSpecial(text)
 		}
-		out = append(out, t.encodeText(text[:cut])...)
+		out = t.encodeText(out, text[:cut], afterSpecial)
 		if tok < 0 {
 			break
 		}
 		out = append(out, tok)
+		afterSpecial = true
 		text = text[cut+len(t.tokens[tok]):]
 	}
 	return out
 }
 
-func (t *Tokenizer) encodeText(s string) []int {
+// findSpecial finds the first special token in text.
+func (t *Tokenizer) findSpecial(text string) (int, int) {
+	for i := 0; i < len(text); i++ {
+		for _, id := range t.special[text[i]] {
+			if strings.HasPrefix(text[i:], t.tokens[id]) {
+				return i, id
+			}
+		}
+	}
+	return len(text), -1
+}
+
+func (t *Tokenizer) encodeText(out []int, s string, afterSpecial bool) []int {
 	if s == "" {
-		return nil
+		return out
 	}
 	if t.Kind == BPE {
-		var out []int
-		for _, word := range preTokenize(s) {
-			out = append(out, t.bpe(word)...)
+		for _, word := range preTokenize(t.pre, s) {
+			out = t.bpe(out, word)
 		}
 		return out
 	}
-	return t.spm(s)
+	if afterSpecial && !t.noSpace {
+		s = " " + s
+	}
+	return t.spm(out, strings.ReplaceAll(s, " ", "▁"))
 }
 
-// Decode turns ids back into text. Control tokens are skipped.
+// Decode turns ids back into text. Control tokens and unknown ids are
+// skipped; invalid UTF-8 in byte tokens is passed through as bytes.
 func (t *Tokenizer) Decode(ids []int) string {
 	var b strings.Builder
-	for i, id := range ids {
-		b.WriteString(t.piece(id, i == 0 || (i == 1 && ids[0] == t.BOS)))
+	first := true
+	for _, id := range ids {
+		b.WriteString(t.piece(id, first))
+		// SentencePiece drops the space it added at the start of the text:
+		// only the first piece after leading control tokens (BOS) is affected.
+		if !t.IsControl(id) {
+			first = false
+		}
 	}
 	return b.String()
 }
 
-// Piece is the text one token contributes, for streaming. first drops the
-// leading space SentencePiece adds to the start of a text.
+// piece is the text one token contributes. first drops the leading space
+// SentencePiece adds to the start of a text.
 func (t *Tokenizer) piece(id int, first bool) string {
 	if id < 0 || id >= len(t.tokens) {
 		return ""
@@ -210,26 +306,46 @@ func (t *Tokenizer) piece(id int, first bool) string {
 		return ""
 	}
 	s := t.tokens[id]
+	if t.types != nil && t.types[id] == tokUser {
+		return s
+	}
 	if t.Kind == BPE {
-		if t.types != nil && t.types[id] == tokUser {
-			return s
-		}
 		return bytesFromUnicode(s)
 	}
-	if t.types != nil && t.types[id] == tokByte || (len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>') {
-		var v byte
-		if _, err := fmt.Sscanf(s, "<0x%02X>", &v); err == nil {
-			return string([]byte{v})
-		}
+	if b, ok := byteToken(s); ok && (t.types == nil || t.types[id] == tokByte) {
+		return string([]byte{b})
 	}
 	s = strings.ReplaceAll(s, "▁", " ")
-	if first {
+	if first && !t.noSpace {
 		s = strings.TrimPrefix(s, " ")
 	}
 	return s
 }
 
-// Piece returns the text of one token in the middle of a stream.
+// byteToken parses SentencePiece's "<0xXX>".
+func byteToken(s string) (byte, bool) {
+	if len(s) != 6 || s[:3] != "<0x" || s[5] != '>' {
+		return 0, false
+	}
+	var v byte
+	for _, c := range []byte(s[3:5]) {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | (c - '0')
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | (c - 'A' + 10)
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | (c - 'a' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// Piece returns the text of one token in the middle of a stream. Pieces of
+// byte-level tokens may split a UTF-8 character; concatenated, they spell
+// the text.
 func (t *Tokenizer) Piece(id int) string { return t.piece(id, false) }
 
 // --- GPT-2 byte-level BPE ---
@@ -270,103 +386,244 @@ func bytesFromUnicode(s string) string {
 	return string(out)
 }
 
-// preTokenize splits text like GPT-2's regex
-// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// written out by hand because Go's regexp has no lookahead.
-func preTokenize(s string) []string {
+// --- pre-tokenizers ---
+
+func isL(r rune) bool { return unicode.IsLetter(r) }
+func isN(r rune) bool { return unicode.IsNumber(r) }
+func isS(r rune) bool { return unicode.IsSpace(r) }
+
+// preTokenize splits s into the words BPE merges within.
+func preTokenize(kind PreTokenizer, s string) []string {
 	var out []string
-	class := func(r rune) int {
-		switch {
-		case unicode.IsLetter(r):
-			return 1
-		case unicode.IsNumber(r):
-			return 2
-		case unicode.IsSpace(r):
-			return 3
-		default:
-			return 4
+	switch kind {
+	case PreSmolLM:
+		// First every digit alone, then GPT-2 on the text between them.
+		start := 0
+		for i, r := range s {
+			if isN(r) {
+				out = splitWords(out, s[start:i], gpt2Word)
+				out = append(out, s[i:i+utf8.RuneLen(r)])
+				start = i + utf8.RuneLen(r)
+			}
 		}
+		return splitWords(out, s[start:], gpt2Word)
+	case PreLlama3:
+		return splitWords(out, s, func(s string) int { return llama3Word(s, 3) })
+	case PreQwen2:
+		return splitWords(out, s, func(s string) int { return llama3Word(s, 1) })
+	default:
+		return splitWords(out, s, gpt2Word)
 	}
-	for i := 0; i < len(s); {
-		rest := s[i:]
-		if rest[0] == '\'' {
-			matched := false
-			for _, c := range []string{"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"} {
-				if strings.HasPrefix(rest, c) {
-					out = append(out, c)
-					i += len(c)
-					matched = true
-					break
-				}
-			}
-			if matched {
-				continue
-			}
+}
+
+// splitWords repeatedly cuts the first word (of length next(s) > 0) off s.
+func splitWords(out []string, s string, next func(string) int) []string {
+	for len(s) > 0 {
+		n := next(s)
+		if n <= 0 { // unreachable: every scanner consumes at least one rune
+			_, n = utf8.DecodeRuneInString(s)
 		}
-		r, size := utf8.DecodeRuneInString(rest)
-		start := i
-		if r == ' ' && i+size < len(s) {
-			if r2, _ := utf8.DecodeRuneInString(s[i+size:]); class(r2) != 3 {
-				i += size // the optional leading space joins the next word
-				r, size = r2, utf8.RuneLen(r2)
-			}
-		}
-		c := class(r)
-		if c != 3 {
-			for i < len(s) {
-				r, size := utf8.DecodeRuneInString(s[i:])
-				if class(r) != c {
-					break
-				}
-				i += size
-			}
-			out = append(out, s[start:i])
-			continue
-		}
-		// Whitespace run: if non-space follows, leave the last whitespace
-		// character to start the next token (\s+(?!\S)).
-		j := i
-		var last int
-		for j < len(s) {
-			r, size := utf8.DecodeRuneInString(s[j:])
-			if !unicode.IsSpace(r) {
-				break
-			}
-			last = j
-			j += size
-		}
-		if j < len(s) && last > i {
-			j = last
-		}
-		out = append(out, s[i:j])
-		i = j
+		out = append(out, s[:n])
+		s = s[n:]
 	}
 	return out
 }
 
-func (t *Tokenizer) bpe(word string) []int {
-	if id, ok := t.ids[unicodeFromBytes(word)]; ok {
-		return []int{id}
+// runWhile returns the length of the prefix of s whose runes satisfy f.
+func runWhile(s string, f func(rune) bool) int {
+	for i, r := range s {
+		if !f(r) {
+			return i
+		}
 	}
-	var parts []string
-	for _, r := range unicodeFromBytes(word) {
-		parts = append(parts, string(r))
+	return len(s)
+}
+
+func other(r rune) bool { return !isS(r) && !isL(r) && !isN(r) }
+
+// spaceRun matches \s+(?!\S)|\s+ at the start of s (which is whitespace):
+// a run followed by more text leaves its last character to the next word.
+func spaceRun(s string) int {
+	n := runWhile(s, isS)
+	if n == len(s) {
+		return n
 	}
-	for len(parts) > 1 {
-		best, bestRank := -1, int(^uint(0)>>1)
-		for i := 0; i+1 < len(parts); i++ {
-			if r, ok := t.ranks[parts[i]+" "+parts[i+1]]; ok && r < bestRank {
-				best, bestRank = i, r
+	_, last := utf8.DecodeLastRuneInString(s[:n])
+	if n-last > 0 {
+		return n - last
+	}
+	return n
+}
+
+func contraction(s string, fold bool) int {
+	if len(s) < 2 || s[0] != '\'' {
+		return 0
+	}
+	for _, c := range []string{"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"} {
+		if len(s) >= len(c) && (s[:len(c)] == c || (fold && strings.EqualFold(s[:len(c)], c))) {
+			return len(c)
+		}
+	}
+	return 0
+}
+
+// gpt2Word matches GPT-2's pattern at the start of s.
+func gpt2Word(s string) int {
+	if n := contraction(s, false); n > 0 {
+		return n
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	lead := 0
+	if r == ' ' && size < len(s) {
+		if r2, size2 := utf8.DecodeRuneInString(s[size:]); !isS(r2) {
+			lead, r, size = 1, r2, size2
+		}
+	}
+	for _, class := range []func(rune) bool{isL, isN, other} {
+		if class(r) {
+			return lead + runWhile(s[lead:], class)
+		}
+	}
+	return spaceRun(s)
+}
+
+// llama3Word matches the Llama-3 pattern at the start of s, with digit runs
+// of at most maxDigits (Qwen2: 1).
+func llama3Word(s string, maxDigits int) int {
+	if n := contraction(s, true); n > 0 {
+		return n
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	// [^\r\n\p{L}\p{N}]?\p{L}+
+	if isL(r) {
+		return runWhile(s, isL)
+	}
+	if r != '\r' && r != '\n' && !isN(r) && size < len(s) {
+		if r2, _ := utf8.DecodeRuneInString(s[size:]); isL(r2) {
+			return size + runWhile(s[size:], isL)
+		}
+	}
+	// \p{N}{1,maxDigits}
+	if isN(r) {
+		n := 0
+		for i, r := range s {
+			if !isN(r) || n == maxDigits {
+				return i
 			}
+			n++
 		}
-		if best < 0 {
-			break
-		}
-		parts[best] += parts[best+1]
-		parts = append(parts[:best+1], parts[best+2:]...)
+		return len(s)
 	}
-	out := make([]int, 0, len(parts))
-	for _, p := range parts {
+	//  ?[^\s\p{L}\p{N}]+[\r\n]*
+	lead := 0
+	if r == ' ' && size < len(s) {
+		if r2, _ := utf8.DecodeRuneInString(s[1:]); other(r2) {
+			lead = 1
+		}
+	}
+	if o := runWhile(s[lead:], other); o > 0 {
+		n := lead + o
+		return n + runWhile(s[n:], func(r rune) bool { return r == '\r' || r == '\n' })
+	}
+	// \s*[\r\n]+ : through the last newline of the whitespace run.
+	ws := runWhile(s, isS)
+	if nl := strings.LastIndexAny(s[:ws], "\r\n"); nl >= 0 {
+		return nl + 1
+	}
+	return spaceRun(s)
+}
+
+// --- merging ---
+
+// symbol is one piece of a word during merging, in a linked list.
+type symbol struct {
+	text       string
+	prev, next int
+}
+
+// bigram is a candidate merge of two adjacent symbols. For BPE the lowest
+// rank wins, for SentencePiece the highest score; ties go to the leftmost.
+type bigram struct {
+	left, right int
+	text        string
+	key         float64 // smaller is better
+}
+
+type bigramQueue []bigram
+
+func (q bigramQueue) Len() int { return len(q) }
+func (q bigramQueue) Less(a, b int) bool {
+	return q[a].key < q[b].key || (q[a].key == q[b].key && q[a].left < q[b].left)
+}
+func (q bigramQueue) Swap(a, b int) { q[a], q[b] = q[b], q[a] }
+func (q *bigramQueue) Push(x any)   { *q = append(*q, x.(bigram)) }
+func (q *bigramQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// merge runs the greedy pairwise merge over the runes of word (the
+// algorithm of llama.cpp's BPE and SentencePiece sessions) and returns the
+// final pieces. key scores a candidate pair (ok false: not mergeable).
+func merge(word string, key func(l, r string) (float64, bool)) []string {
+	syms := make([]symbol, 0, len(word))
+	for i, r := range word {
+		syms = append(syms, symbol{text: word[i : i+utf8.RuneLen(r)], prev: len(syms) - 1, next: len(syms) + 1})
+	}
+	if len(syms) == 0 {
+		return nil
+	}
+	syms[len(syms)-1].next = -1
+	q := &bigramQueue{}
+	try := func(l, r int) {
+		if l < 0 || r < 0 {
+			return
+		}
+		if k, ok := key(syms[l].text, syms[r].text); ok {
+			heap.Push(q, bigram{left: l, right: r, text: syms[l].text + syms[r].text, key: k})
+		}
+	}
+	for i := 1; i < len(syms); i++ {
+		try(i-1, i)
+	}
+	for q.Len() > 0 {
+		b := heap.Pop(q).(bigram)
+		l, r := &syms[b.left], &syms[b.right]
+		// Skip pairs made stale by an earlier merge.
+		if l.text == "" || r.text == "" || l.next != b.right || l.text+r.text != b.text {
+			continue
+		}
+		l.text += r.text
+		r.text = ""
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = b.left
+		}
+		try(l.prev, b.left)
+		try(b.left, l.next)
+	}
+	var out []string
+	for i := 0; i >= 0; i = syms[i].next {
+		out = append(out, syms[i].text)
+	}
+	return out
+}
+
+func (t *Tokenizer) bpe(out []int, word string) []int {
+	u := unicodeFromBytes(word)
+	// Llama-3 vocabularies take a whole word that is a token as is
+	// (llama.cpp's ignore_merges).
+	if t.pre == PreLlama3 {
+		if id, ok := t.ids[u]; ok {
+			return append(out, id)
+		}
+	}
+	for _, p := range merge(u, func(l, r string) (float64, bool) {
+		rank, ok := t.ranks[[2]string{l, r}]
+		return float64(rank), ok
+	}) {
 		if id, ok := t.ids[p]; ok {
 			out = append(out, id)
 			continue
@@ -383,34 +640,29 @@ func (t *Tokenizer) bpe(word string) []int {
 
 // --- SentencePiece (llama) ---
 
-func (t *Tokenizer) spm(s string) []int {
-	s = "▁" + strings.ReplaceAll(s, " ", "▁")
-	var ids []int
-	for _, r := range s {
-		if id, ok := t.ids[string(r)]; ok {
-			ids = append(ids, id)
+// spm tokenizes text whose spaces are already ▁: merge the adjacent pair
+// whose joined piece scores highest, then map pieces to ids, spelling
+// pieces outside the vocabulary as <0xXX> bytes (or <unk>).
+func (t *Tokenizer) spm(out []int, s string) []int {
+	for _, p := range merge(s, func(l, r string) (float64, bool) {
+		id, ok := t.ids[l+r]
+		if !ok || t.scores == nil {
+			return 0, false
+		}
+		return -float64(t.scores[id]), true
+	}) {
+		if id, ok := t.ids[p]; ok {
+			out = append(out, id)
 			continue
 		}
-		var buf [4]byte
-		for _, b := range buf[:utf8.EncodeRune(buf[:], r)] {
-			if t.bytes[b] >= 0 {
-				ids = append(ids, t.bytes[b])
+		for i := 0; i < len(p); i++ {
+			if id := t.bytes[p[i]]; id >= 0 {
+				out = append(out, id)
+			} else if t.UNK >= 0 {
+				out = append(out, t.UNK)
+				break
 			}
 		}
 	}
-	// Merge the adjacent pair whose merged piece scores highest, until none merges.
-	for {
-		best, bestScore, bestID := -1, float32(-1e30), -1
-		for i := 0; i+1 < len(ids); i++ {
-			merged := t.tokens[ids[i]] + t.tokens[ids[i+1]]
-			if id, ok := t.ids[merged]; ok && t.scores != nil && t.scores[id] > bestScore {
-				best, bestScore, bestID = i, t.scores[id], id
-			}
-		}
-		if best < 0 {
-			return ids
-		}
-		ids[best] = bestID
-		ids = append(ids[:best+1], ids[best+2:]...)
-	}
+	return out
 }

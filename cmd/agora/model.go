@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -76,26 +79,33 @@ func newModelInfoCmd() *cobra.Command {
 		Short: "Show a model's architecture, shapes, quantization, tokenizer and id",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := os.Stat(args[0]); errors.Is(err, fs.ErrNotExist) {
+				return notFoundError{fmt.Errorf("model file %s does not exist", args[0])}
+			}
 			m, err := engine.Load(args[0])
 			if err != nil {
 				return err
 			}
 			defer m.Close()
-			id, err := m.ID()
+			in, err := m.Info()
 			if err != nil {
 				return err
 			}
-			c := m.Config()
-			out := struct {
-				engine.Config
-				ID        string `json:"id"`
-				Tokenizer string `json:"tokenizer"`
-				Template  string `json:"chat_template"`
-			}{c, id, string(m.Tokenizer().Kind), string(m.Template())}
-			return printResult(cmd, out, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "name          %s\narchitecture  %s\nlayers        %d\ndim           %d (ffn %d)\nheads         %d (kv %d, head dim %d)\nvocab         %d\ncontext       %d\nrope base     %g\nweights       %s\ntokenizer     %s, chat template %s\nid            %s\n",
-					c.Name, c.Arch, c.Layers, c.Dim, c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Vocab, c.Context, c.RopeBase, c.WeightType,
-					m.Tokenizer().Kind, m.Template(), id)
+			return printResult(cmd, in, func(w io.Writer) error {
+				var types []string
+				for t, n := range in.TensorTypes {
+					types = append(types, fmt.Sprintf("%s ×%d", t, n))
+				}
+				sort.Strings(types)
+				tok := in.Tokenizer
+				if in.PreTokenizer != "" {
+					tok += " (pre-tokenizer " + in.PreTokenizer + ")"
+				}
+				_, err := fmt.Fprintf(w, "name          %s\narchitecture  %s\nparameters    %.1fM (%.1f MiB file)\nlayers        %d\ndim           %d (ffn %d)\nheads         %d (kv %d, head dim %d)\nvocab         %d\ncontext       %d\nrope          base %g, %s, scale %g\nweights       %s (matrices: %s)\noutput head   %s\ntokenizer     %s, bos %d eos %d eot %d\nchat template %s\nid            %s\n",
+					in.Name, in.Arch, float64(in.Parameters)/1e6, float64(in.FileBytes)/(1<<20), in.Layers, in.Dim, in.Hidden, in.Heads, in.KVHeads, in.HeadDim,
+					in.Vocab, in.Context, in.RopeBase, map[bool]string{true: "neox", false: "adjacent pairs"}[in.RopeNeox], in.RopeScale,
+					in.WeightType, strings.Join(types, ", "), map[bool]string{true: "tied to the embeddings", false: "separate"}[in.TiedOutput],
+					tok, in.BOS, in.EOS, in.EOT, in.ChatTemplate, in.ID)
 				return err
 			})
 		},
@@ -123,17 +133,16 @@ func newModelPullCmd() *cobra.Command {
 			bar := newProgressBar(cmd.ErrOrStderr(), filepath.Base(url))
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			path, err := engine.Pull(ctx, &http.Client{Timeout: 6 * time.Hour}, url, dir, sha, bar.update)
+			p, err := engine.Pull(ctx, &http.Client{Timeout: 6 * time.Hour}, url, dir, sha, bar.update)
 			bar.done()
 			if err != nil {
 				return err
 			}
-			id, err := engine.FileID(path)
-			if err != nil {
-				return err
+			if p.Verified == "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: no sha256 to check %s against (give --sha256)\n", filepath.Base(p.Path))
 			}
-			return printResult(cmd, map[string]string{"path": path, "id": id}, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s\nmodel id %s\n", path, id)
+			return printResult(cmd, p, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s\nmodel id %s\n", p.Path, p.SHA256)
 				return err
 			})
 		},

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestModelGenInfoGenerateCLI(t *testing.T) {
@@ -58,7 +65,40 @@ func TestModelGenInfoGenerateCLI(t *testing.T) {
 			t.Errorf("agora %v: exit %d, want %d", bad, code, exitUsage)
 		}
 	}
-	if _, code := runCLI(t, ctx, "model", "info", filepath.Join(t.TempDir(), "missing.gguf")); code != exitError {
+	if _, code := runCLI(t, ctx, "model", "info", filepath.Join(t.TempDir(), "missing.gguf")); code != exitNotFound {
 		t.Errorf("info of a missing file: exit %d", code)
+	}
+}
+
+func TestModelPullCLI(t *testing.T) {
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "src.gguf")
+	if _, code := runCLI(t, ctx, "model", "gen", "--out", src, "--shape", "tiny"); code != exitOK {
+		t.Fatal("model gen failed")
+	}
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "m.gguf", time.Time{}, bytes.NewReader(raw))
+	}))
+	defer srv.Close()
+	home := t.TempDir()
+	sum := sha256.Sum256(raw)
+	out, code := runCLI(t, ctx, "model", "pull", srv.URL+"/tiny.gguf", "--sha256", hex.EncodeToString(sum[:]), "--home", home, "-o", "json")
+	var p struct{ Path, SHA256, Verified string }
+	if err := json.Unmarshal([]byte(out), &p); err != nil || code != exitOK {
+		t.Fatalf("pull: %d %q %v", code, out, err)
+	}
+	if p.Path != filepath.Join(home, "models", "tiny.gguf") || p.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("pulled %+v", p)
+	}
+	// The pulled file is a usable model.
+	if _, code := runCLI(t, ctx, "model", "info", p.Path); code != exitOK {
+		t.Fatal("info of the pulled model failed")
+	}
+	if _, code := runCLI(t, ctx, "model", "pull", srv.URL+"/other.gguf", "--sha256", strings.Repeat("0", 64), "--home", home); code != exitError {
+		t.Fatalf("checksum mismatch: exit %d", code)
 	}
 }

@@ -46,46 +46,56 @@ const (
 // TensorType is a ggml tensor element type.
 type TensorType uint32
 
-// Tensor types this package knows the layout of.
+// Tensor types this package knows the layout of (ggml's type ids). The
+// reader can parse any of them; which ones a consumer can compute with is
+// up to it.
 const (
 	F32  TensorType = 0
 	F16  TensorType = 1
+	Q4_0 TensorType = 2
+	Q4_1 TensorType = 3
+	Q5_0 TensorType = 6
+	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
+	Q8_1 TensorType = 9
+	Q2_K TensorType = 10
+	Q3_K TensorType = 11
 	Q4_K TensorType = 12
+	Q5_K TensorType = 13
+	Q6_K TensorType = 14
+	Q8_K TensorType = 15
+	I8   TensorType = 24
+	I16  TensorType = 25
+	I32  TensorType = 26
+	I64  TensorType = 27
+	F64  TensorType = 28
 	BF16 TensorType = 30
 )
 
-func (t TensorType) String() string {
-	switch t {
-	case F32:
-		return "F32"
-	case F16:
-		return "F16"
-	case Q8_0:
-		return "Q8_0"
-	case Q4_K:
-		return "Q4_K"
-	case BF16:
-		return "BF16"
-	default:
-		return fmt.Sprintf("type%d", uint32(t))
-	}
+var typeInfo = map[TensorType]struct {
+	name         string
+	elems, bytes int
+}{
+	F32: {"F32", 1, 4}, F16: {"F16", 1, 2}, BF16: {"BF16", 1, 2}, F64: {"F64", 1, 8},
+	I8: {"I8", 1, 1}, I16: {"I16", 1, 2}, I32: {"I32", 1, 4}, I64: {"I64", 1, 8},
+	Q4_0: {"Q4_0", 32, 18}, Q4_1: {"Q4_1", 32, 20}, Q5_0: {"Q5_0", 32, 22}, Q5_1: {"Q5_1", 32, 24},
+	Q8_0: {"Q8_0", 32, 34}, Q8_1: {"Q8_1", 32, 36},
+	Q2_K: {"Q2_K", 256, 84}, Q3_K: {"Q3_K", 256, 110}, Q4_K: {"Q4_K", 256, 144},
+	Q5_K: {"Q5_K", 256, 176}, Q6_K: {"Q6_K", 256, 210}, Q8_K: {"Q8_K", 256, 292},
 }
 
-// BlockSize and BlockBytes give a type's quantization block: elements per
-// block and bytes per block.
-func (t TensorType) BlockSize() (elems, bytes int, ok bool) {
-	switch t {
-	case F32:
-		return 1, 4, true
-	case F16, BF16:
-		return 1, 2, true
-	case Q8_0:
-		return 32, 34, true
-	case Q4_K:
-		return 256, 144, true
+func (t TensorType) String() string {
+	if ti, ok := typeInfo[t]; ok {
+		return ti.name
 	}
-	return 0, 0, false
+	return fmt.Sprintf("type%d", uint32(t))
+}
+
+// BlockSize gives a type's quantization block: elements per block and bytes
+// per block.
+func (t TensorType) BlockSize() (elems, bytes int, ok bool) {
+	ti, ok := typeInfo[t]
+	return ti.elems, ti.bytes, ok
 }
 
 // Value is a decoded metadata value: uint8…int64 as int64/uint64, floats as
@@ -241,7 +251,8 @@ func (r *reader) value(t ValueType, depth int) (Value, error) {
 		}
 		b := r.b[r.off]
 		r.off++
-		v.U, v.I, v.B = uint64(b), int64(int8(b)), b != 0
+		v.U, v.I = uint64(b), int64(int8(b))
+		v.B = t == TypeBool && b != 0
 	case TypeUint16, TypeInt16:
 		if err := r.need(2); err != nil {
 			return v, err

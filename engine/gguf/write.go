@@ -20,6 +20,9 @@ type Writer struct {
 // NewWriter starts an empty file with the default alignment.
 func NewWriter() *Writer { return &Writer{align: DefaultAlignment} }
 
+// Set adds a metadata value of any type (arrays included, nested or not).
+func (w *Writer) Set(k string, v Value) { w.kv = append(w.kv, KV{k, v}) }
+
 // Str, U32, U64, I32, F32, Bool add scalar metadata.
 func (w *Writer) Str(k, v string) { w.kv = append(w.kv, KV{k, Value{Type: TypeString, S: v}}) }
 

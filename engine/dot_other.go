@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package engine
+
+const useAVX2 = false
+
+// dotQ8 is the Q8_0 row w (block scales ws) dotted with x.
+func dotQ8(w []byte, ws []float32, x []float32) float32 { return dotQ8Portable(w, ws, x) }

@@ -1,0 +1,257 @@
+package engine
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+var roundTripTexts = []string{
+	"Hello world",
+	"héllo wörld 日本語 🙂",
+	"  leading spaces and\ttabs\n\nnewlines ",
+	"It's 2026; we're HERE!! (ok?)",
+	"\r\n\u00a0x\u3000y",
+	"",
+}
+
+func TestTokenizerRoundTrip(t *testing.T) {
+	for _, shape := range []string{"tiny", "tiny-qwen2", "tiny-llama3", "tiny-spm"} {
+		m, _ := genModel(t, shape, QuantF32, 1)
+		tok := m.Tokenizer()
+		for _, s := range roundTripTexts {
+			ids := tok.Encode(s, false, false)
+			if got := tok.Decode(ids); got != s {
+				t.Errorf("%s: Decode(Encode(%q)) = %q (ids %v)", shape, s, got, ids)
+			}
+			// Streaming pieces concatenate to the same text (after the
+			// first token, where SentencePiece drops its added space).
+			if tok.Kind == BPE {
+				var b strings.Builder
+				for _, id := range ids {
+					b.WriteString(tok.Piece(id))
+				}
+				if b.String() != s {
+					t.Errorf("%s: pieces of %q spell %q", shape, s, b.String())
+				}
+			}
+		}
+	}
+}
+
+func TestPreTokenizersGolden(t *testing.T) {
+	cases := []struct {
+		pre  PreTokenizer
+		in   string
+		want []string
+	}{
+		{PreGPT2, "Hello  world's 42 times!\n\nok", []string{"Hello", " ", " world", "'s", " 42", " times", "!", "\n", "\n", "ok"}},
+		{PreGPT2, "(hello) IT'S", []string{"(", "hello", ")", " IT", "'", "S"}},
+		{PreGPT2, "end  ", []string{"end", "  "}},
+		{PreSmolLM, "abc123 def 4", []string{"abc", "1", "2", "3", " def", " ", "4"}},
+		{PreLlama3, "Hello  world's 12345 times!!\n\n  ok", []string{"Hello", " ", " world", "'s", " ", "123", "45", " times", "!!\n\n", " ", " ok"}},
+		{PreLlama3, "(hello) IT'S", []string{"(hello", ")", " IT", "'S"}},
+		{PreLlama3, "a\n\n  b", []string{"a", "\n\n", " ", " b"}},
+		{PreQwen2, "x 2026!", []string{"x", " ", "2", "0", "2", "6", "!"}},
+		{PreQwen2, "日本語 🙂", []string{"日本語", " 🙂"}},
+	}
+	for _, c := range cases {
+		if got := preTokenize(c.pre, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%s %q:\n got %q\nwant %q", c.pre, c.in, got, c.want)
+		}
+	}
+}
+
+func TestTokenizerGolden(t *testing.T) {
+	bpe, _ := genModel(t, "tiny", QuantF32, 1)
+	tok := bpe.Tokenizer()
+	// " the" is the corpus's commonest word: BPE learns it as one token.
+	if ids := tok.Encode(" the", false, false); len(ids) != 1 || tok.Token(ids[0]) != "Ġthe" {
+		t.Fatalf(`" the" → %v`, ids)
+	}
+	// A byte with no merges is its byte-to-unicode character: "\n" is Ċ.
+	if ids := tok.Encode("\n", false, false); len(ids) != 1 || tok.Token(ids[0]) != "Ċ" {
+		t.Fatalf(`"\n" → %v`, ids)
+	}
+	// Special tokens only when asked for.
+	im, _ := tok.ID("<|im_start|>")
+	if ids := tok.Encode("<|im_start|>user", true, false); ids[0] != im || tok.Decode(ids) != "user" {
+		t.Fatalf("special token not parsed: %v", ids)
+	}
+	if ids := tok.Encode("<|im_start|>", false, false); slices.Contains(ids, im) {
+		t.Fatal("special token parsed from plain text")
+	}
+
+	spm, _ := genModel(t, "tiny-spm", QuantF32, 1)
+	st := spm.Tokenizer()
+	if ids := st.Encode("the", false, true); len(ids) != 2 || ids[0] != st.BOS || st.Token(ids[1]) != "▁the" {
+		t.Fatalf(`SPM "the" → %v`, ids)
+	}
+	// A character outside the vocabulary falls back to its UTF-8 bytes:
+	// 日 is E6 97 A5.
+	ids := st.Encode("日", false, false)
+	var names []string
+	for _, id := range ids {
+		names = append(names, st.Token(id))
+	}
+	if !slices.Equal(names, []string{"▁", "<0xE6>", "<0x97>", "<0xA5>"}) {
+		t.Fatalf("byte fallback: %q", names)
+	}
+	// SentencePiece prefixes a space after a special token too (as
+	// llama.cpp does), so "<s>[INST]" encodes like the chat template expects.
+	ids = st.Encode("<s>the", true, false)
+	if ids[0] != st.BOS || st.Token(ids[1]) != "▁the" {
+		t.Fatalf("after special: %v", ids)
+	}
+
+	l3, _ := genModel(t, "tiny-llama3", QuantF32, 1)
+	lt := l3.Tokenizer()
+	if ids := lt.Encode("hi", false, true); ids[0] != lt.BOS {
+		t.Fatalf("llama3 adds BOS: %v", ids)
+	}
+	if eot, _ := lt.ID("<|eot_id|>"); lt.EOT != eot || !lt.IsStop(eot) || !lt.IsStop(lt.EOS) {
+		t.Fatalf("llama3 stop tokens: eot %d eos %d", lt.EOT, lt.EOS)
+	}
+}
+
+func TestChatTemplates(t *testing.T) {
+	msgs := []Message{{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}}
+	golden := map[ChatTemplate]string{
+		ChatML: "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n",
+		Llama3: "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+		Llama2: "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]",
+		NoChat: "system: Be brief.\nuser: Hi\nassistant: Hello.\nuser: Bye\nassistant: ",
+	}
+	for tmpl, want := range golden {
+		got, err := tmpl.Render(msgs)
+		if err != nil || got != want {
+			t.Errorf("%s:\n got %q\nwant %q (%v)", tmpl, got, want, err)
+		}
+	}
+	if _, err := Llama2.Render([]Message{{"user", "a"}, {"user", "b"}}); err == nil {
+		t.Error("llama2 accepted two user turns in a row")
+	}
+	// The family comes from each model's own metadata.
+	for shape, want := range map[string]ChatTemplate{"tiny": ChatML, "tiny-qwen2": ChatML, "tiny-llama3": Llama3, "tiny-spm": Llama2} {
+		m, _ := genModel(t, shape, QuantF32, 1)
+		if m.Template() != want {
+			t.Errorf("%s: template %s, want %s", shape, m.Template(), want)
+		}
+		ids, err := m.EncodeChat([]Message{{"user", "Hi"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := m.Tokenizer().ApplyChatTemplate([]Message{{"user", "Hi"}})
+		if !slices.Equal(ids, m.Tokenizer().Encode(text, true, want == ChatML)) {
+			t.Errorf("%s: EncodeChat differs from encoding the rendered template", shape)
+		}
+		// Exactly one BOS, and the template's markers are single tokens.
+		if want == Llama3 || want == Llama2 {
+			if ids[0] != m.Tokenizer().BOS || slices.Contains(ids[1:], m.Tokenizer().BOS) {
+				t.Errorf("%s: BOS placement %v", shape, ids)
+			}
+		}
+		if want == ChatML {
+			if im, _ := m.Tokenizer().ID("<|im_start|>"); ids[0] != im {
+				t.Errorf("%s: chat encoding starts with %d", shape, ids[0])
+			}
+		}
+	}
+}
+
+func TestDefaultSystemPrompt(t *testing.T) {
+	qwen := "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{% if messages[0]['role'] != 'system' %}{% endif %}"
+	cases := map[string]string{
+		smolLM2Jinja: "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+		qwen:         "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+		chatMLJinja:  "",
+		llama3Jinja:  "",
+	}
+	for jinja, want := range cases {
+		if got := defaultSystemPrompt(jinja); got != want {
+			t.Errorf("default system prompt %q, want %q", got, want)
+		}
+	}
+	tok := &Tokenizer{template: ChatML, defaultSystem: "Be nice."}
+	got, _ := tok.ApplyChatTemplate([]Message{{"user", "Hi"}})
+	if want := "<|im_start|>system\nBe nice.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"; got != want {
+		t.Errorf("with default system:\n got %q\nwant %q", got, want)
+	}
+	got, _ = tok.ApplyChatTemplate([]Message{{"system", "S"}, {"user", "Hi"}})
+	if strings.Contains(got, "Be nice.") {
+		t.Error("default system prompt added despite a system message")
+	}
+}
+
+func fuzzTokenizers(f *testing.F) []*Tokenizer {
+	dir := f.TempDir()
+	var toks []*Tokenizer
+	for _, shape := range []string{"tiny", "tiny-qwen2", "tiny-llama3", "tiny-spm"} {
+		p := filepath.Join(dir, shape+".gguf")
+		if err := Generate(p, Shapes[shape], QuantF32, 1); err != nil {
+			f.Fatal(err)
+		}
+		m, err := Load(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { m.Close() })
+		toks = append(toks, m.Tokenizer())
+	}
+	return toks
+}
+
+func FuzzTokenizerRoundTrip(f *testing.F) {
+	toks := fuzzTokenizers(f)
+	for _, s := range roundTripTexts {
+		f.Add(s)
+	}
+	f.Add("<|im_start|>user\nhi<|im_end|>")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		for _, tok := range toks {
+			ids := tok.Encode(s, false, false)
+			if got := tok.Decode(ids); got != s {
+				t.Fatalf("%s/%s: round trip of %q gave %q", tok.Kind, tok.pre, s, got)
+			}
+			_ = tok.Encode(s, true, true)
+		}
+		for _, pre := range []PreTokenizer{PreGPT2, PreSmolLM, PreLlama3, PreQwen2} {
+			words := preTokenize(pre, s)
+			if strings.Join(words, "") != s || slices.Contains(words, "") {
+				t.Fatalf("%s split %q into %q", pre, s, words)
+			}
+		}
+	})
+}
+
+// FuzzDecode feeds the decoders arbitrary token ids: never a panic, and
+// Decode is the concatenation of the pieces (for byte-level BPE).
+func FuzzDecode(f *testing.F) {
+	toks := fuzzTokenizers(f)
+	f.Add([]byte{0, 1, 2, 3, 200, 255})
+	f.Add([]byte{7, 7, 7})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids := make([]int, 0, len(b)/2+1)
+		for i := 0; i+1 < len(b); i += 2 {
+			ids = append(ids, int(int16(uint16(b[i])|uint16(b[i+1])<<8)))
+		}
+		for _, tok := range toks {
+			text := tok.Decode(ids)
+			if tok.Kind != BPE {
+				continue
+			}
+			var sb strings.Builder
+			for _, id := range ids {
+				sb.WriteString(tok.Piece(id))
+			}
+			if sb.String() != text {
+				t.Fatalf("pieces %q, decode %q", sb.String(), text)
+			}
+		}
+	})
+}

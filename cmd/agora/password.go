@@ -4,67 +4,100 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// readPassword finds the keystore password: --password-file, else
-// AGORA_PASSWORD, else a prompt on the terminal. confirm asks twice and
-// refuses empty passwords (for new keys) unless AGORA_INSECURE_EMPTY_PASSWORD=1.
+// Environment variables that supply or relax the keystore password.
+const (
+	envPassword      = "AGORA_PASSWORD"
+	envInsecureEmpty = "AGORA_INSECURE_EMPTY_PASSWORD"
+)
+
+// maxPasswordFile bounds what is read from --password-file.
+const maxPasswordFile = 64 << 10
+
+// readPassword finds the keystore password: the first line of
+// --password-file, else $AGORA_PASSWORD, else a prompt on the terminal.
+// confirm is for new keys: the prompt asks twice, and an empty password is
+// refused unless AGORA_INSECURE_EMPTY_PASSWORD=1 (throwaway devnet keys).
+// The caller should clear the returned slice when done.
 func readPassword(cmd *cobra.Command, confirm bool) ([]byte, error) {
-	pw, err := passwordFromFlagOrEnv(cmd)
+	pw, found, err := passwordFromFlagOrEnv(cmd)
 	if err != nil {
 		return nil, err
 	}
-	if pw == nil {
-		pw, err = promptPassword(confirm)
-		if err != nil {
+	if !found {
+		if pw, err = promptPassword(cmd, confirm); err != nil {
 			return nil, err
 		}
 	}
-	if confirm && len(pw) == 0 && os.Getenv("AGORA_INSECURE_EMPTY_PASSWORD") != "1" {
-		return nil, usageErrorf("refusing an empty keystore password (set AGORA_INSECURE_EMPTY_PASSWORD=1 for throwaway keys)")
+	if confirm && len(pw) == 0 && os.Getenv(envInsecureEmpty) != "1" {
+		return nil, usageErrorf("refusing an empty password for a new key (set %s=1 for throwaway devnet keys)", envInsecureEmpty)
 	}
 	return pw, nil
 }
 
-func passwordFromFlagOrEnv(cmd *cobra.Command) ([]byte, error) {
+// passwordFromFlagOrEnv reads the non-interactive sources. found reports
+// whether one was set, since an empty password is still a password.
+func passwordFromFlagOrEnv(cmd *cobra.Command) (pw []byte, found bool, err error) {
 	if path, _ := cmd.Flags().GetString(flagPasswordFile); path != "" {
-		raw, err := os.ReadFile(path)
+		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("read --password-file: %w", err)
+			return nil, false, usageErrorf("--%s: %v", flagPasswordFile, err)
 		}
+		defer f.Close()
+		raw, err := io.ReadAll(io.LimitReader(f, maxPasswordFile))
+		if err != nil {
+			return nil, false, fmt.Errorf("read --%s: %w", flagPasswordFile, err)
+		}
+		// Only the first line counts, so files written by echo or an editor work.
 		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		return bytes.TrimSuffix(line, []byte("\r")), nil
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		pw = bytes.Clone(line)
+		clear(raw)
+		return pw, true, nil
 	}
-	if pw, ok := os.LookupEnv("AGORA_PASSWORD"); ok {
-		return []byte(pw), nil
+	if v, ok := os.LookupEnv(envPassword); ok {
+		return []byte(v), true, nil
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
-func promptPassword(confirm bool) ([]byte, error) {
+// promptPassword asks on the terminal, with echo off. Prompts go to stderr so
+// stdout stays clean for --output json.
+func promptPassword(cmd *cobra.Command, confirm bool) ([]byte, error) {
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return nil, usageError{errors.New("no keystore password: pass --password-file FILE or set AGORA_PASSWORD (no terminal to prompt on)")}
+		return nil, usageError{errors.New("no keystore password: use --password-file FILE or set AGORA_PASSWORD (standard input is not a terminal to prompt on)")}
 	}
-	fmt.Fprint(os.Stderr, "keystore password: ")
+	errOut := cmd.ErrOrStderr()
+	label := "Keystore password: "
+	if confirm {
+		label = "New key password: "
+	}
+	fmt.Fprint(errOut, label)
 	pw, err := term.ReadPassword(fd)
-	fmt.Fprintln(os.Stderr)
+	fmt.Fprintln(errOut)
 	if err != nil {
 		return nil, fmt.Errorf("read password: %w", err)
 	}
 	if confirm {
-		fmt.Fprint(os.Stderr, "repeat password: ")
+		fmt.Fprint(errOut, "Repeat password: ")
 		again, err := term.ReadPassword(fd)
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(errOut)
 		if err != nil {
+			clear(pw)
 			return nil, fmt.Errorf("read password: %w", err)
 		}
-		if !bytes.Equal(pw, again) {
-			return nil, usageErrorf("passwords do not match")
+		same := bytes.Equal(pw, again)
+		clear(again)
+		if !same {
+			clear(pw)
+			return nil, usageErrorf("the passwords do not match")
 		}
 	}
 	return pw, nil

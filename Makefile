@@ -16,10 +16,12 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./chain/tx/
 	$(GO) test -run XXX -fuzz FuzzCheckTx -fuzztime $(FUZZTIME) ./chain/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./address/
-	$(GO) test -run XXX -fuzz FuzzParseKeyFile -fuzztime $(FUZZTIME) ./keys/
+	$(GO) test -run XXX -fuzz FuzzDecodeKeyFile -fuzztime $(FUZZTIME) ./keys/
 	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./cmd/agora/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzParseFixed -fuzztime $(FUZZTIME) ./yuma/
 	$(GO) test -run XXX -fuzz FuzzParseHeaders -fuzztime $(FUZZTIME) ./wire/
 	$(GO) test -run XXX -fuzz FuzzReceipt -fuzztime $(FUZZTIME) ./wire/
 	$(GO) test -run XXX -fuzz FuzzParsePaymentSignature -fuzztime $(FUZZTIME) ./gateway/

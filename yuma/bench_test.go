@@ -39,3 +39,14 @@ func benchEpoch(b *testing.B, n, validators int) {
 
 func BenchmarkEpoch256x64(b *testing.B)   { benchEpoch(b, 256, 64) }
 func BenchmarkEpoch4096x256(b *testing.B) { benchEpoch(b, 4096, 256) }
+
+func BenchmarkEpochYuma2_4096x256(b *testing.B) {
+	p, in := denseInput(4096, 256)
+	p.Version = Yuma2
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Epoch(p, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -40,9 +40,15 @@ Input:
    "max_validators": 64,                                  (optional)
    "emission": N}                                         (base units)
 
+Numbers are read exactly, never through float64: fractions (kappa, bonds,
+decimal stake) are rounded to the nearest 2^-32, the chain's fixed point;
+weights, integer stake and emission must be whole numbers.
+
 Output: consensus, validator_trust, incentive, dividends and bonds as decimal
-fractions; miner_emission and validator_emission in base units (they sum to
-the emission exactly).`,
+fractions (the shortest decimal that reads back as the exact fixed-point
+value, so output bonds can be fed back in as the next epoch's bonds);
+miner_emission and validator_emission in base units (they sum to the
+emission exactly); validator_permit, the permits for the next epoch.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var r io.Reader
@@ -67,10 +73,14 @@ the emission exactly).`,
 			if err != nil {
 				return usageError{err}
 			}
+			// JSON is the natural form in both output modes: the text
+			// form is the same document.
 			res := simResult(out)
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(res)
+			return printResult(cmd, res, func(w io.Writer) error {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "scenario JSON file, or - for standard input")
@@ -102,6 +112,9 @@ func parseScenario(r io.Reader) (yuma.Params, yuma.Input, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sc); err != nil {
 		return yuma.Params{}, yuma.Input{}, fmt.Errorf("scenario: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return yuma.Params{}, yuma.Input{}, errors.New("scenario: unexpected data after the JSON object")
 	}
 	p := yuma.DefaultParams()
 	switch sc.Version {
@@ -196,16 +209,19 @@ func parseScenario(r io.Reader) (yuma.Params, yuma.Input, error) {
 	return p, in, nil
 }
 
+// fraction reads a proportion in [0, 1] exactly (rounded to the nearest
+// 2^-32, never through float64).
 func fraction(name string, num json.Number) (yuma.Fixed, error) {
 	v, err := yuma.ParseFixed(num.String())
 	if err != nil || v > yuma.One {
-		return 0, fmt.Errorf("scenario: %s = %s must be a plain decimal between 0 and 1", name, num)
+		return 0, fmt.Errorf("scenario: %s = %s must be a number between 0 and 1", name, num)
 	}
 	return v, nil
 }
 
 // parseStake takes whole base units as they are; if any entry has a decimal
-// point, all are read as decimals (stake is normalized, so only ratios matter).
+// point or an exponent, all are read as exact decimals below 2^32 (stake is
+// normalized, so only ratios matter).
 func parseStake(nums []json.Number) ([]uint64, error) {
 	out := make([]uint64, len(nums))
 	decimal := false

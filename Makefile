@@ -24,6 +24,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseFixed -fuzztime $(FUZZTIME) ./yuma/
 	$(GO) test -run XXX -fuzz FuzzParseHeaders -fuzztime $(FUZZTIME) ./wire/
 	$(GO) test -run XXX -fuzz FuzzReceipt -fuzztime $(FUZZTIME) ./wire/
+	$(GO) test -run XXX -fuzz FuzzDecodeEnvelope -fuzztime $(FUZZTIME) ./e2e/
+	$(GO) test -run XXX -fuzz FuzzReplyOpen -fuzztime $(FUZZTIME) ./e2e/
 	$(GO) test -run XXX -fuzz FuzzParsePaymentSignature -fuzztime $(FUZZTIME) ./gateway/
 
 bench: build

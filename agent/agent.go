@@ -22,6 +22,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
@@ -38,6 +39,16 @@ type Agent struct {
 	Signed uint64
 	// Owed is what the gateway last said the channel owes.
 	Owed uint64
+	// Sealed, when set, encrypts each request end to end to this miner
+	// (see PickMiner): the gateway routes and charges it without reading
+	// the prompt or the answer.
+	Sealed *SealTarget
+}
+
+// SealTarget is a miner and the X25519 key it published on chain.
+type SealTarget struct {
+	Miner address.Address
+	Key   []byte
 }
 
 // New makes an agent; signed is the highest voucher amount already signed on
@@ -84,6 +95,13 @@ func (a *Agent) post(ctx context.Context, body []byte, payment string) (*http.Re
 func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta func(string)) (string, error) {
 	body, _ := json.Marshal(openai.ChatRequest{Model: "agora", Messages: []openai.Message{{Role: "user", Content: prompt}},
 		MaxTokens: &maxTokens, Stream: true})
+	var reply *e2e.Reply
+	if t := a.Sealed; t != nil {
+		var err error
+		if body, reply, err = e2e.Seal(t.Key, t.Miner, "agora", maxTokens, true, body); err != nil {
+			return "", err
+		}
+	}
 	reqs, err := a.Requirements(ctx, body)
 	if err != nil {
 		return "", err
@@ -108,9 +126,22 @@ func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta 
 		if string(e.Data) == "[DONE]" {
 			return nil
 		}
-		var chunk openai.Response
-		if json.Unmarshal(e.Data, &chunk) != nil {
+		data := e.Data
+		if reply != nil {
+			var err error
+			if data, _, err = reply.Open(data); err != nil {
+				return err
+			}
+		}
+		var chunk struct {
+			openai.Response
+			Error *wire.ErrorDetail `json:"error"`
+		}
+		if json.Unmarshal(data, &chunk) != nil {
 			return nil
+		}
+		if chunk.Error != nil {
+			return fmt.Errorf("%s: %s", chunk.Error.Type, chunk.Error.Message)
 		}
 		for _, c := range chunk.Choices {
 			if c.Delta != nil && c.Delta.Content != "" {
@@ -134,6 +165,9 @@ func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta 
 			}
 		}
 	}
+	if err == nil && reply != nil && !reply.Done() {
+		err = fmt.Errorf("the sealed answer ended before the miner's final message")
+	}
 	if err != nil {
 		return text.String(), err
 	}
@@ -141,6 +175,51 @@ func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta 
 		a.Owed = cum // unknown: assume the whole authorization was used
 	}
 	return text.String(), nil
+}
+
+// PickMiner chooses the gateway's best-scored miner that has published an
+// X25519 key on chain, for sealed requests. The gateway only says whom it
+// would route to; the key comes from the chain, so a gateway cannot
+// substitute its own.
+func PickMiner(ctx context.Context, gatewayURL string, c *client.Client, netuid uint32) (*SealTarget, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(gatewayURL, "/")+"/agora/miners", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list the gateway's miners: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list the gateway's miners: %s", resp.Status)
+	}
+	var list struct {
+		Data []gateway.MinerInfo `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&list); err != nil {
+		return nil, fmt.Errorf("list the gateway's miners: %w", err)
+	}
+	mg, err := c.Metagraph(ctx, netuid, 0)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[address.Address][]byte{}
+	for _, n := range mg.Neurons {
+		if hot, err := address.FromBytes(n.Hotkey); err == nil && len(n.X25519PubKey) == 32 {
+			keys[hot] = n.X25519PubKey
+		}
+	}
+	for _, m := range list.Data { // best first
+		hot, err := address.Parse(m.Hotkey)
+		if err != nil {
+			continue
+		}
+		if k, ok := keys[hot]; ok {
+			return &SealTarget{Miner: hot, Key: k}, nil
+		}
+	}
+	return nil, fmt.Errorf("none of the gateway's %d miners has published an X25519 key on subnet %d", len(list.Data), netuid)
 }
 
 // OpenedChannel finds the id of the channel payer opened in the block at height.

@@ -194,13 +194,13 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		}
 		n.Participants = append(n.Participants, Participant{Role: role, Name: name, Hotkey: addrOf(name), Endpoint: endpoint})
 		serves.Add(1)
-		go func(name, endpoint string) {
+		go func(name, endpoint string, e2eKey []byte) {
 			defer serves.Done()
-			err := send(hot[name], &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: Netuid, Endpoint: endpoint, ModelId: modelID}}})
+			err := send(hot[name], &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: Netuid, Endpoint: endpoint, X25519PubKey: e2eKey, ModelId: modelID}}})
 			if err != nil {
 				serveErr <- fmt.Errorf("serve %s: %w", name, err)
 			}
-		}(name, endpoint)
+		}(name, endpoint, m.E2EPublicKey())
 	}
 	serves.Wait()
 	close(serveErr)

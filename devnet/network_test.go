@@ -156,6 +156,15 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			if a.Owed == 0 || a.Signed < a.Owed || streamed == 0 {
 				t.Fatalf("agent paid owed=%d signed=%d streamed=%d", a.Owed, a.Signed, streamed)
 			}
+			// Sealed end to end to a miner whose X25519 key is on chain.
+			if a.Sealed, err = agent.PickMiner(ctx, net.GatewayURL, c, Netuid); err != nil {
+				t.Fatal(err)
+			}
+			owed := a.Owed
+			if text, err := a.Chat(ctx, "hello, privately", 4, nil); err != nil || text == "" || a.Owed <= owed {
+				t.Fatalf("sealed chat: %q %v (owed %d → %d)", text, err, owed, a.Owed)
+			}
+			a.Sealed = nil
 			// An unmodified OpenAI client pays through its API key: the
 			// devnet's session-key token.
 			if !testing.Short() {

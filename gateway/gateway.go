@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
@@ -85,6 +86,7 @@ func New(cfg Config) *Gateway {
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/models", g.models)
+	mux.HandleFunc("GET /v1/agora/miners", g.miners)
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, true) })
 	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, false) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +100,40 @@ func (g *Gateway) models(w http.ResponseWriter, _ *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []map[string]any{
 		{"id": g.cfg.Model, "object": "model", "created": 0, "owned_by": "agora"},
 	}})
+}
+
+// MinerInfo is one routable miner as GET /v1/agora/miners lists it. A
+// client sealing a request end to end picks one here and reads its X25519
+// key from the chain, not from the gateway.
+type MinerInfo struct {
+	UID    int     `json:"uid"`
+	Hotkey string  `json:"hotkey"`
+	Score  float64 `json:"score"`
+}
+
+func (g *Gateway) miners(w http.ResponseWriter, r *http.Request) {
+	cands, err := g.cfg.Candidates(r.Context())
+	if err != nil {
+		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "no miners known yet")
+		return
+	}
+	out := []MinerInfo{}
+	for _, c := range cands {
+		if c.Endpoint != "" && c.Score > 0 {
+			out = append(out, MinerInfo{UID: c.UID, Hotkey: c.Hotkey.String(), Score: c.Score})
+		}
+	}
+	slices.SortFunc(out, func(a, b MinerInfo) int {
+		if a.Score != b.Score {
+			if a.Score > b.Score {
+				return -1
+			}
+			return 1
+		}
+		return a.UID - b.UID
+	})
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": out})
 }
 
 // order ranks candidates for one request: the client's exclusions removed,
@@ -153,10 +189,7 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		wire.WriteError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", fmt.Sprintf("request body over %d bytes", g.cfg.MaxBody))
 		return
 	}
-	req, err := openai.Decode(body)
-	if err == nil {
-		err = req.Validate(chat)
-	}
+	req, sealed, err := decodeRequest(body, chat)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
@@ -200,6 +233,16 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	ranked := order(cands, exclude, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
+	if sealed != nil {
+		// Only the miner it is sealed to can read it.
+		ranked = slices.DeleteFunc(ranked, func(c Candidate) bool { return c.Hotkey != sealed.Miner() })
+		if len(ranked) == 0 {
+			w.Header().Set("Retry-After", "5")
+			wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error",
+				fmt.Sprintf("miner %s, which the request is sealed to, is not routable here; seal it to one from GET /v1/agora/miners", sealed.Sealed.Miner))
+			return
+		}
+	}
 	if len(ranked) == 0 {
 		w.Header().Set("Retry-After", "5")
 		wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", "no scored miner is available for this request")
@@ -240,6 +283,24 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	wire.WriteError(w, http.StatusBadGateway, "upstream_error", "no miner could answer; try again")
+}
+
+// decodeRequest reads a completion request. A request sealed end to end
+// (see package e2e) is not readable here: only its clear envelope is, which
+// is all routing and pricing need.
+func decodeRequest(body []byte, chat bool) (*openai.ChatRequest, *e2e.Envelope, error) {
+	if e2e.IsEnvelope(body) {
+		env, err := e2e.DecodeEnvelope(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &openai.ChatRequest{Model: env.Model, MaxTokens: &env.MaxTokens, Stream: env.Stream}, env, nil
+	}
+	req, err := openai.Decode(body)
+	if err == nil {
+		err = req.Validate(chat)
+	}
+	return req, nil, err
 }
 
 type busyError struct {

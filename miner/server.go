@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
@@ -45,6 +46,7 @@ type Miner struct {
 	waiting  atomic.Int64
 	log      *slog.Logger
 	metrics  metrics
+	e2eKey   *e2e.PrivateKey
 }
 
 type metrics struct {
@@ -77,12 +79,20 @@ func New(cfg Config) (*Miner, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	self := address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey))
+	key, err := e2e.DeriveKey(cfg.Hotkey)
+	if err != nil {
+		return nil, err
+	}
 	return &Miner{cfg: cfg, self: self, verifier: wire.NewVerifier(self, cfg.Allow, cfg.MaxBody),
-		slots: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger}, nil
+		slots: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger, e2eKey: key}, nil
 }
 
 // Address is the miner's hotkey address.
 func (m *Miner) Address() address.Address { return m.self }
+
+// E2EPublicKey is the X25519 key clients seal requests to; publish it with
+// neuron serve.
+func (m *Miner) E2EPublicKey() []byte { return m.e2eKey.PublicKey() }
 
 // Handler routes the miner's endpoints. Completions are signed; health and
 // metrics are not (they reveal nothing about requests).
@@ -124,12 +134,27 @@ func (m *Miner) acquire(ctx context.Context) bool {
 	}
 }
 
+// call is one request being served.
+type call struct {
+	req  *openai.ChatRequest
+	chat bool
+	// body is the request body as received, which the receipt covers.
+	body []byte
+	// reply seals the answer of an end-to-end encrypted request; nil: clear.
+	reply *e2e.Reply
+}
+
+// seal is what goes on the wire for one response message.
+func (c *call) seal(raw []byte, final bool) []byte {
+	if c.reply == nil {
+		return raw
+	}
+	return c.reply.Seal(raw, final)
+}
+
 func (m *Miner) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	body, _ := io.ReadAll(r.Body) // already verified and size-capped by the middleware
-	req, err := openai.Decode(body)
-	if err == nil {
-		err = req.Validate(chat)
-	}
+	c, err := m.decode(body, chat)
 	if err != nil {
 		m.metrics.rejected.Add(1)
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
@@ -144,11 +169,44 @@ func (m *Miner) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	defer func() { <-m.slots }()
 	m.metrics.inFlight.Add(1)
 	defer m.metrics.inFlight.Add(-1)
-	if req.Stream {
-		m.stream(w, r, req, chat, body)
+	if c.req.Stream {
+		m.stream(w, r, c)
 		return
 	}
-	m.plain(w, r, req, chat, body)
+	m.plain(w, r, c)
+}
+
+// decode reads a request, opening it first if it is sealed to this miner.
+// A sealed request's clear fields (model, max_tokens, stream) are the ones
+// the gateway priced, so they override whatever the sealed request says.
+func (m *Miner) decode(body []byte, chat bool) (*call, error) {
+	c := &call{chat: chat, body: body}
+	inner := body
+	var env *e2e.Envelope
+	if e2e.IsEnvelope(body) {
+		var err error
+		if env, err = e2e.DecodeEnvelope(body); err != nil {
+			return nil, err
+		}
+		if inner, c.reply, err = m.e2eKey.Open(m.self, env); err != nil {
+			return nil, err
+		}
+	}
+	req, err := openai.Decode(inner)
+	if err != nil {
+		return nil, err
+	}
+	if env != nil {
+		req.Model, req.Stream = env.Model, env.Stream
+		if req.MaxTokens == nil || *req.MaxTokens > env.MaxTokens {
+			req.MaxTokens = &env.MaxTokens
+		}
+	}
+	if err := req.Validate(chat); err != nil {
+		return nil, err
+	}
+	c.req = req
+	return c, nil
 }
 
 func (m *Miner) fail(w http.ResponseWriter, err error) {
@@ -181,7 +239,8 @@ func (m *Miner) receipt(reqBody []byte, responseHash string, res *Result, start 
 
 func completionID() string { return "cmpl-" + wire.NewNonce() }
 
-func (m *Miner) plain(w http.ResponseWriter, r *http.Request, req *openai.ChatRequest, chat bool, reqBody []byte) {
+func (m *Miner) plain(w http.ResponseWriter, r *http.Request, c *call) {
+	req, chat := c.req, c.chat
 	start := time.Now()
 	var ttft time.Duration
 	var text []byte
@@ -218,13 +277,15 @@ func (m *Miner) plain(w http.ResponseWriter, r *http.Request, req *openai.ChatRe
 	}
 	out.Choices = []openai.Choice{choice}
 	raw, _ := json.Marshal(out)
-	rc := m.receipt(reqBody, wire.Hash(raw), res, start, ttft)
+	raw = c.seal(raw, true)
+	rc := m.receipt(c.body, wire.Hash(raw), res, start, ttft)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
 	w.Write(raw)
 }
 
-func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatRequest, chat bool, reqBody []byte) {
+func (m *Miner) stream(w http.ResponseWriter, r *http.Request, c *call) {
+	req, chat := c.req, c.chat
 	flusher, _ := w.(http.Flusher)
 	start := time.Now()
 	var ttft time.Duration
@@ -235,8 +296,9 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 		object = "text_completion"
 	}
 	started := false
-	send := func(v any) error {
+	send := func(v any, final bool) error {
 		raw, _ := json.Marshal(v)
+		raw = c.seal(raw, final)
 		h.Add(raw)
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", raw); err != nil {
 			return err
@@ -275,7 +337,7 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 		cut := completeUTF8(held)
 		text := string(held[:cut])
 		held = append(held[:0], held[cut:]...)
-		err := send(chunk(text, p.Logprob, nil, p.TokenIDs))
+		err := send(chunk(text, p.Logprob, nil, p.TokenIDs), false)
 		started = true
 		return err
 	})
@@ -286,7 +348,7 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 		}
 		// Headers are gone: end the stream with an error event instead.
 		m.metrics.failed.Add(1)
-		send(map[string]any{"error": map[string]string{"message": "the miner failed mid-stream", "type": "server_error"}})
+		send(map[string]any{"error": map[string]string{"message": "the miner failed mid-stream", "type": "server_error"}}, true)
 		return
 	}
 	if !started {
@@ -297,10 +359,10 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, req *openai.ChatR
 	final := chunk(string(held), nil, &finish, nil)
 	final.Usage = &openai.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, TotalTokens: res.PromptTokens + res.CompletionTokens}
 	final.AgoraPromptTokenIDs = res.PromptTokenIDs
-	send(final)
+	send(final, true)
 	io.WriteString(w, "data: [DONE]\n\n")
 	h.Add([]byte("[DONE]"))
-	wire.WriteReceiptEvent(w, m.receipt(reqBody, h.Sum(), res, start, ttft))
+	wire.WriteReceiptEvent(w, m.receipt(c.body, h.Sum(), res, start, ttft))
 	if flusher != nil {
 		flusher.Flush()
 	}

@@ -7,11 +7,14 @@ import (
 
 // ErrorBody is the OpenAI error shape.
 type ErrorBody struct {
-	Error struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Code    *string `json:"code"`
-	} `json:"error"`
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is what an OpenAI error says.
+type ErrorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Code    *string `json:"code"`
 }
 
 // WriteError answers with an OpenAI-shaped error.

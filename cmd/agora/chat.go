@@ -27,12 +27,17 @@ type chatState struct {
 func newChatCmd() *cobra.Command {
 	var from, gatewayURL, depositText string
 	var maxTokens int
+	var sealed bool
 	cmd := &cobra.Command{
 		Use:   "chat --from PAYER --gateway URL PROMPT",
 		Short: "Ask a gateway, paying per request from your own channel, and stream the answer",
 		Long: `chat is the agent path: it asks the gateway what a request costs (HTTP 402),
 opens a channel to the gateway on first use (--deposit) or reuses the one it
-remembers in --home, pays with a voucher, and streams the answer.`,
+remembers in --home, pays with a voucher, and streams the answer.
+
+With --e2e the request is sealed end to end (HPKE, RFC 9180) to the
+gateway's best miner that has published an X25519 key on chain: the gateway
+routes and charges it without being able to read the prompt or the answer.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			deposit, err := positiveAmount(depositText)
@@ -89,6 +94,12 @@ remembers in --home, pays with a voucher, and streams the answer.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "opened channel %d with %s\n", st.Channel, agr.Format(deposit))
 			}
 			a.Channel, a.Signed, a.Owed = st.Channel, st.Signed, st.Signed
+			if sealed {
+				if a.Sealed, err = agent.PickMiner(ctx, gatewayURL, c, reqs.Netuid); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "sealed end to end to miner %s\n", a.Sealed.Miner)
+			}
 			save := func() {
 				st.Signed = a.Signed
 				raw, _ := json.Marshal(st)
@@ -109,6 +120,7 @@ remembers in --home, pays with a voucher, and streams the answer.`,
 	cmd.Flags().StringVar(&gatewayURL, "gateway", "http://127.0.0.1:8080/v1", "gateway base URL")
 	cmd.Flags().StringVar(&depositText, "deposit", "5agr", "deposit of a new channel")
 	cmd.Flags().IntVar(&maxTokens, "max-tokens", 128, "most tokens to generate")
+	cmd.Flags().BoolVar(&sealed, "e2e", false, "encrypt the request and answer end to end to one miner")
 	addNodeFlag(cmd)
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -117,11 +118,11 @@ func newMinerCmd() *cobra.Command {
 			srv := miner.NewHTTPServer(m.Handler())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(l) }()
-			if err := sendAndWait(ctx, c, hot, &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: netuid, Endpoint: endpoint, ModelId: b.ModelID()}}}); err != nil {
+			if err := sendAndWait(ctx, c, hot, &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: netuid, Endpoint: endpoint, X25519PubKey: m.E2EPublicKey(), ModelId: b.ModelID()}}}); err != nil {
 				srv.Close()
 				return fmt.Errorf("publish endpoint: %w", err)
 			}
-			logger.Info("miner serving", "netuid", netuid, "hotkey", self.String(), "endpoint", endpoint, "model_id", b.ModelID())
+			logger.Info("miner serving", "netuid", netuid, "hotkey", self.String(), "endpoint", endpoint, "model_id", b.ModelID(), "x25519", hex.EncodeToString(m.E2EPublicKey()))
 			select {
 			case <-ctx.Done():
 			case err := <-errc:

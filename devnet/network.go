@@ -253,7 +253,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	gw := gateway.New(gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
 		Logger: o.Logger.With("gateway", "devnet"),
 		Payments: &gateway.Payments{Chain: c, ChainID: chainID, Payee: gwAddr, Netuid: Netuid,
-			PricePer1K: DevnetSubnetParams(o.Tempo, modelID).PricePer_1K, Ledger: ledger, ExpiryMargin: 10}})
+			PricePer1K: DevnetSubnetParams(o.Tempo, modelID).PricePer_1K, Ledger: ledger, ExpiryMargin: 10, CacheTTL: time.Second}})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -68,7 +68,7 @@ type Gateway struct {
 // New makes a gateway.
 func New(cfg Config) *Gateway {
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Minute}
+		cfg.HTTP = wire.NewHTTPClient(10 * time.Minute)
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
@@ -217,12 +217,15 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	defer release()
 	if p := g.cfg.Payments; p != nil {
 		maxCharge := p.maxCharge(body, req)
-		ch, err := p.authorize(r.Context(), r, maxCharge)
+		ch, durable, err := p.authorize(r.Context(), r, maxCharge)
 		if err != nil {
 			p.paymentRequired(w, maxCharge, err)
 			return
 		}
 		pay = &payState{p: p, channel: ch, provisional: maxCharge}
+		// The voucher's fsync runs while the miner works; nothing reaches
+		// the client until it is done.
+		w = &durableWriter{ResponseWriter: w, wait: durable}
 		// Whatever happens, the provisional charge is settled; a request no
 		// miner answered costs nothing.
 		defer pay.finish(0)
@@ -406,6 +409,47 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 		flusher.Flush()
 	}
 	return nil
+}
+
+// durableWriter holds back a paid response until the voucher paying for it
+// is on disk. If it cannot be made durable the client gets an error instead
+// of the answer, so nothing is served that the gateway could not claim.
+type durableWriter struct {
+	http.ResponseWriter
+	wait   Durable
+	waited bool
+	failed bool
+}
+
+func (d *durableWriter) ready() bool {
+	if !d.waited {
+		d.waited = true
+		if err := d.wait(); err != nil {
+			d.failed = true
+			clear(d.ResponseWriter.Header())
+			wire.WriteError(d.ResponseWriter, http.StatusServiceUnavailable, "server_error", "the gateway could not record the payment; try again later")
+		}
+	}
+	return !d.failed
+}
+
+func (d *durableWriter) WriteHeader(code int) {
+	if d.ready() {
+		d.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (d *durableWriter) Write(b []byte) (int, error) {
+	if !d.ready() {
+		return 0, errors.New("payment not recorded")
+	}
+	return d.ResponseWriter.Write(b)
+}
+
+func (d *durableWriter) Flush() {
+	if f, ok := d.ResponseWriter.(http.Flusher); ok && d.ready() {
+		f.Flush()
+	}
 }
 
 // payState tracks one paid request's provisional charge until it is settled.

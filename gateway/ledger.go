@@ -28,6 +28,13 @@ type Ledger struct {
 	mu       sync.Mutex
 	f        *os.File
 	channels map[uint64]*ledgerChannel
+	written  uint64 // records appended; guarded by mu
+	broken   error  // a failed fsync: the file's state is unknown, so accept nothing more
+
+	// Group commit: concurrent requests share one fsync. syncMu serializes
+	// fsyncs; synced is the count of records known to be on disk.
+	syncMu sync.Mutex
+	synced uint64
 }
 
 type ledgerChannel struct {
@@ -103,18 +110,55 @@ func (l *Ledger) apply(r ledgerRecord) {
 	}
 }
 
-func (l *Ledger) write(r ledgerRecord, sync bool) error {
+// write appends r (with mu held) and returns its sequence number; durable
+// callers then wait for it with syncTo, after releasing mu.
+func (l *Ledger) write(r ledgerRecord) (uint64, error) {
+	if l.broken != nil {
+		return 0, l.broken
+	}
 	raw, _ := json.Marshal(r)
 	if _, err := l.f.Write(append(raw, '\n')); err != nil {
-		return fmt.Errorf("write ledger: %w", err)
-	}
-	if sync {
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("sync ledger: %w", err)
-		}
+		l.broken = fmt.Errorf("write ledger: %w", err)
+		return 0, l.broken
 	}
 	l.apply(r)
+	l.written++
+	return l.written, nil
+}
+
+// syncTo returns once record seq is on disk. Whoever syncs covers every
+// record written before it, so under load one fsync serves many requests.
+func (l *Ledger) syncTo(seq uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.synced >= seq {
+		return nil
+	}
+	l.mu.Lock()
+	target, broken := l.written, l.broken
+	l.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
+	if err := l.f.Sync(); err != nil {
+		l.mu.Lock()
+		l.broken = fmt.Errorf("sync ledger: %w", err)
+		l.mu.Unlock()
+		return err
+	}
+	l.synced = target
 	return nil
+}
+
+// writeDurable appends r and waits until it is on disk.
+func (l *Ledger) writeDurable(r ledgerRecord) error {
+	l.mu.Lock()
+	seq, err := l.write(r)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.syncTo(seq)
 }
 
 // Errors a voucher is refused with (each becomes a 402 with its reason).
@@ -123,11 +167,26 @@ var (
 	ErrInsufficient = errors.New("voucher does not cover this request's maximum charge")
 )
 
-// Accept records v and a provisional charge, durably, if v strictly exceeds
-// the channel's last voucher and covers charged + maxCharge.
-func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) error {
+// Durable waits until an accepted voucher is on disk. A gateway may forward
+// the request meanwhile, so the fsync overlaps the miner's work, but must
+// call it before answering.
+type Durable func() error
+
+func (l *Ledger) durable(seq uint64) Durable { return func() error { return l.syncTo(seq) } }
+
+// Accept records v and a provisional charge if v strictly exceeds the
+// channel's last voucher and covers charged + maxCharge.
+func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) (Durable, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	seq, err := l.accept(v, maxCharge)
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return l.durable(seq), nil
+}
+
+func (l *Ledger) accept(v *tx.Voucher, maxCharge uint64) (uint64, error) {
 	c := l.channels[v.ChannelId]
 	var last, charged uint64
 	if c != nil {
@@ -137,32 +196,40 @@ func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) error {
 		}
 	}
 	if v.Cumulative <= last {
-		return fmt.Errorf("%w (%d ≤ %d)", ErrReplay, v.Cumulative, last)
+		return 0, fmt.Errorf("%w (%d ≤ %d)", ErrReplay, v.Cumulative, last)
 	}
 	if v.Cumulative < charged+maxCharge {
-		return fmt.Errorf("%w: it authorizes %d, already owed %d, this request may cost %d", ErrInsufficient, v.Cumulative, charged, maxCharge)
+		return 0, fmt.Errorf("%w: it authorizes %d, already owed %d, this request may cost %d", ErrInsufficient, v.Cumulative, charged, maxCharge)
 	}
 	return l.record(v, maxCharge)
 }
 
-func (l *Ledger) record(v *tx.Voucher, maxCharge uint64) error {
+func (l *Ledger) record(v *tx.Voucher, maxCharge uint64) (uint64, error) {
 	r := ledgerRecord{Kind: "voucher", Channel: v.ChannelId, Cumulative: v.Cumulative, Signature: hex.EncodeToString(v.Signature), Amount: maxCharge}
 	if v.Delegation != nil {
 		raw, err := tx.Marshal(v.Delegation)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		r.Delegation = raw
 	}
-	return l.write(r, true)
+	return l.write(r)
 }
 
 // AcceptNext makes and records the next voucher for a channel the gateway
 // signs itself (with a session key): sign receives the cumulative amount
 // covering what is owed plus maxCharge, and may refuse it.
-func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) error {
+func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) (Durable, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	seq, err := l.acceptNext(channel, maxCharge, sign)
+	l.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return l.durable(seq), nil
+}
+
+func (l *Ledger) acceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) (uint64, error) {
 	var last, charged uint64
 	if c := l.channels[channel]; c != nil {
 		charged = c.Charged
@@ -172,7 +239,7 @@ func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint
 	}
 	v, err := sign(max(last+1, charged+maxCharge))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return l.record(v, maxCharge)
 }
@@ -182,8 +249,10 @@ func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint
 func (l *Ledger) Settle(channel, provisional, actual uint64) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Not synced: losing an adjustment errs in the gateway's favour by at
+	// most what the payer authorized for this request.
 	if actual < provisional {
-		if err := l.write(ledgerRecord{Kind: "adjust", Channel: channel, Amount: provisional - actual}, false); err != nil {
+		if _, err := l.write(ledgerRecord{Kind: "adjust", Channel: channel, Amount: provisional - actual}); err != nil {
 			return 0, err
 		}
 	}
@@ -207,9 +276,7 @@ func (l *Ledger) Unclaimed() []*tx.MsgChannelClaim {
 
 // MarkClaimed records a settlement.
 func (l *Ledger) MarkClaimed(channel, amount uint64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.write(ledgerRecord{Kind: "claimed", Channel: channel, Amount: amount}, true)
+	return l.writeDurable(ledgerRecord{Kind: "claimed", Channel: channel, Amount: amount})
 }
 
 // Owed is a channel's total charge.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agoranet/agora/address"
@@ -70,6 +71,22 @@ type Payments struct {
 	PricePer1K   uint64
 	Ledger       *Ledger
 	ExpiryMargin uint64 // blocks before expiry from which vouchers are refused
+	// CacheTTL is how long a channel read and the chain height are reused,
+	// which keeps the chain off the per-request path; 0 reads the chain for
+	// every request. Reuse is safe because a channel's deposit only grows
+	// (a voucher above the cached deposit forces a fresh read) and it cannot
+	// close before expiry; ExpiryMargin must cover the height's staleness.
+	CacheTTL time.Duration
+
+	cacheMu  sync.Mutex
+	channels map[uint64]cachedChannel
+	height   int64
+	heightAt time.Time
+}
+
+type cachedChannel struct {
+	ch *tx.Channel
+	at time.Time
 }
 
 func encodeHeader(v any) string {
@@ -90,11 +107,12 @@ func (p *Payments) maxCharge(body []byte, req *openai.ChatRequest) uint64 {
 // ErrPayment wraps every reason a voucher is refused.
 var ErrPayment = errors.New("payment refused")
 
-// authorize takes payment for a request, durably, before it is served:
-// from its PAYMENT-SIGNATURE voucher, or, for clients that only have an API
-// key, by signing the next voucher with the session key in its
-// "Authorization: Bearer agora-sk-…" token. It returns the channel.
-func (p *Payments) authorize(ctx context.Context, r *http.Request, maxCharge uint64) (uint64, error) {
+// authorize takes payment for a request: from its PAYMENT-SIGNATURE
+// voucher, or, for clients that only have an API key, by signing the next
+// voucher with the session key in its "Authorization: Bearer agora-sk-…"
+// token. It returns the channel and the wait for the voucher's record to be
+// durable, which must end before the gateway answers.
+func (p *Payments) authorize(ctx context.Context, r *http.Request, maxCharge uint64) (uint64, Durable, error) {
 	h := r.Header.Get(HeaderPaymentSignature)
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if h == "" && strings.HasPrefix(token, SessionTokenPrefix) {
@@ -102,45 +120,46 @@ func (p *Payments) authorize(ctx context.Context, r *http.Request, maxCharge uin
 	}
 	v, err := ParsePaymentSignature(h)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	ch, height, err := p.channelFor(ctx, v.ChannelId)
+	ch, height, err := p.channelFor(ctx, v.ChannelId, v.Cumulative)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if !v.Verify(p.ChainID, ch.PayerPubKey) {
-		return 0, fmt.Errorf("%w: voucher signature does not verify", ErrPayment)
+		return 0, nil, fmt.Errorf("%w: voucher signature does not verify", ErrPayment)
 	}
 	if d := v.Delegation; d != nil {
 		if err := p.checkDelegation(d, height); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	if v.Cumulative > ch.Deposit {
-		return 0, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", ErrPayment, v.Cumulative, ch.Deposit)
+		return 0, nil, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", ErrPayment, v.Cumulative, ch.Deposit)
 	}
-	if err := p.Ledger.Accept(v, maxCharge); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
+	durable, err := p.Ledger.Accept(v, maxCharge)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", ErrPayment, err)
 	}
-	return v.ChannelId, nil
+	return v.ChannelId, durable, nil
 }
 
-func (p *Payments) authorizeSession(ctx context.Context, token string, maxCharge uint64) (uint64, error) {
+func (p *Payments) authorizeSession(ctx context.Context, token string, maxCharge uint64) (uint64, Durable, error) {
 	key, d, err := ParseSessionToken(token)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
+		return 0, nil, fmt.Errorf("%w: %v", ErrPayment, err)
 	}
-	ch, height, err := p.channelFor(ctx, d.ChannelId)
+	ch, height, err := p.channelFor(ctx, d.ChannelId, 0)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if !ed25519.Verify(ch.PayerPubKey, tx.DelegationSignBytes(p.ChainID, d), d.Signature) {
-		return 0, fmt.Errorf("%w: the session key's delegation is not signed by channel %d's payer", ErrPayment, ch.Id)
+		return 0, nil, fmt.Errorf("%w: the session key's delegation is not signed by channel %d's payer", ErrPayment, ch.Id)
 	}
 	if err := p.checkDelegation(d, height); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	err = p.Ledger.AcceptNext(ch.Id, maxCharge, func(cum uint64) (*tx.Voucher, error) {
+	durable, err := p.Ledger.AcceptNext(ch.Id, maxCharge, func(cum uint64) (*tx.Voucher, error) {
 		if cum > d.Cap {
 			return nil, fmt.Errorf("%w: the session key's spend cap of %d is reached (this request needs up to %d in total)", ErrPayment, d.Cap, cum)
 		}
@@ -151,11 +170,11 @@ func (p *Payments) authorizeSession(ctx context.Context, token string, maxCharge
 	})
 	if err != nil {
 		if errors.Is(err, ErrPayment) {
-			return 0, err
+			return 0, nil, err
 		}
-		return 0, fmt.Errorf("%w: %v", ErrPayment, err)
+		return 0, nil, fmt.Errorf("%w: %v", ErrPayment, err)
 	}
-	return ch.Id, nil
+	return ch.Id, durable, nil
 }
 
 // checkDelegation enforces what only a gateway can: expiry and subnets.
@@ -169,10 +188,52 @@ func (p *Payments) checkDelegation(d *tx.Delegation, height int64) error {
 	return nil
 }
 
+// readChannel reads a channel, reusing a read younger than CacheTTL whose
+// deposit covers need.
+func (p *Payments) readChannel(ctx context.Context, id, need uint64) (*tx.Channel, error) {
+	now := time.Now()
+	p.cacheMu.Lock()
+	c, ok := p.channels[id]
+	p.cacheMu.Unlock()
+	if ok && now.Sub(c.at) < p.CacheTTL && c.ch.Deposit >= need {
+		return c.ch, nil
+	}
+	ch, err := p.Chain.Channel(ctx, id, false)
+	if err != nil || p.CacheTTL <= 0 {
+		return ch, err
+	}
+	p.cacheMu.Lock()
+	defer p.cacheMu.Unlock()
+	if p.channels == nil || len(p.channels) >= 1<<16 {
+		p.channels = map[uint64]cachedChannel{} // bounded: start over rather than grow
+	}
+	p.channels[id] = cachedChannel{ch: ch, at: now}
+	return ch, nil
+}
+
+// chainHeight is the chain's height, reused for CacheTTL.
+func (p *Payments) chainHeight(ctx context.Context) (int64, error) {
+	now := time.Now()
+	p.cacheMu.Lock()
+	h, at := p.height, p.heightAt
+	p.cacheMu.Unlock()
+	if h > 0 && now.Sub(at) < p.CacheTTL {
+		return h, nil
+	}
+	h, err := p.Chain.Height(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p.cacheMu.Lock()
+	p.height, p.heightAt = h, now
+	p.cacheMu.Unlock()
+	return h, nil
+}
+
 // channelFor reads a channel and checks it pays this gateway on its subnet
 // and is not about to expire.
-func (p *Payments) channelFor(ctx context.Context, id uint64) (*tx.Channel, int64, error) {
-	ch, err := p.Chain.Channel(ctx, id, false)
+func (p *Payments) channelFor(ctx context.Context, id, need uint64) (*tx.Channel, int64, error) {
+	ch, err := p.readChannel(ctx, id, need)
 	if errors.Is(err, client.ErrNoChannel) {
 		return nil, 0, fmt.Errorf("%w: channel %d is unknown or closed", ErrPayment, id)
 	}
@@ -185,7 +246,7 @@ func (p *Payments) channelFor(ctx context.Context, id uint64) (*tx.Channel, int6
 	if ch.Netuid != p.Netuid {
 		return nil, 0, fmt.Errorf("%w: channel %d is for subnet %d", ErrPayment, ch.Id, ch.Netuid)
 	}
-	height, err := p.Chain.Height(ctx)
+	height, err := p.chainHeight(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: chain unavailable: %v", ErrPayment, err)
 	}

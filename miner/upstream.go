@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
@@ -53,7 +54,7 @@ func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat b
 	}
 	client := u.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = wire.NewHTTPClient(10 * time.Minute)
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {

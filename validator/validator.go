@@ -74,7 +74,7 @@ const EMAAlpha = 0.3
 // New makes a validator.
 func New(cfg Config) *Validator {
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+		cfg.HTTP = wire.NewHTTPClient(0)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second

@@ -12,6 +12,23 @@ import (
 	"github.com/agoranet/agora/address"
 )
 
+// pooled keeps many idle connections per host: a gateway or miner sends a
+// host many concurrent requests, and net/http's default of two idle
+// connections per host would redial for most of them.
+var pooled = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
+}()
+
+// NewHTTPClient is an HTTP client for service-to-service traffic (gateway
+// to miner, miner to upstream, validator to miner): a shared connection
+// pool sized for concurrency, and an overall timeout.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Transport: pooled, Timeout: timeout}
+}
+
 // Client sends signed requests from a hotkey.
 type Client struct {
 	Key  ed25519.PrivateKey
@@ -22,7 +39,7 @@ type Client struct {
 // NewClient makes a client signing with key.
 func NewClient(key ed25519.PrivateKey, hc *http.Client) *Client {
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = NewHTTPClient(10 * time.Minute)
 	}
 	return &Client{Key: key, HTTP: hc, Now: time.Now}
 }

@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +20,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
 )
+
+// benchChannels stands in for the chain's channel table. The gateway caches
+// channel reads (Payments.CacheTTL), so the chain is off the per-request
+// path either way; what every request pays for is the voucher signature
+// check and the fsynced ledger record.
+type benchChannels map[uint64]*tx.Channel
+
+func (b benchChannels) Channel(_ context.Context, id uint64, _ bool) (*tx.Channel, error) {
+	if ch, ok := b[id]; ok {
+		return ch, nil
+	}
+	return nil, client.ErrNoChannel
+}
+
+func (benchChannels) Height(context.Context) (int64, error) { return 1, nil }
 
 type gatewayBenchPath struct {
 	RPS   float64 `json:"requests_per_second"`
@@ -61,20 +83,31 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
 }
 
-func measure(ctx context.Context, url, body string, conc int, d time.Duration) (gatewayBenchPath, error) {
+// measure drives url with conc clients for d. pay, when set, gives each
+// request's PAYMENT-SIGNATURE; it runs before the clock starts, since
+// signing the voucher is the client's work, not the gateway's.
+func measure(ctx context.Context, url, body string, conc int, d time.Duration, pay func(worker int) string) (gatewayBenchPath, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for range conc {
+	for worker := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+				if err != nil {
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				if pay != nil {
+					req.Header.Set(gateway.HeaderPaymentSignature, pay(worker))
+				}
 				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", strings.NewReader(body))
+				resp, err := client.Do(req)
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -103,10 +136,10 @@ func measure(ctx context.Context, url, body string, conc int, d time.Duration) (
 func newBenchGatewayCmd() *cobra.Command {
 	var conc int
 	var dur time.Duration
-	var stream bool
+	var stream, free bool
 	cmd := &cobra.Command{
 		Use:   "gateway [--stream] [--concurrency 4] [--duration 10s]",
-		Short: "Requests/s and added latency of gateway → miner (openai backend) → an instant upstream, against the upstream alone",
+		Short: "Requests/s and added latency of paid requests through gateway → miner (openai backend) → an instant upstream, against the upstream alone",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -129,7 +162,34 @@ func newBenchGatewayCmd() *cobra.Command {
 			}
 			defer stopM()
 			seed[0] = 2
-			gw := gateway.New(gateway.Config{Key: ed25519.NewKeyFromSeed(seed), Model: "bench",
+			gwKey := ed25519.NewKeyFromSeed(seed)
+			ledgerDir, err := os.MkdirTemp("", "agora-bench-gateway-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(ledgerDir)
+			ledger, err := gateway.OpenLedger(filepath.Join(ledgerDir, "ledger.jsonl"))
+			if err != nil {
+				return err
+			}
+			defer ledger.Close()
+			chans := benchChannels{}
+			payers := make([]ed25519.PrivateKey, conc)
+			signed := make([]uint64, conc)
+			for i := range payers {
+				seed[0], seed[1] = 3, byte(i)
+				payers[i] = ed25519.NewKeyFromSeed(seed)
+				gwAddr := address.FromPubKey(gwKey.Public().(ed25519.PublicKey))
+				chans[uint64(i+1)] = &tx.Channel{Id: uint64(i + 1), PayerPubKey: payers[i].Public().(ed25519.PublicKey), Payee: gwAddr[:],
+					Netuid: 1, Deposit: 1 << 62, ExpiryHeight: 1 << 40}
+			}
+			const chainID, pricePer1K = "agora-bench", 1000
+			payments := &gateway.Payments{Chain: chans, ChainID: chainID, Payee: address.FromPubKey(gwKey.Public().(ed25519.PublicKey)),
+				Netuid: 1, PricePer1K: pricePer1K, Ledger: ledger, ExpiryMargin: 10, CacheTTL: time.Second}
+			if free {
+				payments = nil
+			}
+			gw := gateway.New(gateway.Config{Key: gwKey, Model: "bench", Payments: payments,
 				HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}},
 				Candidates: func(context.Context) ([]gateway.Candidate, error) {
 					return []gateway.Candidate{{Hotkey: address.FromPubKey(mk.Public().(ed25519.PublicKey)), Endpoint: mURL, Score: 1}}, nil
@@ -145,20 +205,37 @@ func newBenchGatewayCmd() *cobra.Command {
 				body = strings.Replace(body, `"max_tokens":8`, `"max_tokens":8,"stream":true`, 1)
 				mode = "stream"
 			}
+			// Each client pays from its own channel: every voucher raises the
+			// cumulative amount by the request's maximum charge, so it always
+			// covers what is owed plus this request.
+			maxCharge := uint64(pricePer1K*(len(body)+8)+999) / 1000
+			pay := func(worker int) string {
+				signed[worker] += maxCharge
+				v := tx.SignVoucher(payers[worker], chainID, uint64(worker+1), signed[worker])
+				raw, _ := json.Marshal(gateway.PaymentVoucher{ChannelID: v.ChannelId, Cumulative: v.Cumulative, Signature: hex.EncodeToString(v.Signature)})
+				return base64.StdEncoding.EncodeToString(raw)
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "measuring the upstream alone, then through the gateway (%s each)…\n", dur)
-			direct, err := measure(ctx, upURL+"/v1/chat/completions", body, conc, dur)
+			direct, err := measure(ctx, upURL+"/v1/chat/completions", body, conc, dur, nil)
 			if err != nil {
 				return fmt.Errorf("direct: %w", err)
 			}
-			via, err := measure(ctx, gURL+"/v1/chat/completions", body, conc, dur)
+			if free {
+				pay = nil
+			}
+			via, err := measure(ctx, gURL+"/v1/chat/completions", body, conc, dur, pay)
 			if err != nil {
 				return fmt.Errorf("via gateway: %w", err)
 			}
 			res := gatewayBenchResult{Mode: mode, Direct: direct, ViaGateway: via, AddedP50ms: via.P50ms - direct.P50ms,
-				AddedP99ms: via.P99ms - direct.P99ms, Concurrency: conc, SecondsEach: dur.Seconds()}
+				AddedP99ms: via.P99ms - direct.P99ms, Payments: !free, Concurrency: conc, SecondsEach: dur.Seconds()}
 			return printResult(cmd, res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s requests, %d concurrent, %.0f s each\ndirect       %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nvia gateway  %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nadded        p50 %.2f ms  p99 %.2f ms (gateway + signed miner hop + receipt checks)\nnote: payments are not verified yet (the 402 voucher flow is not built)\n",
-					mode, conc, dur.Seconds(), direct.RPS, direct.P50ms, direct.P99ms, via.RPS, via.P50ms, via.P99ms, res.AddedP50ms, res.AddedP99ms)
+				paid := "paid (a voucher verified and fsynced per request)"
+				if free {
+					paid = "free (no payments)"
+				}
+				_, err := fmt.Fprintf(w, "%s %s requests, %d concurrent, %.0f s each\ndirect       %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nvia gateway  %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nadded        p50 %.2f ms  p99 %.2f ms (gateway + signed miner hop + receipt checks)\n",
+					mode, paid, conc, dur.Seconds(), direct.RPS, direct.P50ms, direct.P99ms, via.RPS, via.P50ms, via.P99ms, res.AddedP50ms, res.AddedP99ms)
 				return err
 			})
 		},
@@ -166,5 +243,6 @@ func newBenchGatewayCmd() *cobra.Command {
 	cmd.Flags().IntVar(&conc, "concurrency", 4, "concurrent clients")
 	cmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "how long to measure each path")
 	cmd.Flags().BoolVar(&stream, "stream", false, "measure streamed requests")
+	cmd.Flags().BoolVar(&free, "free", false, "serve without payments, to see what the voucher check and ledger cost")
 	return cmd
 }

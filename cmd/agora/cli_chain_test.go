@@ -184,7 +184,7 @@ func TestBenchGatewaySmall(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK {
 			t.Fatalf("bench gateway: %d %q %v", code, out, err)
 		}
-		if res.Direct.RPS <= 0 || res.ViaGateway.RPS <= 0 || res.ViaGateway.P99ms < res.ViaGateway.P50ms {
+		if res.Direct.RPS <= 0 || res.ViaGateway.RPS <= 0 || res.ViaGateway.P99ms < res.ViaGateway.P50ms || !res.Payments {
 			t.Fatalf("bench result %+v", res)
 		}
 	}

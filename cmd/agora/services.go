@@ -20,6 +20,7 @@ import (
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/validator"
+	"github.com/agoranet/agora/wire"
 )
 
 func newMinerCmd() *cobra.Command {
@@ -59,7 +60,7 @@ func newMinerCmd() *cobra.Command {
 				if upstream == "" {
 					return usageErrorf("--upstream URL is required for the openai backend")
 				}
-				b = &miner.Upstream{URL: upstream, Model: upstreamModel, ID: modelID, APIKey: upstreamKey, Client: &http.Client{Timeout: 10 * time.Minute}}
+				b = &miner.Upstream{URL: upstream, Model: upstreamModel, ID: modelID, APIKey: upstreamKey, Client: wire.NewHTTPClient(10 * time.Minute)}
 			default:
 				return usageErrorf("--backend %q: builtin or openai", backend)
 			}

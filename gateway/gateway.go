@@ -35,6 +35,10 @@ type Candidate struct {
 	Score    float64
 }
 
+// FailoverEvent is the SSE event that marks where another miner continues a
+// stream the first one failed part-way (see resumption).
+const FailoverEvent = "agora-failover"
+
 // Headers the gateway adds or reads.
 const (
 	HeaderMiner   = "Agora-Miner"          // hotkey that served the answer
@@ -257,11 +261,24 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	var last *http.Response
 	var lastBody []byte
+	// resume is set once a stream has failed part-way and is being continued
+	// on another miner: the client already has the status and some events.
+	var resume *resumption
+	if sealed == nil && !chat && req.Stream {
+		resume = &resumption{req: *req}
+	}
 	for i, c := range ranked {
 		if i == g.cfg.Attempts {
 			break
 		}
-		err := g.try(w, r.Context(), c, path, body, req.Stream, pay)
+		sendBody := body
+		if resume != nil && resume.started {
+			var ok bool
+			if sendBody, ok = resume.next(); !ok {
+				break // nothing left to generate, or nothing to send
+			}
+		}
+		err := g.try(w, r.Context(), c, path, sendBody, req.Stream, pay, resume)
 		if err == nil {
 			return
 		}
@@ -274,6 +291,10 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		}
 		// Only the reason is logged: never the request or the answer.
 		g.log.Info("miner failed, trying another", "miner", c.Hotkey.String(), "reason", err.Error())
+	}
+	if resume != nil && resume.started {
+		streamError(w, "every miner failed during the stream; the answer is incomplete")
+		return
 	}
 	if last != nil {
 		// Every miner was busy: pass the last one's status and Retry-After on.
@@ -316,7 +337,7 @@ func (b *busyError) Unwrap() error { return errRetry }
 
 // try sends the request to one miner. It returns an error wrapping errRetry
 // when nothing has been written to the client yet.
-func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool, pay *payState) error {
+func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool, pay *payState, resume *resumption) error {
 	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, body)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errRetry, err)
@@ -350,20 +371,28 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, p
 		w.Write(out)
 		return nil
 	}
-	return g.relay(w, resp, c, body, pay)
+	return g.relay(w, resp, c, body, pay, resume)
 }
 
 // relay streams a miner's events to the client as they arrive, then checks
 // the receipt. Once bytes have reached the client a failure cannot be retried
 // transparently, so it ends the stream with an OpenAI-shaped error event.
-func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte, pay *payState) error {
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte, pay *payState, resume *resumption) error {
 	flusher, _ := w.(http.Flusher)
-	started := false
+	started := resume != nil && resume.started
+	if started {
+		// Tell the client where the continuation starts: the receipt at the
+		// end covers only what follows this event.
+		fmt.Fprintf(w, "event: %s\ndata: {\"miner\":%q}\n\n", FailoverEvent, c.Hotkey.String())
+	}
 	start := func() {
 		if started {
 			return
 		}
 		started = true
+		if resume != nil {
+			resume.started = true
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
@@ -371,6 +400,7 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 	}
 	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
 		start()
+		resume.record(e.Data)
 		var b bytes.Buffer
 		if e.Name != "" {
 			fmt.Fprintf(&b, "event: %s\n", e.Name)
@@ -388,15 +418,12 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 		err = rc.Verify(c.Hotkey, body, sum)
 	}
 	if err != nil {
-		if !started {
+		if !started || resume != nil {
+			// Not started: retry cleanly. Resumable: the next miner
+			// continues from the text already sent.
 			return fmt.Errorf("%w: %v", errRetry, err)
 		}
-		raw, _ := json.Marshal(map[string]any{"error": map[string]string{"type": "upstream_error",
-			"message": "the miner failed during the stream: " + err.Error()}})
-		fmt.Fprintf(w, "data: %s\n\n", raw)
-		if flusher != nil {
-			flusher.Flush()
-		}
+		streamError(w, "the miner failed during the stream: "+err.Error())
 		return nil
 	}
 	start()
@@ -450,6 +477,63 @@ func (d *durableWriter) Flush() {
 	if f, ok := d.ResponseWriter.(http.Flusher); ok && d.ready() {
 		f.Flush()
 	}
+}
+
+// streamError ends a stream whose status is already sent with an
+// OpenAI-shaped error event.
+func streamError(w http.ResponseWriter, msg string) {
+	raw, _ := json.Marshal(map[string]any{"error": map[string]string{"type": "upstream_error", "message": msg}})
+	fmt.Fprintf(w, "data: %s\n\n", raw)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// resumption continues a streamed /v1/completions request on another miner
+// after one fails part-way: the prompt grows by the text the client already
+// has and max_tokens shrinks by the tokens it was sent, so the client sees
+// one uninterrupted completion. (Chat streams cannot be continued this way
+// portably; they end with an error event instead.)
+type resumption struct {
+	req     openai.ChatRequest
+	started bool // the client has the status line and some events
+	sent    strings.Builder
+	tokens  int
+}
+
+// record notes what an event gave the client.
+func (r *resumption) record(data []byte) {
+	if r == nil {
+		return
+	}
+	var chunk openai.Response
+	if json.Unmarshal(data, &chunk) != nil {
+		return
+	}
+	for _, c := range chunk.Choices {
+		if c.Text != nil && *c.Text != "" {
+			r.sent.WriteString(*c.Text)
+			r.tokens += max(1, len(chunk.AgoraTokenIDs))
+		}
+	}
+}
+
+// next is the continuation request; false if nothing is left to generate.
+func (r *resumption) next() ([]byte, bool) {
+	maxTokens := openai.DefaultMaxTokens
+	if r.req.MaxTokens != nil {
+		maxTokens = *r.req.MaxTokens
+	}
+	left := maxTokens - r.tokens
+	if left <= 0 {
+		return nil, false
+	}
+	cont := r.req
+	cont.Prompt += r.sent.String()
+	cont.MaxTokens = &left
+	r.req, r.sent, r.tokens = cont, strings.Builder{}, 0
+	body, err := json.Marshal(&cont)
+	return body, err == nil
 }
 
 // payState tracks one paid request's provisional charge until it is settled.

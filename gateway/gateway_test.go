@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agoranet/agora/address"
@@ -215,4 +219,84 @@ func TestMidStreamFailureEndsWithErrorEvent(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"Hel"`)) || !bytes.Contains(b, []byte(`"error"`)) {
 		t.Fatalf("stream after a mid-stream failure: %d %s", resp.StatusCode, b)
 	}
+}
+
+// TestMidStreamFailoverContinues cuts a completions stream after two chunks;
+// the gateway continues it on another miner from the text already sent, so
+// the client sees one completion ending in the second miner's receipt.
+func TestMidStreamFailoverContinues(t *testing.T) {
+	cut := fakeMiner(t, 4, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, piece := range []string{"Once", " upon"} {
+			fmt.Fprintf(w, "data: {\"object\":\"text_completion\",\"choices\":[{\"index\":0,\"text\":%q}]}\n\n", piece)
+		}
+		w.(http.Flusher).Flush()
+	})
+	cut.Score = 1e12 // tried first
+	next := realMiner(t, 1)
+	var mu sync.Mutex
+	var got []byte
+	rec := httptest.NewServer(httputil.NewSingleHostReverseProxy(mustURL(t, next.Endpoint)))
+	t.Cleanup(rec.Close)
+	recorded := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = b
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		rec.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(recorded.Close)
+	next.Endpoint, next.Score = recorded.URL, 1e-12
+	srv := gatewayFor(t, cut, next)
+	resp := post(t, srv, "/v1/completions", `{"model":"agora-test","prompt":"Tell me a story.","max_tokens":6,"stream":true,"temperature":0}`, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var text strings.Builder
+	var continuation wire.StreamHasher // what the second miner's receipt covers
+	failedOver := false
+	rc, _, err := wire.ReadStream(bytes.NewReader(b), func(e wire.Event) error {
+		if e.Name == FailoverEvent {
+			failedOver = true
+			return nil
+		}
+		if failedOver {
+			continuation.Add(e.Data)
+		}
+		var chunk openai.Response
+		if json.Unmarshal(e.Data, &chunk) == nil {
+			for _, c := range chunk.Choices {
+				if c.Text != nil {
+					text.WriteString(*c.Text)
+				}
+			}
+		}
+		return nil
+	})
+	if resp.StatusCode != 200 || err != nil || bytes.Contains(b, []byte(`"error"`)) {
+		t.Fatalf("continued stream: %d %v %s", resp.StatusCode, err, b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var cont openai.ChatRequest
+	if err := json.Unmarshal(got, &cont); err != nil {
+		t.Fatal(err)
+	}
+	if cont.Prompt != "Tell me a story.Once upon" || cont.MaxTokens == nil || *cont.MaxTokens != 4 {
+		t.Fatalf("continuation asked for %q with max_tokens %v", cont.Prompt, cont.MaxTokens)
+	}
+	if err := rc.Verify(next.Hotkey, got, continuation.Sum()); err != nil {
+		t.Fatalf("the receipt does not cover the continuation: %v", err)
+	}
+	if !strings.HasPrefix(text.String(), "Once upon") || text.Len() <= len("Once upon") {
+		t.Fatalf("client saw %q", text.String())
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -97,7 +97,7 @@ func encodeHeader(v any) string {
 // maxCharge bounds a request's price: every byte of the body could be a
 // token (byte-level vocabularies), plus the completion's maximum.
 func (p *Payments) maxCharge(body []byte, req *openai.ChatRequest) uint64 {
-	maxTokens := uint64(256)
+	maxTokens := uint64(openai.DefaultMaxTokens)
 	if req.MaxTokens != nil {
 		maxTokens = uint64(*req.MaxTokens)
 	}

@@ -54,7 +54,7 @@ func NewBuiltin(m *engine.Model) (*Builtin, error) {
 func (b *Builtin) ModelID() string { return b.id }
 
 // DefaultMaxTokens applies when a request gives none.
-const DefaultMaxTokens = 256
+const DefaultMaxTokens = openai.DefaultMaxTokens
 
 // Complete implements Backend.
 func (b *Builtin) Complete(ctx context.Context, req *openai.ChatRequest, chat bool, emit func(Piece) error) (*Result, error) {

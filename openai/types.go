@@ -32,6 +32,8 @@ type ChatRequest struct {
 const (
 	MaxMessages  = 256
 	MaxTokensCap = 4096
+	// DefaultMaxTokens applies when a request gives none.
+	DefaultMaxTokens = 256
 )
 
 // Validate checks a request the way OpenAI does, with clear messages.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	abci "github.com/cometbft/cometbft/abci/types"
 	"log/slog"
 	"net"
 	"net/url"
@@ -132,9 +133,18 @@ func RPCURL(listen string) string {
 // Height is the latest committed block height.
 func (n *Node) Height() int64 { return n.cmt.BlockStore().Height() }
 
-// WaitForHeight blocks until the node has committed height h or ctx ends.
+// WaitForHeight blocks until the node has committed height h, in the block
+// store and in the app's state (CometBFT saves a block before the app
+// commits it, and queries read the app), or ctx ends.
 func (n *Node) WaitForHeight(ctx context.Context, h int64) error {
-	return waitFor(ctx, func() bool { return n.Height() >= h })
+	return waitFor(ctx, func() bool {
+		if n.Height() < h {
+			return false
+		}
+		// Through the ABCI connection, which serializes with commits.
+		info, err := n.cmt.ProxyApp().Query().Info(ctx, &abci.RequestInfo{})
+		return err == nil && info.LastBlockHeight >= h
+	})
 }
 
 // cometLogger routes CometBFT's logs into slog. CometBFT logs every block at

@@ -98,6 +98,15 @@ func IsEnvelope(body []byte) bool {
 	return bytes.Contains(body, []byte(`"`+Field+`"`))
 }
 
+// Detect returns the envelope of a sealed request, or nil for a request in
+// the clear.
+func Detect(body []byte) (*Envelope, error) {
+	if !IsEnvelope(body) {
+		return nil, nil
+	}
+	return DecodeEnvelope(body)
+}
+
 // DecodeEnvelope parses and checks a sealed request's envelope.
 func DecodeEnvelope(body []byte) (*Envelope, error) {
 	var env Envelope

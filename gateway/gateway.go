@@ -313,11 +313,11 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 // (see package e2e) is not readable here: only its clear envelope is, which
 // is all routing and pricing need.
 func decodeRequest(body []byte, chat bool) (*openai.ChatRequest, *e2e.Envelope, error) {
-	if e2e.IsEnvelope(body) {
-		env, err := e2e.DecodeEnvelope(body)
-		if err != nil {
-			return nil, nil, err
-		}
+	env, err := e2e.Detect(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env != nil {
 		return &openai.ChatRequest{Model: env.Model, MaxTokens: &env.MaxTokens, Stream: env.Stream}, env, nil
 	}
 	req, err := openai.Decode(body)

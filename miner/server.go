@@ -182,12 +182,11 @@ func (m *Miner) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 func (m *Miner) decode(body []byte, chat bool) (*call, error) {
 	c := &call{chat: chat, body: body}
 	inner := body
-	var env *e2e.Envelope
-	if e2e.IsEnvelope(body) {
-		var err error
-		if env, err = e2e.DecodeEnvelope(body); err != nil {
-			return nil, err
-		}
+	env, err := e2e.Detect(body)
+	if err != nil {
+		return nil, err
+	}
+	if env != nil {
 		if inner, c.reply, err = m.e2eKey.Open(m.self, env); err != nil {
 			return nil, err
 		}

@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/agoranet/agora/agr"
 )
 
 // Version is the x402 protocol version these shapes follow.
@@ -173,4 +175,19 @@ func (p *PaymentRequired) Channel(network string) (*Requirements, error) {
 		offered = append(offered, r.Scheme+"@"+r.Network)
 	}
 	return nil, fmt.Errorf("%w: no %s payment on %s offered (offered: %v)", ErrMalformed, SchemeChannel, network, offered)
+}
+
+// MaxCharge is the most a request may cost at pricePer1K: every byte of
+// its body could be a prompt token (byte-level vocabularies), plus the
+// completion's max_tokens. Gateways quote it and agents check the quote
+// against it, so both compute the same number; it fails rather than wraps.
+func MaxCharge(pricePer1K uint64, bodyBytes int, maxTokens int) (uint64, error) {
+	if bodyBytes < 0 || maxTokens < 0 {
+		return 0, fmt.Errorf("%w: negative size", agr.ErrOverflow)
+	}
+	tokens, err := agr.Add(uint64(bodyBytes), uint64(maxTokens))
+	if err != nil {
+		return 0, err
+	}
+	return agr.Price(pricePer1K, tokens)
 }

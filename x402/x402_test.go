@@ -83,3 +83,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxCharge(t *testing.T) {
+	got, err := MaxCharge(1000, 100, 24)
+	if err != nil || got != 124 {
+		t.Fatalf("MaxCharge = %d, %v; want 124", got, err)
+	}
+	if got, err := MaxCharge(3, 1, 0); err != nil || got != 1 {
+		t.Fatalf("a one-byte request is free by rounding: %d, %v", got, err)
+	}
+	if _, err := MaxCharge(1<<40, 1, 1<<62); err == nil {
+		t.Fatal("an overflowing charge was computed")
+	}
+}

@@ -28,6 +28,7 @@ type Node struct {
 	store    *state.Store
 	cfg      *cmtcfg.Config
 	log      *slog.Logger
+	rpc      *rpcServer // set when the RPC listener was handed over
 }
 
 // StartOptions tune Start.
@@ -35,6 +36,9 @@ type StartOptions struct {
 	Logger *slog.Logger
 	// Config overrides the home's config.toml (tests, devnet).
 	Config *cmtcfg.Config
+	// RPCListener, when set, serves the node's RPC on this already bound
+	// listener instead of the configured address; the node closes it.
+	RPCListener net.Listener
 }
 
 // Start opens home's state and starts CometBFT with the Agora application.
@@ -70,6 +74,13 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	if o.RPCListener != nil {
+		c := *cfg
+		rpc := *cfg.RPC
+		rpc.ListenAddress = "" // CometBFT starts no RPC server of its own
+		c.RPC = &rpc
+		cfg = &c
+	}
 	stopping := new(atomic.Bool)
 	n, err := nm.NewNode(cfg, pv, nodeKey,
 		proxy.NewLocalClientCreator(app),
@@ -86,7 +97,14 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	return &Node{stopping: stopping, cmt: n, store: store, cfg: cfg, log: logger}, nil
+	node := &Node{stopping: stopping, cmt: n, store: store, cfg: cfg, log: logger}
+	if o.RPCListener != nil {
+		if node.rpc, err = serveRPC(n, o.RPCListener, cometLogger{l: logger.With("module", "cometbft"), stopping: stopping}); err != nil {
+			node.Stop()
+			return nil, err
+		}
+	}
+	return node, nil
 }
 
 func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
@@ -102,6 +120,9 @@ func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
 func (n *Node) Stop() error {
 	var firstErr error
 	n.stopping.Store(true)
+	if n.rpc != nil {
+		n.rpc.close()
+	}
 	if n.cmt.IsRunning() {
 		if err := n.cmt.Stop(); err != nil {
 			firstErr = fmt.Errorf("stop cometbft: %w", err)
@@ -115,7 +136,12 @@ func (n *Node) Stop() error {
 }
 
 // RPCURL is the node's CometBFT RPC address as an http:// URL.
-func (n *Node) RPCURL() string { return RPCURL(n.cfg.RPC.ListenAddress) }
+func (n *Node) RPCURL() string {
+	if n.rpc != nil {
+		return "http://" + n.rpc.l.Addr().String()
+	}
+	return RPCURL(n.cfg.RPC.ListenAddress)
+}
 
 // RPCURL turns a CometBFT listen address (tcp://host:port) into an http URL.
 func RPCURL(listen string) string {

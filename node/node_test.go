@@ -26,7 +26,14 @@ const childHomeEnv = "AGORA_TEST_NODE_HOME"
 
 func TestMain(m *testing.M) {
 	if home := os.Getenv(childHomeEnv); home != "" {
-		n, err := Start(home, StartOptions{})
+		// The parent hands its bound RPC listener over as fd 3, so it
+		// outlives each killed child and the port is never up for grabs.
+		l, err := net.FileListener(os.NewFile(3, "rpc-listener"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child node: rpc listener:", err)
+			os.Exit(1)
+		}
+		n, err := Start(home, StartOptions{RPCListener: l})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child node:", err)
 			os.Exit(1)
@@ -40,14 +47,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freePort(t *testing.T) int {
+// listen binds a loopback listener on an ephemeral port for a node's RPC.
+func listen(t *testing.T) *net.TCPListener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { l.Close() })
+	return l.(*net.TCPListener)
 }
 
 func testKey(seed byte) (ed25519.PrivateKey, address.Address) {
@@ -57,22 +65,25 @@ func testKey(seed byte) (ed25519.PrivateKey, address.Address) {
 	return priv, address.FromPubKey(priv.Public().(ed25519.PublicKey))
 }
 
-func initTestHome(t *testing.T, funded address.Address) (home, rpcURL string) {
+// initTestHome makes a node home whose RPC is served on the returned
+// listener (handed to Start) and whose P2P port the kernel picks.
+func initTestHome(t *testing.T, funded address.Address) (home string, rpc *net.TCPListener) {
 	t.Helper()
 	home = t.TempDir()
-	rpc := freePort(t)
+	rpc = listen(t)
 	err := Init(home, InitOptions{
 		ChainID: "agora-test", Moniker: "test",
 		Genesis:   chain.Genesis{Params: chain.DefaultParams(200), Devnet: true, Accounts: []chain.GenesisAccount{{Address: funded, Balance: 1_000_000_000_000}}},
 		BlockTime: 200 * time.Millisecond,
-		RPCAddr:   fmt.Sprintf("tcp://127.0.0.1:%d", rpc),
-		P2PAddr:   fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)),
+		P2PAddr:   "tcp://127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return home, fmt.Sprintf("http://127.0.0.1:%d", rpc)
+	return home, rpc
 }
+
+func rpcURL(l net.Listener) string { return "http://" + l.Addr().String() }
 
 func TestInitRefusesOverwrite(t *testing.T) {
 	_, addr := testKey(1)
@@ -86,8 +97,9 @@ func TestInitRefusesOverwrite(t *testing.T) {
 func TestNodeTransferAndProvenQuery(t *testing.T) {
 	alicePriv, alice := testKey(1)
 	_, bob := testKey(2)
-	home, url := initTestHome(t, alice)
-	n, err := Start(home, StartOptions{})
+	home, rpc := initTestHome(t, alice)
+	url := rpcURL(rpc)
+	n, err := Start(home, StartOptions{RPCListener: rpc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +172,8 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	alicePriv, alice := testKey(1)
 	_, bob := testKey(2)
-	home, url := initTestHome(t, alice)
-	c, err := client.New(url)
+	home, rpc := initTestHome(t, alice)
+	c, err := client.New(rpcURL(rpc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +184,7 @@ func TestCrashRecovery(t *testing.T) {
 	var lastHeight int64
 	nonce := uint64(0)
 	for round := 0; round < 3; round++ {
-		child := startChild(t, home)
+		child := startChild(t, home, rpc)
 		if err := waitHeight(ctx, c, lastHeight+2); err != nil {
 			child.Process.Kill()
 			t.Fatalf("round %d: node did not advance past %d after restart: %v", round, lastHeight, err)
@@ -195,7 +207,13 @@ func TestCrashRecovery(t *testing.T) {
 			if _, err := c.SignAndSend(ctx, alicePriv, []*tx.Msg{tx.Transfer(bob, 10)}, client.SendOptions{Nonce: &n}); err == nil {
 				nonce = n + 1
 			}
-			time.Sleep(time.Duration(7+round*13) * time.Millisecond)
+			// Pace the stream so each round's kill lands at a different
+			// point of the block cycle.
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(time.Duration(7+round*13) * time.Millisecond):
+			}
 		}
 		h, err := c.Height(ctx)
 		if err != nil {
@@ -211,7 +229,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		child.Wait()
 	}
-	child := startChild(t, home)
+	child := startChild(t, home, rpc)
 	defer stopChild(child)
 	if err := waitHeight(ctx, c, lastHeight+2); err != nil {
 		t.Fatalf("final restart did not advance: %v", err)
@@ -236,10 +254,16 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-func startChild(t *testing.T, home string) *exec.Cmd {
+func startChild(t *testing.T, home string, rpc *net.TCPListener) *exec.Cmd {
 	t.Helper()
+	lf, err := rpc.File() // a duplicate descriptor: the parent keeps its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childHomeEnv+"="+home)
+	cmd.ExtraFiles = []*os.File{lf}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -8,7 +8,7 @@ build:
 
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # Short fuzzing runs of every decoder of outside bytes (FUZZTIME per target).
 FUZZTIME ?= 30s
@@ -27,6 +27,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeEnvelope -fuzztime $(FUZZTIME) ./e2e/
 	$(GO) test -run XXX -fuzz FuzzReplyOpen -fuzztime $(FUZZTIME) ./e2e/
 	$(GO) test -run XXX -fuzz FuzzParsePaymentSignature -fuzztime $(FUZZTIME) ./gateway/
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./x402/
+	$(GO) test -run XXX -fuzz FuzzMulDivCeil -fuzztime $(FUZZTIME) ./agr/
 
 bench: build
 	./bin/agora bench transfers

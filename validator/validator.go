@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agoranet/agora/address"
@@ -65,8 +66,13 @@ type Validator struct {
 	commitVals  []uint32
 	commitSalt  []byte
 	lastEpoch   uint64
-	WeightsSet  int // weights revealed or set so far
+	// weightsSet counts weights revealed or set so far; read concurrently
+	// by whoever watches the validator while Run submits.
+	weightsSet atomic.Int64
 }
+
+// WeightsSubmitted is how many times weights were revealed or set.
+func (v *Validator) WeightsSubmitted() int { return int(v.weightsSet.Load()) }
 
 // EMAAlpha is how much one round moves a score.
 const EMAAlpha = 0.3
@@ -266,7 +272,7 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 		return uint64(h), err
 	}
 	if !p.CommitReveal {
-		if epoch == v.lastEpoch && v.WeightsSet > 0 {
+		if epoch == v.lastEpoch && v.weightsSet.Load() > 0 {
 			return nil
 		}
 		uids, vals := v.weightsFromScores()
@@ -277,7 +283,7 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 			return err
 		}
 		v.lastEpoch = epoch
-		v.WeightsSet++
+		v.weightsSet.Add(1)
 		return nil
 	}
 	if v.commitBlock != 0 {
@@ -292,7 +298,7 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("reveal: %w", err)
 			}
-			v.WeightsSet++
+			v.weightsSet.Add(1)
 			return nil
 		default:
 			v.commitBlock = 0 // the window passed; commit afresh below

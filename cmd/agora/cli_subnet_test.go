@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +40,16 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 		info, _ := ks.Get(name)
 		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: info.Address, Balance: 10_000 * agr.Unit})
 	}
-	rpc := freeTestPort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", rpc)
-	if err := node.Init(home, node.InitOptions{ChainID: "agora-cli", Genesis: g, BlockTime: 200 * time.Millisecond,
-		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpc), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", freeTestPort(t))}); err != nil {
+	rpc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(home, node.StartOptions{})
+	url := "http://" + rpc.Addr().String()
+	if err := node.Init(home, node.InitOptions{ChainID: "agora-cli", Genesis: g, BlockTime: 200 * time.Millisecond,
+		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(home, node.StartOptions{RPCListener: rpc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +99,11 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 		}
 	}
 	run("weights", "set", "1", "--hotkey", "valhot", "--weights", "2:65535")
-	// Two more epochs (tempo 9 at 200 ms blocks: 2 s each).
-	time.Sleep(5 * time.Second)
+	// Wait out two more epochs (tempo 9: one every 10 blocks) by height,
+	// with the margin the old fixed 5 s wait had (25 blocks of 200 ms).
+	if err := n.WaitForHeight(ctx, n.Height()+25); err != nil {
+		t.Fatal(err)
+	}
 	mg := metagraph()
 	if len(mg) != 4 || mg[2].Incentive == 0 || mg[2].Emission == 0 || mg[3].Incentive != 0 {
 		t.Fatalf("metagraph after epochs: %+v", mg)

@@ -1,0 +1,94 @@
+// Package testkit is the one toolkit tests share: deterministic keys,
+// listeners bound to an ephemeral loopback port and handed over (never a
+// port probed, released and hoped for), in-process chain nodes, and the
+// small generated models tests serve. It is imported only by tests.
+package testkit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/node"
+)
+
+// Key is a deterministic ed25519 key for seed and its address.
+func Key(seed byte) (ed25519.PrivateKey, address.Address) {
+	s := make([]byte, ed25519.SeedSize)
+	s[0] = seed
+	k := ed25519.NewKeyFromSeed(s)
+	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
+}
+
+// Addr is the address of k.
+func Addr(k ed25519.PrivateKey) address.Address {
+	return address.FromPubKey(k.Public().(ed25519.PublicKey))
+}
+
+// Listen binds 127.0.0.1:0 and closes the listener when the test ends.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// NodeOptions describe a test chain.
+type NodeOptions struct {
+	ChainID   string
+	Genesis   chain.Genesis
+	BlockTime time.Duration // default 200 ms
+	Home      string        // default a fresh temporary directory
+}
+
+// StartNode runs a single-validator chain in-process, its RPC on a
+// listener bound here and handed to the node, and waits for the first
+// block. The node stops when the test ends.
+func StartNode(t testing.TB, o NodeOptions) *node.Node {
+	t.Helper()
+	if o.Home == "" {
+		o.Home = t.TempDir()
+	}
+	if o.BlockTime == 0 {
+		o.BlockTime = 200 * time.Millisecond
+	}
+	if err := node.Init(o.Home, node.InitOptions{ChainID: o.ChainID, Genesis: o.Genesis, BlockTime: o.BlockTime,
+		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(o.Home, node.StartOptions{RPCListener: Listen(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.WaitForHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Model writes a generated (untrained) model of the named engine shape
+// and returns its path.
+func Model(t testing.TB, shape string, seed uint64) string {
+	t.Helper()
+	s, ok := engine.Shapes[shape]
+	if !ok {
+		t.Fatalf("testkit: no engine shape %q", shape)
+	}
+	p := filepath.Join(t.TempDir(), shape+".gguf")
+	if err := engine.Generate(p, s, engine.QuantQ8, seed); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -122,6 +122,10 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	if err != nil {
 		return checkErr(CodeMalformed, err), nil
 	}
+	a.height = uint64(a.store.Version()) + 1
+	if _, res := a.ante(a.check, d); res.code != CodeOK {
+		return checkErr(res.code, res.err), nil
+	}
 	if req.Type == abci.CheckTxType_New {
 		if err := d.Verify(); err != nil {
 			return checkErr(CodeBadSignature, err), nil
@@ -131,7 +135,6 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 		}
 		a.verified[d.Hash] = struct{}{}
 	}
-	a.height = uint64(a.store.Version()) + 1
 	txc := state.NewCache(a.check)
 	res := a.execTx(txc, d)
 	if res.code != CodeOK {
@@ -187,11 +190,21 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	var burned uint64
 	for i, raw := range req.Txs {
 		r := a.deliverTx(blk, raw)
-		burned += r.feeCharged
+		if errors.Is(r.err, bank.ErrInvariant) {
+			// Corrupt state, not a bad transaction: stop here rather than
+			// commit a wrapped balance that every later block builds on.
+			a.log.Error("state invariant violated; halting", "height", req.Height, "tx", i, "err", r.err)
+			return nil, fmt.Errorf("block %d tx %d: %w", req.Height, i, r.err)
+		}
+		var err error
+		if burned, err = bank.Grow("block fees", burned, r.feeCharged); err != nil {
+			return nil, fmt.Errorf("block %d: %w: %v", req.Height, bank.ErrInvariant, err)
+		}
 		results[i] = r.abci()
 	}
 	events, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned)
 	if err != nil {
+		a.log.Error("end block failed; halting", "height", req.Height, "err", err)
 		return nil, fmt.Errorf("end block %d: %w", req.Height, err)
 	}
 	if err := blk.Flush(); err != nil {

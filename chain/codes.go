@@ -23,5 +23,6 @@ const (
 	CodeRateLimited       uint32 = 15
 	CodeExists            uint32 = 16
 	CodeWindow            uint32 = 17
+	CodeOverflow          uint32 = 18 // an amount would not fit: refused, never wrapped
 	CodeInternal          uint32 = 99
 )

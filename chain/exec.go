@@ -3,12 +3,14 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/channel"
 	"github.com/agoranet/agora/chain/emission"
@@ -34,18 +36,63 @@ func (r txResult) abci() *abci.ExecTxResult {
 	return out
 }
 
-// RequiredFee is the flat fee for a transaction's messages.
+// EntriesPerFee is how many entries of a sized message (a weight vector)
+// its flat fee covers. Each further EntriesPerFee entries cost another
+// fee_default, so a message pays for the state it writes and the epoch work
+// it feeds: a 4,096-entry weight vector costs 64 flat fees, not one.
+const EntriesPerFee = 64
+
+// RequiredFee is the fee a transaction's messages require (see TxFee). A fee
+// too large for uint64 comes back as MaxUint64, which no account can pay.
 func RequiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
-	var fee uint64
-	for _, m := range msgs {
-		switch m.GetSum().(type) {
-		case *tx.Msg_Transfer:
-			fee += p.FeeTransfer
-		default:
-			fee += p.FeeDefault
-		}
+	fee, err := TxFee(p, msgs)
+	if err != nil {
+		return math.MaxUint64
 	}
 	return fee
+}
+
+// TxFee is the fee a transaction's messages require: each message's flat
+// fee plus, for messages whose work grows with their size, a per-entry part.
+func TxFee(p *tx.Params, msgs []*tx.Msg) (uint64, error) {
+	var fee uint64
+	for i, m := range msgs {
+		f, err := MsgFee(p, m)
+		if err != nil {
+			return 0, fmt.Errorf("fee of message %d: %w", i, err)
+		}
+		if fee, err = agr.Add(fee, f); err != nil {
+			return 0, fmt.Errorf("fee of %d messages: %w", len(msgs), err)
+		}
+	}
+	return fee, nil
+}
+
+// MsgFee is one message's fee.
+func MsgFee(p *tx.Params, m *tx.Msg) (uint64, error) {
+	switch s := m.GetSum().(type) {
+	case *tx.Msg_Transfer:
+		return p.FeeTransfer, nil
+	case *tx.Msg_WeightsSet:
+		return sizedFee(p.FeeDefault, len(s.WeightsSet.GetUids()))
+	case *tx.Msg_WeightsReveal:
+		return sizedFee(p.FeeDefault, len(s.WeightsReveal.GetUids()))
+	default:
+		return p.FeeDefault, nil
+	}
+}
+
+// sizedFee is base for up to EntriesPerFee entries, plus base per further
+// EntriesPerFee entries (rounded up, so no entry is free beyond the first block).
+func sizedFee(base uint64, entries int) (uint64, error) {
+	if entries <= EntriesPerFee {
+		return base, nil
+	}
+	extra, err := agr.MulDivCeil(base, uint64(entries-EntriesPerFee), EntriesPerFee)
+	if err != nil {
+		return 0, err
+	}
+	return agr.Add(base, extra)
 }
 
 // execTx runs a structurally valid, signature-checked transaction against kv.
@@ -54,35 +101,17 @@ func RequiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
 // Once they pass, the fee is burned and the nonce advances even if a message
 // then fails, so a failing transaction still pays for its block space.
 func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
+	acc, res := a.ante(kv, d)
+	if res.code != CodeOK {
+		return res
+	}
 	b := d.Body
-	if b.ChainId != a.chainID {
-		return txResult{code: CodeWrongChain, err: fmt.Errorf("chain id %q, this chain is %q", b.ChainId, a.chainID)}
-	}
-	if uint64(len(b.Msgs)) > a.params.MaxMsgsPerTx {
-		return txResult{code: CodeTooLarge, err: fmt.Errorf("%d messages, limit %d", len(b.Msgs), a.params.MaxMsgsPerTx)}
-	}
-	if uint64(len(b.Memo)) > a.params.MaxMemoBytes {
-		return txResult{code: CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
-	}
-	if need := RequiredFee(a.params, b.Msgs); b.Fee < need {
-		return txResult{code: CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
-	}
-	acc, err := bank.GetAccount(kv, d.Sender)
-	if err != nil {
-		return txResult{code: CodeInternal, err: err}
-	}
-	if b.Nonce != acc.Nonce {
-		return txResult{code: CodeBadNonce, err: fmt.Errorf("nonce %d, account %s expects %d", b.Nonce, d.Sender, acc.Nonce)}
-	}
-	if acc.Balance < b.Fee {
-		return txResult{code: CodeInsufficientFunds, err: fmt.Errorf("%w: %s has %d, fee is %d", bank.ErrInsufficientFunds, d.Sender, acc.Balance, b.Fee)}
-	}
 	acc.Nonce++
-	acc.Balance -= b.Fee
+	acc.Balance -= b.Fee // covered: ante checked it
 	if err := bank.SetAccount(kv, d.Sender, acc); err != nil {
 		return txResult{code: CodeInternal, err: err}
 	}
-	res := txResult{feeCharged: b.Fee}
+	res = txResult{feeCharged: b.Fee}
 	msgs := state.NewCache(kv)
 	for i, m := range b.Msgs {
 		ev, code, err := a.execMsg(msgs, d.Sender, b.SignerPubKey, m)
@@ -96,6 +125,44 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 		return txResult{code: CodeInternal, err: err}
 	}
 	return res
+}
+
+// ante runs the checks that refuse a transaction outright, reading but never
+// writing kv. They are cheap (one account read), so CheckTx runs them before
+// the signature check too: a stale nonce or an unpaid fee costs no ed25519
+// verification.
+func (a *App) ante(kv state.KVReader, d *tx.Decoded) (*tx.Account, txResult) {
+	b := d.Body
+	if b.ChainId != a.chainID {
+		return nil, txResult{code: CodeWrongChain, err: fmt.Errorf("chain id %q, this chain is %q", b.ChainId, a.chainID)}
+	}
+	if uint64(len(b.Msgs)) > a.params.MaxMsgsPerTx {
+		return nil, txResult{code: CodeTooLarge, err: fmt.Errorf("%d messages, limit %d", len(b.Msgs), a.params.MaxMsgsPerTx)}
+	}
+	if uint64(len(b.Memo)) > a.params.MaxMemoBytes {
+		return nil, txResult{code: CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
+	}
+	need, err := TxFee(a.params, b.Msgs)
+	if err != nil {
+		return nil, txResult{code: CodeOverflow, err: err}
+	}
+	if b.Fee < need {
+		return nil, txResult{code: CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
+	}
+	acc, err := bank.GetAccount(kv, d.Sender)
+	if err != nil {
+		return nil, txResult{code: CodeInternal, err: err}
+	}
+	if b.Nonce != acc.Nonce {
+		return nil, txResult{code: CodeBadNonce, err: fmt.Errorf("nonce %d, account %s expects %d", b.Nonce, d.Sender, acc.Nonce)}
+	}
+	if acc.Balance < b.Fee {
+		return nil, txResult{code: CodeInsufficientFunds, err: fmt.Errorf("%w: %s has %d, fee is %d", bank.ErrInsufficientFunds, d.Sender, acc.Balance, b.Fee)}
+	}
+	if acc.Nonce == math.MaxUint64 {
+		return nil, txResult{code: CodeBadNonce, err: fmt.Errorf("account %s has used every nonce", d.Sender)}
+	}
+	return acc, txResult{}
 }
 
 func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *tx.Msg) ([]abci.Event, uint32, error) {
@@ -187,6 +254,8 @@ func codeOf(err error) uint32 {
 		target error
 		code   uint32
 	}{
+		{bank.ErrInvariant, CodeInternal},
+		{agr.ErrOverflow, CodeOverflow},
 		{bank.ErrInsufficientFunds, CodeInsufficientFunds},
 		{subnet.ErrNotFound, CodeNotFound},
 		{subnet.ErrUnauthorized, CodeUnauthorized},
@@ -216,7 +285,10 @@ func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
 		if err := bank.SetAccount(kv, ga.Address, &tx.Account{Balance: ga.Balance}); err != nil {
 			return err
 		}
-		total += ga.Balance
+		var err error
+		if total, err = bank.Grow("genesis balances", total, ga.Balance); err != nil {
+			return err
+		}
 	}
 	return setProto(kv, keySupply, &tx.Supply{Genesis: total})
 }
@@ -229,11 +301,23 @@ func endBlock(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	reward := emission.BlockReward(p.BlockRewardBase, p.SupplyCap, s.Genesis+s.Minted)
-	s.Minted += reward
-	s.PendingEmission += reward
+	issued, err := bank.Grow("supply genesis + minted", s.Genesis, s.Minted)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", bank.ErrInvariant, err)
+	}
+	reward := emission.BlockReward(p.BlockRewardBase, p.SupplyCap, issued)
+	// reward ≤ cap − issued, so none of these can overflow on a sound
+	// chain; one that does is corrupt state and halts the node.
+	for _, f := range []struct {
+		name string
+		v    *uint64
+		add  uint64
+	}{{"supply minted", &s.Minted, reward}, {"supply pending_emission", &s.PendingEmission, reward}, {"supply burned", &s.Burned, burned}} {
+		if *f.v, err = bank.Grow(f.name, *f.v, f.add); err != nil {
+			return nil, fmt.Errorf("%w: %v", bank.ErrInvariant, err)
+		}
+	}
 	s.LastBlockEmission = reward
-	s.Burned += burned
 	if err := setProto(kv, keySupply, s); err != nil {
 		return nil, err
 	}

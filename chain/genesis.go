@@ -106,6 +106,31 @@ func (g *Genesis) Validate() error {
 	if p.OwnerCutBps > 10_000 || p.MaxTakeBps > 10_000 {
 		return errors.New("owner_cut_bps and max_take_bps are at most 10000")
 	}
+	if p.TargetBlockTimeMs > 86_400_000 {
+		return fmt.Errorf("target_block_time_ms %d above a day", p.TargetBlockTimeMs)
+	}
+	// Fees and prices above all money would only ever be unpayable; bounding
+	// them keeps every fee sum far from 64 bits.
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"fee_transfer", p.FeeTransfer}, {"fee_default", p.FeeDefault}, {"subnet_lock_floor", p.SubnetLockFloor}, {"block_reward_base", p.BlockRewardBase}} {
+		if f.v > emission.Cap {
+			return fmt.Errorf("%s %d above the supply cap %d", f.name, f.v, emission.Cap)
+		}
+	}
+	// Block counts bounded like a subnet's, so height + period never wraps.
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"subnet_lock_interval", p.SubnetLockInterval}, {"subnet_immunity", p.SubnetImmunity}, {"take_rate_limit", p.TakeRateLimit}} {
+		if f.v > subnet.MaxPeriod {
+			return fmt.Errorf("%s %d above %d blocks", f.name, f.v, uint64(subnet.MaxPeriod))
+		}
+	}
+	if p.MaxMsgsPerTx > tx.MaxTxBytes || p.MaxMemoBytes > tx.MaxTxBytes {
+		return fmt.Errorf("max_msgs_per_tx and max_memo_bytes are at most %d (a transaction's size)", tx.MaxTxBytes)
+	}
 	if p.DefaultSubnet != nil {
 		if err := subnet.ValidateParams(p.DefaultSubnet); err != nil {
 			return fmt.Errorf("default_subnet: %w", err)

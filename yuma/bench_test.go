@@ -50,3 +50,29 @@ func BenchmarkEpochYuma2_4096x256(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEpochWorstAllowed is the largest epoch chain/subnet's bounds
+// allow (MaxUIDsLimit = 1024 UIDs, MaxValidatorsLimit = 256 validators with
+// dense weights) with a bond on every cell: bonds of former validators decay
+// but stay stored, so all 1024 rows can be full. chain/subnet's
+// BenchmarkEpochWorstCase adds the state reads and writes around it.
+func BenchmarkEpochWorstAllowed(b *testing.B) {
+	const n, validators = 1024, 256
+	p, in := denseInput(n, validators)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := validators; i < n; i++ {
+		in.PrevBonds[i] = make([]Bond, n)
+		for j := range n {
+			in.PrevBonds[i][j] = Bond{uint16(j), Fixed(r.Uint64N(uint64(One)))}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Epoch(p, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(ms, "ms/epoch")
+	b.Logf("worst allowed epoch (%d UIDs × %d validators, %d bonds): %.1f ms of Yuma", n, validators, n*n, ms)
+}

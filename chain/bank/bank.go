@@ -4,11 +4,11 @@ package bank
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/tx"
 )
@@ -24,8 +24,33 @@ var SupplyKey = []byte{0x03}
 // ErrInsufficientFunds is returned when a debit exceeds a balance.
 var ErrInsufficientFunds = errors.New("insufficient funds")
 
-// ErrOverflow is returned when a credit would overflow a balance.
-var ErrOverflow = errors.New("balance overflow")
+// ErrOverflow is returned when a credit would overflow a balance. It wraps
+// agr.ErrOverflow, so callers branch on one sentinel for every overflow.
+var ErrOverflow = fmt.Errorf("balance: %w", agr.ErrOverflow)
+
+// ErrInvariant marks state that contradicts itself: a supply total, an
+// escrow or a pool asked to give up more than it holds. No transaction can
+// cause it on a correct chain, so it is never a refusal: the app stops the
+// node with the message rather than write a wrapped value.
+var ErrInvariant = errors.New("state invariant violated")
+
+// Take returns have − amount for a record that must always cover amount
+// (supply totals, escrow, stake pools); a shortfall is an ErrInvariant.
+func Take(what string, have, amount uint64) (uint64, error) {
+	if amount > have {
+		return 0, fmt.Errorf("%w: %s would go negative: %d − %d", ErrInvariant, what, have, amount)
+	}
+	return have - amount, nil
+}
+
+// Grow returns have + amount, or an error wrapping agr.ErrOverflow naming what.
+func Grow(what string, have, amount uint64) (uint64, error) {
+	s, err := agr.Add(have, amount)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return s, nil
+}
 
 // AccountKey is the state key of addr's account.
 func AccountKey(addr address.Address) []byte {
@@ -84,10 +109,11 @@ func Credit(kv state.KV, addr address.Address, amount uint64) error {
 	if err != nil {
 		return err
 	}
-	if acc.Balance > math.MaxUint64-amount {
-		return fmt.Errorf("%w: %s", ErrOverflow, addr)
+	b, err := agr.Add(acc.Balance, amount)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrOverflow, addr, err)
 	}
-	acc.Balance += amount
+	acc.Balance = b
 	return SetAccount(kv, addr, acc)
 }
 

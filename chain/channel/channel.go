@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -71,7 +72,9 @@ func Open(c *subnet.Ctx, payer address.Address, payerKey ed25519.PublicKey, m *t
 	}
 	id := uint64(1)
 	if len(raw) == 8 {
-		id = binary.BigEndian.Uint64(raw) + 1
+		if id, err = bank.Grow("channel counter", binary.BigEndian.Uint64(raw), 1); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.KV.Set([]byte{prefixCounter}, binary.BigEndian.AppendUint64(nil, id)); err != nil {
 		return 0, err
@@ -81,7 +84,10 @@ func Open(c *subnet.Ctx, payer address.Address, payerKey ed25519.PublicKey, m *t
 	if err := put(c, ch); err != nil {
 		return 0, err
 	}
-	return id, bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed += m.Deposit; return nil })
+	return id, bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Escrowed, err = bank.Grow("supply escrowed", s.Escrowed, m.Deposit)
+		return err
+	})
 }
 
 // Topup adds to the deposit and optionally extends the expiry (payer only).
@@ -96,21 +102,31 @@ func Topup(c *subnet.Ctx, payer address.Address, m *tx.MsgChannelTopup) error {
 	if m.ExpiryHeight != 0 && m.ExpiryHeight < ch.ExpiryHeight {
 		return fmt.Errorf("%w: a channel's expiry only moves later", subnet.ErrInvalid)
 	}
+	deposit, err := bank.Grow(fmt.Sprintf("channel %d deposit", ch.Id), ch.Deposit, m.Amount)
+	if err != nil {
+		return err
+	}
 	if err := bank.Debit(c.KV, payer, m.Amount); err != nil {
 		return err
 	}
-	ch.Deposit += m.Amount
+	ch.Deposit = deposit
 	ch.ExpiryHeight = max(ch.ExpiryHeight, m.ExpiryHeight)
 	if err := put(c, ch); err != nil {
 		return err
 	}
-	return bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed += m.Amount; return nil })
+	return bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Escrowed, err = bank.Grow("supply escrowed", s.Escrowed, m.Amount)
+		return err
+	})
 }
 
 // Claim settles amount (0: the whole voucher) under a voucher (payee only).
 // Claims are monotonic and idempotent: a total at or below what is already
 // claimed changes nothing; one above the voucher or the deposit is refused.
-// It returns the amount newly settled.
+// A voucher signed by a session key is claimable only while its delegation
+// lives (the claim must land before block expiry_height) and only on a
+// channel of one of its subnets: the payer's limits bind on chain, not just
+// in the gateway that accepted the voucher. It returns the amount newly settled.
 func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher, amount uint64) (uint64, error) {
 	ch, err := Get(c.KV, v.ChannelId)
 	if err != nil {
@@ -121,6 +137,14 @@ func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher, amount uint64) (
 	}
 	if !v.Verify(c.ChainID, ch.PayerPubKey) {
 		return 0, fmt.Errorf("%w: voucher signature does not verify", subnet.ErrUnauthorized)
+	}
+	if d := v.Delegation; d != nil {
+		if c.Height >= d.ExpiryHeight {
+			return 0, fmt.Errorf("%w: the voucher's session key expired at block %d (now %d)", subnet.ErrUnauthorized, d.ExpiryHeight, c.Height)
+		}
+		if len(d.Netuids) > 0 && !slices.Contains(d.Netuids, ch.Netuid) {
+			return 0, fmt.Errorf("%w: the voucher's session key may not pay on subnet %d (allowed %v)", subnet.ErrUnauthorized, ch.Netuid, d.Netuids)
+		}
 	}
 	if v.Cumulative > ch.Deposit {
 		return 0, fmt.Errorf("%w: voucher for %d exceeds the deposit of %d", subnet.ErrInvalid, v.Cumulative, ch.Deposit)
@@ -135,7 +159,7 @@ func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher, amount uint64) (
 	if total <= ch.Claimed {
 		return 0, nil
 	}
-	delta := total - ch.Claimed
+	delta := total - ch.Claimed // total > Claimed just above
 	ch.Claimed = total
 	if err := put(c, ch); err != nil {
 		return 0, err
@@ -143,10 +167,12 @@ func Claim(c *subnet.Ctx, payee address.Address, v *tx.Voucher, amount uint64) (
 	if err := subnet.AddRevenue(c, ch.Netuid, delta); err != nil {
 		return 0, err
 	}
-	return delta, bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
-		s.Escrowed -= delta
-		s.RevenuePending += delta
-		return nil
+	return delta, bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		if s.Escrowed, err = bank.Take("supply escrowed", s.Escrowed, delta); err != nil {
+			return err
+		}
+		s.RevenuePending, err = bank.Grow("supply revenue_pending", s.RevenuePending, delta)
+		return err
 	})
 }
 
@@ -162,12 +188,18 @@ func Close(c *subnet.Ctx, payer address.Address, id uint64) (uint64, error) {
 	if c.Height <= ch.ExpiryHeight {
 		return 0, fmt.Errorf("%w: channel %d can close after block %d", subnet.ErrWindow, id, ch.ExpiryHeight)
 	}
-	refund := ch.Deposit - ch.Claimed
+	refund, err := bank.Take(fmt.Sprintf("channel %d deposit", id), ch.Deposit, ch.Claimed)
+	if err != nil {
+		return 0, err
+	}
 	if err := bank.Credit(c.KV, payer, refund); err != nil {
 		return 0, err
 	}
 	if err := c.KV.Delete(Key(id)); err != nil {
 		return 0, err
 	}
-	return refund, bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Escrowed -= refund; return nil })
+	return refund, bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Escrowed, err = bank.Take("supply escrowed", s.Escrowed, refund)
+		return err
+	})
 }

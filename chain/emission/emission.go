@@ -3,7 +3,12 @@
 // is approached asymptotically and never exceeded.
 package emission
 
-import "github.com/agoranet/agora/agr"
+import (
+	"math"
+	"math/bits"
+
+	"github.com/agoranet/agora/agr"
+)
 
 // Cap is the hard cap of 21,000,000 AGR in base units.
 const Cap uint64 = 21_000_000 * agr.Unit
@@ -19,8 +24,15 @@ func BaseReward(targetBlockTimeMs uint64) uint64 {
 	if targetBlockTimeMs == 0 {
 		return 0
 	}
-	// 7,200 AGR × block time fits easily in uint64 for any block time under a day.
-	return DailyEmission * targetBlockTimeMs / msPerDay
+	// 7,200 AGR × block time overflows 64 bits past about 42 minutes a
+	// block, so the product is taken over 128 bits; a quotient that does not
+	// fit saturates (BlockReward clamps it to what remains under the cap).
+	hi, lo := bits.Mul64(DailyEmission, targetBlockTimeMs)
+	if hi >= msPerDay {
+		return math.MaxUint64
+	}
+	q, _ := bits.Div64(hi, lo, msPerDay)
+	return q
 }
 
 // Halvings is k = floor(log2(cap / (cap − issued))): how many times the base

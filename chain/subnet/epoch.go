@@ -1,7 +1,9 @@
 package subnet
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -36,13 +38,19 @@ func EndBlock(c *Ctx) ([]abci.Event, error) {
 	if len(started) > 0 && supply.PendingEmission >= uint64(len(started)) {
 		share := supply.PendingEmission / uint64(len(started))
 		for _, s := range started {
-			cut := mulDiv(share, uint64(c.Params.OwnerCutBps), 10_000)
+			cut := mulDiv(share, uint64(c.Params.OwnerCutBps), 10_000) // ≤ share: OwnerCutBps ≤ 10,000
 			if err := bank.Credit(c.KV, addrOf(s.Owner), cut); err != nil {
 				return nil, err
 			}
-			s.PendingEmission += share - cut
-			supply.PendingEmission -= share
-			supply.SubnetPending += share - cut
+			if s.PendingEmission, err = bank.Grow(fmt.Sprintf("subnet %d pending emission", s.Netuid), s.PendingEmission, share-cut); err != nil {
+				return nil, err
+			}
+			if supply.PendingEmission, err = bank.Take("supply pending_emission", supply.PendingEmission, share); err != nil {
+				return nil, err
+			}
+			if supply.SubnetPending, err = bank.Grow("supply subnet_pending", supply.SubnetPending, share-cut); err != nil {
+				return nil, err
+			}
 			if err := putSubnet(c.KV, s); err != nil {
 				return nil, err
 			}
@@ -52,10 +60,7 @@ func EndBlock(c *Ctx) ([]abci.Event, error) {
 		}
 	}
 	var events []abci.Event
-	for _, s := range started {
-		if !EpochDue(s.Netuid, s.Params.Tempo, c.Height) {
-			continue
-		}
+	for _, s := range planEpochs(started, c.Height) {
 		ev, err := runEpoch(c, s)
 		if err != nil {
 			return nil, fmt.Errorf("epoch of subnet %d: %w", s.Netuid, err)
@@ -63,6 +68,54 @@ func EndBlock(c *Ctx) ([]abci.Event, error) {
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// EpochBudgetPerBlock bounds the epoch work of one block, in the same cells
+// as EpochCellsPerBlock (n² per epoch of an n-UID subnet): two of the
+// largest epochs the bounds allow. Owners choose their tempos, so many
+// subnets' epochs can fall on one block; those past the budget run in the
+// next blocks instead of making one block take seconds.
+const EpochBudgetPerBlock = 2 * MaxUIDsLimit * MaxUIDsLimit
+
+// epochOwed reports whether a subnet's epoch should run at height: at its
+// tempo boundary, or later when a full block deferred it. A deferred epoch
+// leaves LastEpoch behind the current epoch index; a subnet that never ran
+// an epoch (LastEpoch still its registration) waits for its boundary.
+func epochOwed(s *tx.Subnet, height uint64) bool {
+	if EpochDue(s.Netuid, s.Params.Tempo, height) {
+		return true
+	}
+	return s.LastEpoch > s.RegisteredAt && EpochIndex(s.Netuid, s.Params.Tempo, height) > EpochIndex(s.Netuid, s.Params.Tempo, s.LastEpoch)
+}
+
+// planEpochs picks the epochs to run at height, longest-waiting first (ties
+// by netuid), within EpochBudgetPerBlock; the first always runs, so no
+// subnet starves. Epochs of different subnets touch disjoint state, and the
+// supply and balance updates they share commute, so the order changes nothing else.
+func planEpochs(started []*tx.Subnet, height uint64) []*tx.Subnet {
+	var owed []*tx.Subnet
+	for _, s := range started {
+		if epochOwed(s, height) {
+			owed = append(owed, s)
+		}
+	}
+	slices.SortFunc(owed, func(a, b *tx.Subnet) int {
+		if c := cmp.Compare(a.LastEpoch, b.LastEpoch); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Netuid, b.Netuid)
+	})
+	var spent uint64
+	run := owed[:0]
+	for _, s := range owed {
+		cost := max(uint64(s.N)*uint64(s.N), 1) // N ≤ MaxUIDsLimit: no overflow
+		if len(run) > 0 && spent+cost > EpochBudgetPerBlock {
+			continue
+		}
+		spent += cost
+		run = append(run, s)
+	}
+	return run
 }
 
 // epochInput reads a subnet's state into Yuma's input.
@@ -107,23 +160,34 @@ func epochInput(c *Ctx, sub *tx.Subnet) (yuma.Params, yuma.Input, []*tx.Neuron, 
 		if in.FirstCommitBlock != nil {
 			in.FirstCommitBlock[uid] = nr.FirstCommitBlock
 		}
-		w, err := getWeights(c.KV, sub.Netuid, uid)
-		if err != nil {
-			return yp, in, nil, err
-		}
-		for k, j := range w.Uids {
-			if j < sub.N { // rows written before a shrink keep only live UIDs
-				in.Weights[uid] = append(in.Weights[uid], yuma.Weight{UID: uint16(j), Value: uint16(w.Values[k])})
+		// Yuma drops the rows of UIDs without a permit (step 5), so they are
+		// not even read: the weights an epoch decodes are bounded by
+		// max_validators × max_uids, not by every row ever written.
+		if nr.ValidatorPermit {
+			w, err := getWeights(c.KV, sub.Netuid, uid)
+			if err != nil {
+				return yp, in, nil, err
 			}
+			row := make([]yuma.Weight, 0, len(w.Uids))
+			for k, j := range w.Uids {
+				if j < sub.N { // rows written before a shrink keep only live UIDs
+					row = append(row, yuma.Weight{UID: uint16(j), Value: uint16(w.Values[k])})
+				}
+			}
+			in.Weights[uid] = row
 		}
 		b, err := getBonds(c.KV, sub.Netuid, uid)
 		if err != nil {
 			return yp, in, nil, err
 		}
-		for k, j := range b.Uids {
-			if j < sub.N {
-				in.PrevBonds[uid] = append(in.PrevBonds[uid], yuma.Bond{UID: uint16(j), Value: yuma.Fixed(b.Values[k])})
+		if len(b.Uids) > 0 {
+			row := make([]yuma.Bond, 0, len(b.Uids))
+			for k, j := range b.Uids {
+				if j < sub.N {
+					row = append(row, yuma.Bond{UID: uint16(j), Value: yuma.Fixed(b.Values[k])})
+				}
 			}
+			in.PrevBonds[uid] = row
 		}
 	}
 	return yp, in, neurons, nil
@@ -136,16 +200,21 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 	// Settled channel revenue joins this epoch's payout: the owner's cut
 	// first, the rest split by Yuma exactly like emission.
 	if r := sub.PendingRevenue; r > 0 {
-		cut := mulDiv(r, uint64(c.Params.OwnerCutBps), 10_000)
+		cut := mulDiv(r, uint64(c.Params.OwnerCutBps), 10_000) // ≤ r
 		if err := bank.Credit(c.KV, addrOf(sub.Owner), cut); err != nil {
 			return abci.Event{}, err
 		}
-		sub.PendingEmission += r - cut
-		sub.PendingRevenue = 0
-		if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
-			s.RevenuePending -= r
-			s.SubnetPending += r - cut
-			return nil
+		pending, err := bank.Grow(fmt.Sprintf("subnet %d pending emission", sub.Netuid), sub.PendingEmission, r-cut)
+		if err != nil {
+			return abci.Event{}, err
+		}
+		sub.PendingEmission, sub.PendingRevenue = pending, 0
+		if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+			if s.RevenuePending, err = bank.Take("supply revenue_pending", s.RevenuePending, r); err != nil {
+				return err
+			}
+			s.SubnetPending, err = bank.Grow("supply subnet_pending", s.SubnetPending, r-cut)
+			return err
 		}); err != nil {
 			return abci.Event{}, err
 		}
@@ -158,7 +227,10 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 	if err != nil {
 		return abci.Event{}, err
 	}
-	paid := in.Emission - out.Unallocated
+	paid, err := bank.Take(fmt.Sprintf("subnet %d epoch emission", sub.Netuid), in.Emission, out.Unallocated)
+	if err != nil {
+		return abci.Event{}, err
+	}
 	var staked uint64
 	for uid, nr := range neurons {
 		if m := out.MinerEmission[uid]; m > 0 {
@@ -171,16 +243,18 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 			if err != nil {
 				return abci.Event{}, err
 			}
-			staked += s
+			if staked, err = bank.Grow("epoch stake", staked, s); err != nil {
+				return abci.Event{}, err
+			}
 		}
 		nr.Active, nr.ValidatorPermit = out.Active[uid], out.NewPermit[uid]
 		nr.Consensus, nr.Incentive = uint64(out.Consensus[uid]), uint64(out.Incentive[uid])
 		nr.Dividends, nr.ValidatorTrust = uint64(out.Dividends[uid]), uint64(out.ValidatorTrust[uid])
-		nr.Emission = out.MinerEmission[uid] + out.ValidatorEmission[uid]
+		nr.Emission = satAdd(out.MinerEmission[uid], out.ValidatorEmission[uid]) // ≤ the epoch's emission
 		if err := put(c.KV, neuronKey(sub.Netuid, uint16(uid)), nr); err != nil {
 			return abci.Event{}, err
 		}
-		row := &tx.BondRow{}
+		row := &tx.BondRow{Uids: make([]uint32, 0, len(out.Bonds[uid])), Values: make([]uint64, 0, len(out.Bonds[uid]))}
 		for _, b := range out.Bonds[uid] {
 			row.Uids = append(row.Uids, uint32(b.UID))
 			row.Values = append(row.Values, uint64(b.Value))
@@ -194,17 +268,19 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 			return abci.Event{}, err
 		}
 	}
-	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
-		s.SubnetPending -= paid
-		s.Staked += staked
-		return nil
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		if s.SubnetPending, err = bank.Take("supply subnet_pending", s.SubnetPending, paid); err != nil {
+			return err
+		}
+		s.Staked, err = bank.Grow("supply staked", s.Staked, staked)
+		return err
 	}); err != nil {
 		return abci.Event{}, err
 	}
 	sub.PendingEmission = out.Unallocated
 	sub.LastEpoch = c.Height
 	sub.LastEpochEmission = paid
-	sub.TotalEmitted += paid
+	sub.TotalEmitted = satAdd(sub.TotalEmitted, paid) // a statistic, never spent
 	if err := putSubnet(c.KV, sub); err != nil {
 		return abci.Event{}, err
 	}

@@ -48,3 +48,20 @@ func exp2Neg(x, num, den uint64) uint64 {
 	e := (1 << 32) - t + t2/2 - t3/6 + t4/24
 	return mulDiv(x, e, 1<<32)
 }
+
+// before reports whether height is earlier than start+period without
+// computing start+period, which wraps for values near 2^64: a period that
+// reaches past the end of the uint64 range simply never ends.
+func before(height, start, period uint64) bool {
+	return height < start || height-start < period
+}
+
+// satAdd is a+b clamped to the uint64 range, for block numbers shown in
+// messages and for cumulative statistics that are never spent.
+func satAdd(a, b uint64) uint64 {
+	s, carry := bits.Add64(a, b, 0)
+	if carry != 0 {
+		return ^uint64(0)
+	}
+	return s
+}

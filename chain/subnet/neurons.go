@@ -13,12 +13,20 @@ import (
 // every tempo since it was set, clamped to the subnet's bounds.
 func CurrentBurn(sub *tx.Subnet, height uint64) uint64 {
 	p := sub.Params
-	b := exp2Neg(sub.Burn, height-sub.BurnUpdatedAt, p.Tempo)
+	var since uint64
+	if height > sub.BurnUpdatedAt {
+		since = height - sub.BurnUpdatedAt
+	}
+	b := exp2Neg(sub.Burn, since, p.Tempo)
 	return min(max(b, p.MinBurn), p.MaxBurn)
 }
 
 // RegisterNeuron burns the registration price from the coldkey and gives the
 // hotkey a UID, replacing the weakest UID outside immunity when the subnet is full.
+//
+// Everything that can refuse cheaply (proof, duplicate, max_burn, a balance
+// short of the burn, a full subnet whose every UID is immune) refuses before
+// the scan over every UID that picks the one to replace.
 func RegisterNeuron(c *Ctx, coldkey address.Address, m *tx.MsgNeuronRegister) (uint16, error) {
 	sub, err := GetSubnet(c.KV, m.Netuid)
 	if err != nil {
@@ -41,7 +49,10 @@ func RegisterNeuron(c *Ctx, coldkey address.Address, m *tx.MsgNeuronRegister) (u
 	if err := bank.Debit(c.KV, coldkey, price); err != nil {
 		return 0, err
 	}
-	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Burned += price; return nil }); err != nil {
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Burned, err = bank.Grow("supply burned", s.Burned, price)
+		return err
+	}); err != nil {
 		return 0, err
 	}
 	// Each registration raises the price by 26%, so bots pay more and more.
@@ -61,9 +72,27 @@ func addNeuron(c *Ctx, sub *tx.Subnet, hotkey, coldkey address.Address) (uint16,
 	if sub.N < sub.Params.MaxUids {
 		uid = uint16(sub.N)
 		sub.N++
+		if uid == 1 {
+			// Heights only grow, so the first UID after the owner's stays
+			// the oldest until a replacement rescans. (A subnet from before
+			// this record existed is untracked until its first replacement.)
+			if err := setOldestRegistration(c.KV, sub.Netuid, c.Height); err != nil {
+				return 0, err
+			}
+		}
 	} else {
-		victim, err := pruneCandidate(c, sub)
+		// Every UID is immune exactly when the oldest registration is:
+		// refuse without reading them all.
+		if oldest, ok, err := oldestRegistration(c.KV, sub.Netuid); err != nil {
+			return 0, err
+		} else if ok && before(c.Height, oldest, sub.Params.ImmunityPeriod) {
+			return 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune until block %d", ErrFull, sub.Netuid, sub.N, satAdd(oldest, sub.Params.ImmunityPeriod))
+		}
+		victim, rest, err := pruneCandidate(c, sub)
 		if err != nil {
+			return 0, err
+		}
+		if err := setOldestRegistration(c.KV, sub.Netuid, min(rest, c.Height)); err != nil {
 			return 0, err
 		}
 		old, err := GetNeuron(c.KV, sub.Netuid, victim)
@@ -84,16 +113,19 @@ func addNeuron(c *Ctx, sub *tx.Subnet, hotkey, coldkey address.Address) (uint16,
 
 // pruneCandidate picks the UID with the lowest emission outside immunity;
 // ties go to the oldest registration, then the lowest UID. UID 0, the owner's
-// hotkey, is never pruned.
-func pruneCandidate(c *Ctx, sub *tx.Subnet) (uint16, error) {
+// hotkey, is never pruned. It also returns the oldest registration among
+// the UIDs that stay (MaxUint64 if none).
+func pruneCandidate(c *Ctx, sub *tx.Subnet) (uint16, uint64, error) {
 	best, found := uint16(0), false
 	var bestN *tx.Neuron
+	regs := make([]uint64, sub.N)
 	for uid := uint16(1); uint32(uid) < sub.N; uid++ {
 		n, err := GetNeuron(c.KV, sub.Netuid, uid)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if c.Height < n.RegisteredAt+sub.Params.ImmunityPeriod {
+		regs[uid] = n.RegisteredAt
+		if before(c.Height, n.RegisteredAt, sub.Params.ImmunityPeriod) {
 			continue
 		}
 		if !found || n.Emission < bestN.Emission || (n.Emission == bestN.Emission && n.RegisteredAt < bestN.RegisteredAt) {
@@ -101,9 +133,15 @@ func pruneCandidate(c *Ctx, sub *tx.Subnet) (uint16, error) {
 		}
 	}
 	if !found {
-		return 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune", ErrFull, sub.Netuid, sub.N)
+		return 0, 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune", ErrFull, sub.Netuid, sub.N)
 	}
-	return best, nil
+	rest := ^uint64(0)
+	for uid := 1; uid < len(regs); uid++ {
+		if uid != int(best) {
+			rest = min(rest, regs[uid])
+		}
+	}
+	return best, rest, nil
 }
 
 // wipeUID forgets a UID's weights, bonds, pending commit and hotkey index.
@@ -131,8 +169,8 @@ func Serve(c *Ctx, hotkey address.Address, m *tx.MsgNeuronServe) error {
 	if err != nil {
 		return err
 	}
-	if n.ServedAt != 0 && c.Height < n.ServedAt+sub.Params.ServingRateLimit {
-		return fmt.Errorf("%w: serve again after block %d", ErrRateLimited, n.ServedAt+sub.Params.ServingRateLimit)
+	if n.ServedAt != 0 && before(c.Height, n.ServedAt, sub.Params.ServingRateLimit) {
+		return fmt.Errorf("%w: serve again after block %d", ErrRateLimited, satAdd(n.ServedAt, sub.Params.ServingRateLimit))
 	}
 	n.Endpoint, n.X25519PubKey, n.ModelId, n.ServedAt = m.Endpoint, m.X25519PubKey, m.ModelId, c.Height
 	return put(c.KV, neuronKey(m.Netuid, uid), n)

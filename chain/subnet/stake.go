@@ -50,22 +50,34 @@ func AddStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeAdd) error {
 	if shares == 0 {
 		return fmt.Errorf("%w: %d is too small to buy a share", ErrInvalid, m.Amount)
 	}
-	if err := bank.Debit(c.KV, coldkey, m.Amount); err != nil {
-		return err
-	}
 	held, err := GetShares(c.KV, m.Netuid, hotkey, coldkey)
 	if err != nil {
 		return err
 	}
-	pool.Stake += m.Amount
-	pool.Shares += shares
+	// Every sum is checked before anything moves, so an overflow refuses
+	// the message with nothing half-applied.
+	if pool.Stake, err = bank.Grow("pool stake", pool.Stake, m.Amount); err != nil {
+		return err
+	}
+	if pool.Shares, err = bank.Grow("pool shares", pool.Shares, shares); err != nil {
+		return err
+	}
+	if held, err = bank.Grow("delegator shares", held, shares); err != nil {
+		return err
+	}
+	if err := bank.Debit(c.KV, coldkey, m.Amount); err != nil {
+		return err
+	}
 	if err := put(c.KV, poolKey(m.Netuid, hotkey), pool); err != nil {
 		return err
 	}
-	if err := setShares(c.KV, m.Netuid, hotkey, coldkey, held+shares); err != nil {
+	if err := setShares(c.KV, m.Netuid, hotkey, coldkey, held); err != nil {
 		return err
 	}
-	return bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Staked += m.Amount; return nil })
+	return bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Staked, err = bank.Grow("supply staked", s.Staked, m.Amount)
+		return err
+	})
 }
 
 // RemoveStake returns amount of the coldkey's stake in the hotkey's pool to its balance.
@@ -91,18 +103,25 @@ func RemoveStake(c *Ctx, coldkey address.Address, m *tx.MsgStakeRemove) error {
 			amount = pool.Stake // the last shareholder takes the rounding remainder
 		}
 	}
-	pool.Stake -= amount
-	pool.Shares -= burn
+	if pool.Stake, err = bank.Take("pool stake", pool.Stake, amount); err != nil {
+		return err
+	}
+	if pool.Shares, err = bank.Take("pool shares", pool.Shares, burn); err != nil {
+		return err
+	}
 	if err := put(c.KV, poolKey(m.Netuid, hotkey), pool); err != nil {
 		return err
 	}
-	if err := setShares(c.KV, m.Netuid, hotkey, coldkey, held-burn); err != nil {
+	if err := setShares(c.KV, m.Netuid, hotkey, coldkey, held-burn); err != nil { // burn ≤ held above
 		return err
 	}
 	if err := bank.Credit(c.KV, coldkey, amount); err != nil {
 		return err
 	}
-	return bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Staked -= amount; return nil })
+	return bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Staked, err = bank.Take("supply staked", s.Staked, amount)
+		return err
+	})
 }
 
 // SetTake changes a hotkey's validator take (signed by its coldkey). Lowering
@@ -122,8 +141,8 @@ func SetTake(c *Ctx, coldkey address.Address, m *tx.MsgSetTake) error {
 	if m.TakeBps > c.Params.MaxTakeBps {
 		return fmt.Errorf("%w: take %d bps above the maximum %d", ErrInvalid, m.TakeBps, c.Params.MaxTakeBps)
 	}
-	if m.TakeBps > h.TakeBps && c.Height < h.TakeChangedAt+c.Params.TakeRateLimit {
-		return fmt.Errorf("%w: take can rise again at block %d", ErrRateLimited, h.TakeChangedAt+c.Params.TakeRateLimit)
+	if m.TakeBps > h.TakeBps && before(c.Height, h.TakeChangedAt, c.Params.TakeRateLimit) {
+		return fmt.Errorf("%w: take can rise again at block %d", ErrRateLimited, satAdd(h.TakeChangedAt, c.Params.TakeRateLimit))
 	}
 	h.TakeBps, h.TakeChangedAt = m.TakeBps, c.Height
 	return put(c.KV, hotkeyKey(hotkey), h)
@@ -146,14 +165,16 @@ func PayValidator(c *Ctx, netuid uint32, hotkey address.Address, amount uint64) 
 	if err != nil {
 		return 0, err
 	}
-	rest := amount - take
+	rest := amount - take // take ≤ amount: TakeBps ≤ 10,000
 	if pool.Shares == 0 || pool.Stake == 0 {
 		// Nobody to share with: it all goes to the owner.
 		return 0, bank.Credit(c.KV, owner, amount)
 	}
+	if pool.Stake, err = bank.Grow("pool stake", pool.Stake, rest); err != nil {
+		return 0, err
+	}
 	if err := bank.Credit(c.KV, owner, take); err != nil {
 		return 0, err
 	}
-	pool.Stake += rest
 	return rest, put(c.KV, poolKey(netuid, hotkey), pool)
 }

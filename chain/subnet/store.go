@@ -30,6 +30,7 @@ const (
 	prefixCommit     = 0x17 // netuid, hotkey → WeightCommit
 	prefixPool       = 0x18 // netuid, hotkey → StakePool
 	prefixDelegation = 0x19 // netuid, hotkey, coldkey → shares (uint64 BE)
+	prefixOldest     = 0x1a // netuid → oldest registered_at among UIDs ≥ 1 (uint64 BE)
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -209,4 +210,20 @@ func getBonds(kv state.KVReader, netuid uint32, uid uint16) (*tx.BondRow, error)
 func addrOf(b []byte) address.Address {
 	a, _ := address.FromBytes(b)
 	return a
+}
+
+func oldestKey(netuid uint32) []byte { return key(prefixOldest, u32(netuid)) }
+
+// oldestRegistration reads the earliest registered_at among a subnet's UIDs
+// other than the owner's; ok is false for a subnet that never tracked it.
+func oldestRegistration(kv state.KVReader, netuid uint32) (uint64, bool, error) {
+	raw, err := kv.Get(oldestKey(netuid))
+	if err != nil || len(raw) != 8 {
+		return 0, false, err
+	}
+	return binary.BigEndian.Uint64(raw), true, nil
+}
+
+func setOldestRegistration(kv state.KV, netuid uint32, height uint64) error {
+	return kv.Set(oldestKey(netuid), binary.BigEndian.AppendUint64(nil, height))
 }

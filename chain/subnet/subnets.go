@@ -17,10 +17,39 @@ import (
 const NewSubnetNetuid = math.MaxUint32
 
 // Limits on hyperparameters (REFERENCE.md defaults sit inside them).
+//
+// They bound what one epoch costs every node. An epoch reads, runs Yuma over
+// and rewrites up to max_validators × max_uids weights and max_uids² bonds
+// (a former validator's bond row decays but stays stored, so every row can be
+// full). BenchmarkEpochWorstCase measures the largest subnet these bounds
+// allow; on 2 cores it takes about 90–180 ms, a tenth to a fifth of the 1 s
+// devnet block.
+// A bigger subnet must also run its epoch less often: max_uids² ≤
+// tempo × EpochCellsPerBlock keeps the amortized work per block small, and
+// EpochBudgetPerBlock caps one block at two maximal epochs however the
+// owners align their tempos.
 const (
-	MaxUIDsLimit       = 4096
-	MaxValidatorsLimit = 4096
+	MaxUIDsLimit       = 1024
+	MaxValidatorsLimit = 256
 	DefaultTakeBps     = 1800
+
+	MaxTempo = 100_000
+	// EpochCellsPerBlock is the bond/weight work a subnet may amortize per
+	// block: a full 256-UID subnet may run every block, a full 1024-UID
+	// subnet every 16 blocks.
+	EpochCellsPerBlock = 256 * 256
+	// MaxPeriod bounds every hyperparameter counted in blocks (immunity,
+	// activity cutoff, rate limits): about 136 years of 1 s blocks, so
+	// height + period stays far from wrapping for any real height.
+	MaxPeriod = 1 << 32
+	// MaxRevealPeriod is in tempos.
+	MaxRevealPeriod = 100
+	// MinBurnFloor keeps registration from being free: a registration into
+	// a full subnet scans every UID for the one to replace, and that work
+	// is paid for by the burn.
+	MinBurnFloor = agr.Unit / 100
+	// MaxBurnLimit is the 21M AGR supply cap: no price can exceed all money.
+	MaxBurnLimit = 21_000_000 * agr.Unit
 )
 
 // Ctx is what a state transition of this module sees.
@@ -57,22 +86,39 @@ func DefaultSubnetParams() *tx.SubnetParams {
 // ValidateParams checks a subnet's hyperparameters.
 func ValidateParams(p *tx.SubnetParams) error {
 	switch {
-	case p.Tempo < 1 || p.Tempo > 100_000:
-		return fmt.Errorf("%w: tempo %d outside 1..100000", ErrInvalid, p.Tempo)
+	case p.Tempo < 1 || p.Tempo > MaxTempo:
+		return fmt.Errorf("%w: tempo %d outside 1..%d", ErrInvalid, p.Tempo, MaxTempo)
 	case p.MaxUids < 1 || p.MaxUids > MaxUIDsLimit:
 		return fmt.Errorf("%w: max_uids %d outside 1..%d", ErrInvalid, p.MaxUids, MaxUIDsLimit)
-	case p.MaxValidators < 1 || p.MaxValidators > p.MaxUids:
-		return fmt.Errorf("%w: max_validators %d outside 1..max_uids", ErrInvalid, p.MaxValidators)
+	case p.MaxValidators < 1 || p.MaxValidators > p.MaxUids || p.MaxValidators > MaxValidatorsLimit:
+		return fmt.Errorf("%w: max_validators %d outside 1..min(max_uids, %d)", ErrInvalid, p.MaxValidators, MaxValidatorsLimit)
+	case uint64(p.MaxUids)*uint64(p.MaxUids) > p.Tempo*EpochCellsPerBlock:
+		return fmt.Errorf("%w: max_uids %d needs a tempo of at least %d blocks (max_uids² ≤ tempo × %d)",
+			ErrInvalid, p.MaxUids, (uint64(p.MaxUids)*uint64(p.MaxUids)+EpochCellsPerBlock-1)/EpochCellsPerBlock, EpochCellsPerBlock)
+	case p.ImmunityPeriod > MaxPeriod:
+		return fmt.Errorf("%w: immunity_period %d above %d blocks", ErrInvalid, p.ImmunityPeriod, uint64(MaxPeriod))
+	case p.ActivityCutoff > MaxPeriod:
+		return fmt.Errorf("%w: activity_cutoff %d above %d blocks", ErrInvalid, p.ActivityCutoff, uint64(MaxPeriod))
+	case p.WeightsRateLimit > MaxPeriod:
+		return fmt.Errorf("%w: weights_rate_limit %d above %d blocks", ErrInvalid, p.WeightsRateLimit, uint64(MaxPeriod))
+	case p.ServingRateLimit > MaxPeriod:
+		return fmt.Errorf("%w: serving_rate_limit %d above %d blocks", ErrInvalid, p.ServingRateLimit, uint64(MaxPeriod))
 	case p.Kappa > 65535 || p.BondsPenalty > 65535:
 		return fmt.Errorf("%w: kappa and bonds_penalty are fractions of 65535", ErrInvalid)
 	case p.BondsMovingAverage > 1_000_000:
 		return fmt.Errorf("%w: bonds_moving_average is a fraction of 1,000,000", ErrInvalid)
 	case p.CommitReveal && p.RevealPeriod < 1:
 		return fmt.Errorf("%w: reveal_period must be at least 1 tempo", ErrInvalid)
-	case p.RevealPeriod > 100:
-		return fmt.Errorf("%w: reveal_period %d above 100 tempos", ErrInvalid, p.RevealPeriod)
+	case p.RevealPeriod > MaxRevealPeriod:
+		return fmt.Errorf("%w: reveal_period %d above %d tempos", ErrInvalid, p.RevealPeriod, MaxRevealPeriod)
+	case p.MinBurn < MinBurnFloor:
+		return fmt.Errorf("%w: min_burn %d below the floor %d (registration is never free)", ErrInvalid, p.MinBurn, MinBurnFloor)
+	case p.MaxBurn > MaxBurnLimit:
+		return fmt.Errorf("%w: max_burn %d above the supply cap %d", ErrInvalid, p.MaxBurn, uint64(MaxBurnLimit))
 	case p.MinBurn > p.MaxBurn:
 		return fmt.Errorf("%w: min_burn above max_burn", ErrInvalid)
+	case p.StakeThreshold > MaxBurnLimit:
+		return fmt.Errorf("%w: stake_threshold %d above the supply cap", ErrInvalid, p.StakeThreshold)
 	case p.MinAllowedWeights > p.MaxUids:
 		return fmt.Errorf("%w: min_allowed_weights above max_uids", ErrInvalid)
 	case p.YumaVersion != 2 && p.YumaVersion != 3:
@@ -105,9 +151,9 @@ func LockCost(p *tx.Params, reg *tx.SubnetRegistry, height uint64) uint64 {
 	if reg.LastLock > math.MaxUint64/2 {
 		doubled = math.MaxUint64
 	}
-	elapsed := height - reg.LastLockBlock
 	cost := uint64(0)
-	if p.SubnetLockInterval > 0 && elapsed < p.SubnetLockInterval {
+	if height >= reg.LastLockBlock && before(height, reg.LastLockBlock, p.SubnetLockInterval) {
+		elapsed := height - reg.LastLockBlock
 		// doubled × (1 − elapsed/interval), in 128-bit-safe steps.
 		cost = doubled - mulDiv(doubled, elapsed, p.SubnetLockInterval)
 	}
@@ -115,6 +161,12 @@ func LockCost(p *tx.Params, reg *tx.SubnetRegistry, height uint64) uint64 {
 }
 
 // RegisterSubnet creates a subnet owned by the signer, taking its lock cost.
+//
+// The cheap refusals (proof, max_lock, a balance short of the lock) come
+// before pruning, which reads every UID's pool of every subnet: a
+// registration that cannot pay must not make every node do that work for
+// the price of a fee. Pruning does not change the lock cost, so checking it
+// first decides the same way.
 func RegisterSubnet(c *Ctx, owner address.Address, m *tx.MsgSubnetRegister) (uint32, error) {
 	reg, err := GetRegistry(c.KV)
 	if err != nil {
@@ -123,22 +175,35 @@ func RegisterSubnet(c *Ctx, owner address.Address, m *tx.MsgSubnetRegister) (uin
 	if !m.OwnerHotkey.Verify(c.ChainID, NewSubnetNetuid, owner) {
 		return 0, fmt.Errorf("%w: owner hotkey proof does not verify", ErrUnauthorized)
 	}
+	cost := LockCost(c.Params, reg, c.Height)
+	if m.MaxLock != 0 && cost > m.MaxLock {
+		return 0, fmt.Errorf("%w: lock cost %d, max_lock %d", ErrPriceMoved, cost, m.MaxLock)
+	}
+	acc, err := bank.GetAccount(c.KV, owner)
+	if err != nil {
+		return 0, err
+	}
+	if acc.Balance < cost {
+		return 0, fmt.Errorf("%w: %s has %d, the subnet lock is %d", bank.ErrInsufficientFunds, owner, acc.Balance, cost)
+	}
+	netuid := max(reg.NextNetuid, 1)
+	if netuid == NewSubnetNetuid {
+		return 0, fmt.Errorf("%w: netuids exhausted", ErrFull)
+	}
 	if reg.Count >= c.Params.MaxSubnets {
 		if err := pruneWeakestSubnet(c, reg); err != nil {
 			return 0, err
 		}
 	}
-	cost := LockCost(c.Params, reg, c.Height)
-	if m.MaxLock != 0 && cost > m.MaxLock {
-		return 0, fmt.Errorf("%w: lock cost %d, max_lock %d", ErrPriceMoved, cost, m.MaxLock)
-	}
 	if err := bank.Debit(c.KV, owner, cost); err != nil {
 		return 0, err
 	}
-	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error { s.Locked += cost; return nil }); err != nil {
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		s.Locked, err = bank.Grow("supply locked", s.Locked, cost)
+		return err
+	}); err != nil {
 		return 0, err
 	}
-	netuid := max(reg.NextNetuid, 1)
 	reg.NextNetuid = netuid + 1
 	reg.Count++
 	reg.LastLock, reg.LastLockBlock = cost, c.Height
@@ -230,7 +295,7 @@ func pruneWeakestSubnet(c *Ctx, reg *tx.SubnetRegistry) error {
 		if err != nil {
 			return err
 		}
-		if c.Height < sub.RegisteredAt+c.Params.SubnetImmunity {
+		if before(c.Height, sub.RegisteredAt, c.Params.SubnetImmunity) {
 			continue
 		}
 		st, err := subnetStake(c.KV, sub)
@@ -258,7 +323,9 @@ func subnetStake(kv state.KVReader, sub *tx.Subnet) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		total += p.Stake
+		if total, err = bank.Grow(fmt.Sprintf("subnet %d stake", sub.Netuid), total, p.Stake); err != nil {
+			return 0, err
+		}
 	}
 	return total, nil
 }
@@ -279,16 +346,29 @@ func dissolve(c *Ctx, reg *tx.SubnetRegistry, sub *tx.Subnet) error {
 		}
 	}
 	owner := addrOf(sub.Owner)
-	refund := sub.Locked + sub.PendingEmission + sub.PendingRevenue
+	refund, err := bank.Grow("dissolve refund", sub.Locked, sub.PendingEmission)
+	if err != nil {
+		return err
+	}
+	if refund, err = bank.Grow("dissolve refund", refund, sub.PendingRevenue); err != nil {
+		return err
+	}
 	if err := bank.Credit(c.KV, owner, refund); err != nil {
 		return err
 	}
-	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) error {
-		s.Locked -= sub.Locked
-		s.SubnetPending -= sub.PendingEmission
-		s.RevenuePending -= sub.PendingRevenue
-		return nil
+	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+		if s.Locked, err = bank.Take("supply locked", s.Locked, sub.Locked); err != nil {
+			return err
+		}
+		if s.SubnetPending, err = bank.Take("supply subnet_pending", s.SubnetPending, sub.PendingEmission); err != nil {
+			return err
+		}
+		s.RevenuePending, err = bank.Take("supply revenue_pending", s.RevenuePending, sub.PendingRevenue)
+		return err
 	}); err != nil {
+		return err
+	}
+	if err := c.KV.Delete(oldestKey(sub.Netuid)); err != nil {
 		return err
 	}
 	reg.Count--
@@ -321,7 +401,9 @@ func AddRevenue(c *Ctx, netuid uint32, amount uint64) error {
 	if err != nil {
 		return err
 	}
-	sub.PendingRevenue += amount
-	sub.TotalRevenue += amount
+	if sub.PendingRevenue, err = bank.Grow(fmt.Sprintf("subnet %d pending revenue", netuid), sub.PendingRevenue, amount); err != nil {
+		return err
+	}
+	sub.TotalRevenue = satAdd(sub.TotalRevenue, amount) // a statistic, never spent
 	return putSubnet(c.KV, sub)
 }

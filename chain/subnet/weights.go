@@ -31,13 +31,17 @@ func WeightsHash(hotkey address.Address, netuid uint32, uids, values []uint32, s
 
 // EpochIndex numbers a subnet's tempos; an epoch runs when the index changes.
 // The netuid offset staggers subnets so their epochs fall on different blocks.
+//
+// Block heights come from CometBFT as positive int64s and tempo is bounded
+// by MaxTempo, so height + netuid + 1 and tempo + 1 never wrap; the sums
+// saturate anyway so that a hostile caller gets a wrong index, not a wrap.
 func EpochIndex(netuid uint32, tempo, height uint64) uint64 {
-	return (height + uint64(netuid) + 1) / (tempo + 1)
+	return satAdd(height, uint64(netuid)+1) / satAdd(tempo, 1)
 }
 
 // EpochDue reports whether a subnet's epoch runs at height.
 func EpochDue(netuid uint32, tempo, height uint64) bool {
-	return (height+uint64(netuid)+1)%(tempo+1) == 0
+	return satAdd(height, uint64(netuid)+1)%satAdd(tempo, 1) == 0
 }
 
 func validatorNeuron(c *Ctx, hotkey address.Address, netuid uint32) (*tx.Subnet, uint16, *tx.Neuron, error) {
@@ -92,7 +96,7 @@ func RevealWeights(c *Ctx, hotkey address.Address, m *tx.MsgWeightsReveal) error
 	if !ok {
 		return fmt.Errorf("no pending weight commit for %s on subnet %d: %w", hotkey, m.Netuid, ErrNotFound)
 	}
-	want := EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block) + sub.Params.RevealPeriod
+	want := satAdd(EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block), sub.Params.RevealPeriod)
 	now := EpochIndex(m.Netuid, sub.Params.Tempo, c.Height)
 	if now < want {
 		return fmt.Errorf("%w: too early, reveal in epoch %d (now %d)", ErrWindow, want, now)
@@ -126,8 +130,8 @@ func SetWeights(c *Ctx, hotkey address.Address, m *tx.MsgWeightsSet) error {
 }
 
 func checkRateLimit(sub *tx.Subnet, n *tx.Neuron, height uint64) error {
-	if n.LastUpdate != n.RegisteredAt && height < n.LastUpdate+sub.Params.WeightsRateLimit {
-		return fmt.Errorf("%w: weights can be set again at block %d", ErrRateLimited, n.LastUpdate+sub.Params.WeightsRateLimit)
+	if n.LastUpdate != n.RegisteredAt && before(height, n.LastUpdate, sub.Params.WeightsRateLimit) {
+		return fmt.Errorf("%w: weights can be set again at block %d", ErrRateLimited, satAdd(n.LastUpdate, sub.Params.WeightsRateLimit))
 	}
 	return nil
 }

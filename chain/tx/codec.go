@@ -228,6 +228,9 @@ func validateMsg(m *Msg) error {
 		if v == nil || len(v.Signature) != ed25519.SignatureSize || v.Cumulative == 0 {
 			return errors.New("channel_claim needs a voucher with a positive amount and a 64-byte signature")
 		}
+		if n := len(v.GetDelegation().GetNetuids()); n > MaxDelegationNetuids {
+			return fmt.Errorf("delegation names %d subnets, limit %d", n, MaxDelegationNetuids)
+		}
 		return nil
 	case *Msg_ChannelClose:
 		if s.ChannelClose == nil {
@@ -291,8 +294,14 @@ func Transfer(to address.Address, amount uint64) *Msg {
 	return &Msg{Sum: &Msg_Transfer{Transfer: &MsgTransfer{To: to[:], Amount: amount}}}
 }
 
-// MaxWeights bounds a weight vector (the largest subnet has 4,096 UIDs).
+// MaxWeights bounds a weight vector when it is decoded, before any state is
+// read. Subnets are smaller (chain/subnet.MaxUIDsLimit), and the fee of a
+// weights message grows with its length (chain.EntriesPerFee).
 const MaxWeights = 4096
+
+// MaxDelegationNetuids bounds a delegation's subnet list, which every claim
+// under it hashes and searches.
+const MaxDelegationNetuids = 64
 
 func validateProof(p *HotkeyProof) error {
 	if p == nil || len(p.PubKey) != ed25519.PublicKeySize || len(p.Signature) != ed25519.SignatureSize {

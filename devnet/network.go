@@ -47,7 +47,11 @@ type Options struct {
 	GatewayAddr string
 	// LedgerPath is where the gateway records accepted vouchers.
 	LedgerPath string
-	Logger     *slog.Logger
+	// GatewayLimits bound each payer at the gateway (nil: gateway.DefaultLimits).
+	GatewayLimits *gateway.Limits
+	// ClaimInterval is how often the gateway claims what it charged (0: 10 s).
+	ClaimInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -65,10 +69,12 @@ type Network struct {
 	ModelID      string
 	GatewayURL   string // OpenAI-compatible base URL, ending in /v1
 	SessionToken string // a funded API key for OpenAI clients (agora-sk-…)
-	servers      []*http.Server
-	ledger       *gateway.Ledger
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	// Gateway is the validator's paid gateway: its ledger and claims.
+	Gateway *gateway.Service
+	servers []*http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	log     *slog.Logger
 }
 
 // DevnetSubnetParams are short-tempo hyperparameters so emission reaches
@@ -151,7 +157,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Network{ModelID: modelID, cancel: cancel}
+	n := &Network{ModelID: modelID, cancel: cancel, log: o.Logger}
 	serveErr := make(chan error, len(names))
 	var serves sync.WaitGroup
 	for _, name := range names[1:] {
@@ -184,7 +190,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 			return nil, err
 		}
 		srv := miner.NewHTTPServer(m.Handler())
-		n.servers = append(n.servers, srv)
+		n.servers = append(n.servers, srv.Server)
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); srv.Serve(l) }()
 		endpoint := "http://" + l.Addr().String()
@@ -244,37 +250,46 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		n.Stop()
 		return nil, err
 	}
-	ledger, err := gateway.OpenLedger(o.LedgerPath)
+	claimEvery := o.ClaimInterval
+	if claimEvery == 0 {
+		claimEvery = 10 * time.Second
+	}
+	// The same constructor `agora validator --gateway` uses.
+	svc, err := gateway.NewService(ctx, gateway.ServiceConfig{
+		Gateway: gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
+			Logger: o.Logger.With("gateway", "devnet")},
+		Chain: c, Netuid: Netuid, LedgerPath: o.LedgerPath, Limits: o.GatewayLimits, ClaimInterval: claimEvery})
 	if err != nil {
 		n.Stop()
 		return nil, err
 	}
-	n.ledger = ledger
-	gw := gateway.New(gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
-		Logger: o.Logger.With("gateway", "devnet"),
-		Payments: &gateway.Payments{Chain: c, ChainID: chainID, Payee: gwAddr, Netuid: Netuid,
-			PricePer1K: DevnetSubnetParams(o.Tempo, modelID).PricePer_1K, Ledger: ledger, ExpiryMargin: 10, CacheTTL: time.Second}})
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		gateway.ClaimLoop(runCtx, c, hot["validator"], ledger, 10*time.Second, o.Logger.With("gateway", "claims"))
-	}()
+	n.Gateway = svc
 	l, err := net.Listen("tcp", o.GatewayAddr)
 	if err != nil {
 		n.Stop()
 		return nil, fmt.Errorf("gateway listen on %s: %w", o.GatewayAddr, err)
 	}
-	gsrv := miner.NewHTTPServer(gw.Handler())
-	gsrv.ReadTimeout = 0
-	n.servers = append(n.servers, gsrv)
 	n.wg.Add(1)
-	go func() { defer n.wg.Done(); gsrv.Serve(l) }()
+	go func() {
+		defer n.wg.Done()
+		if err := svc.Serve(l); !errors.Is(err, gateway.ErrServiceClosed) {
+			o.Logger.Error("gateway stopped", "err", err.Error())
+		}
+	}()
 	n.GatewayURL = "http://" + l.Addr().String() + "/v1"
 	return n, nil
 }
 
-// Stop shuts miners and the validator down.
+// Stop shuts the gateway (which claims what it charged one last time),
+// the miners and the validator down.
 func (n *Network) Stop() {
+	if n.Gateway != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := n.Gateway.Close(ctx); err != nil {
+			n.log.Warn("devnet gateway close", "err", err.Error())
+		}
+		cancel()
+	}
 	n.cancel()
 	for _, s := range n.servers {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -282,9 +297,6 @@ func (n *Network) Stop() {
 		cancel()
 	}
 	n.wg.Wait()
-	if n.ledger != nil {
-		n.ledger.Close()
-	}
 }
 
 // lying wraps a backend and claims another model id.

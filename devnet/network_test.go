@@ -25,15 +25,6 @@ import (
 	"github.com/agoranet/agora/node"
 )
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func model(t *testing.T, seed uint64) *engine.Model {
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("m%d.gguf", seed))
 	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, seed); err != nil {
@@ -58,14 +49,17 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 	seed := make([]byte, 32)
 	seed[0] = 42
 	faucet := ed25519.NewKeyFromSeed(seed)
-	rpc := freePort(t)
 	g := chain.Genesis{Params: chain.DefaultParams(250), Devnet: true,
 		Accounts: []chain.GenesisAccount{{Address: address.FromPubKey(faucet.Public().(ed25519.PublicKey)), Balance: 1_000_000 * agr.Unit}}}
 	if err := node.Init(home, node.InitOptions{ChainID: "agora-devnet-test", Genesis: g, BlockTime: 250 * time.Millisecond,
-		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpc), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))}); err != nil {
+		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
-	nd, err := node.Start(home, node.StartOptions{})
+	rpc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +108,7 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 		if cheater.Incentive != 0 {
 			t.Fatalf("the cheater earned incentive %d", cheater.Incentive)
 		}
-		if honestPaid == 3 && net.Validator.WeightsSet >= 2 {
+		if honestPaid == 3 && net.Validator.WeightsSubmitted() >= 2 {
 			// Users reach the network through the validator's gateway, and
 			// are never served by the cheater.
 			for range 5 {
@@ -133,14 +127,15 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			}
 			// The agent path: open a channel to the gateway, then pay per request.
 			a := agent.New(net.GatewayURL, faucet, "agora-devnet-test", 0, 0)
+			a.Chain = c
 			reqs, err := a.Requirements(ctx, []byte(`{"model":"agora","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true}`))
 			if err != nil {
 				t.Fatal(err)
 			}
-			payee, _ := address.Parse(reqs.Payee)
+			payee, _ := address.Parse(reqs.PayTo)
 			h, _ := c.Height(ctx)
 			at, err := c.SendAndWait(ctx, faucet, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
-				Payee: payee[:], Netuid: reqs.Netuid, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
+				Payee: payee[:], Netuid: reqs.Extra.Netuid, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,6 +179,16 @@ console.log(JSON.stringify({ tokens: r.usage.completion_tokens, chunks }));`)
 				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {
 					t.Fatalf("cheater score %+v", s)
 				}
+			}
+			// Traffic has stopped: closing the gateway claims what it
+			// charged, and the chain holds exactly what its
+			// PAYMENT-RESPONSEs told the agent it owed (hole 14).
+			if err := net.Gateway.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ch, err := c.Channel(ctx, a.Channel, false)
+			if err != nil || ch.Claimed != a.Owed {
+				t.Fatalf("agent channel: claimed %v (%v), the gateway reported owing %d", ch, err, a.Owed)
 			}
 			return
 		}

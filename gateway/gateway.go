@@ -19,12 +19,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
+	"github.com/agoranet/agora/x402"
 )
 
 // Candidate is a miner the gateway may route to.
@@ -59,14 +62,21 @@ type Config struct {
 	Payments *Payments
 	// Limits cap each payer's concurrency and request rate.
 	Limits Limits
+	// MaxTokens bounds the completion tokens one request may ask for, clear
+	// or sealed: the served model's context. Zero, or anything above
+	// openai.MaxTokensCap, is openai.MaxTokensCap.
+	MaxTokens int
 }
 
 // Gateway serves the OpenAI-compatible API.
 type Gateway struct {
-	cfg     Config
-	wire    *wire.Client
-	log     *slog.Logger
-	limiter *limiter
+	cfg        Config
+	wire       *wire.Client
+	log        *slog.Logger
+	limiter    *limiter // per payer: verified channel, or client address when free
+	chainReads *limiter // per client address: chain reads before a voucher verifies
+
+	priceMismatches atomic.Uint64
 }
 
 // New makes a gateway.
@@ -83,8 +93,17 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger, limiter: newLimiter(cfg.Limits)}
+	if cfg.MaxTokens <= 0 || cfg.MaxTokens > openai.MaxTokensCap {
+		cfg.MaxTokens = openai.MaxTokensCap
+	}
+	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger,
+		limiter: newLimiter(cfg.Limits), chainReads: newLimiter(cfg.Limits.chainReadLimits())}
 }
+
+// PriceMismatches counts verified receipts whose price disagreed with the
+// gateway's own price of the tokens it could check (see billReceipt): a
+// miner that counts or prices differently, or lies.
+func (g *Gateway) PriceMismatches() uint64 { return g.priceMismatches.Load() }
 
 // Handler routes the API.
 func (g *Gateway) Handler() http.Handler {
@@ -198,41 +217,39 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
 	}
+	maxTokens, err := g.maxTokens(req)
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+		return
+	}
 	exclude, err := parseExclude(r.Header.Get(HeaderExclude))
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
 	}
 	var pay *payState
-	var channelID uint64
 	if p := g.cfg.Payments; p != nil {
-		// Identify the payer cheaply first, so limits apply before any work
-		// on the voucher.
-		if v, err := ParsePaymentSignature(r.Header.Get(HeaderPaymentSignature)); err == nil {
-			channelID = v.ChannelId
-		}
-	}
-	release, wait := g.limiter.acquire(payerKey(r, channelID))
-	if release == nil {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		wire.WriteError(w, http.StatusTooManyRequests, "rate_limit_error", "too many requests from this payer; slow down")
-		return
-	}
-	defer release()
-	if p := g.cfg.Payments; p != nil {
-		maxCharge := p.maxCharge(body, req)
-		ch, durable, err := p.authorize(r.Context(), r, maxCharge)
-		if err != nil {
-			p.paymentRequired(w, maxCharge, err)
+		var release func()
+		var ok bool
+		if pay, w, release, ok = g.admit(w, r, p, body, maxTokens); !ok {
 			return
 		}
-		pay = &payState{p: p, channel: ch, provisional: maxCharge}
-		// The voucher's fsync runs while the miner works; nothing reaches
-		// the client until it is done.
-		w = &durableWriter{ResponseWriter: w, wait: durable}
-		// Whatever happens, the provisional charge is settled; a request no
-		// miner answered costs nothing.
-		defer pay.finish(0)
+		defer release()
+		// Whatever happens, the reservation is settled, at what the client
+		// got: a request no miner answered costs nothing, one the client
+		// walked away from costs the tokens it was sent.
+		defer func() {
+			if _, err := pay.finish(); err != nil && !errors.Is(err, errSettled) {
+				g.log.Error("settling a paid request failed", "channel", pay.channel, "err", err.Error())
+			}
+		}()
+	} else {
+		release, wait := g.limiter.acquire(clientKey(r))
+		if release == nil {
+			tooMany(w, wait, "too many requests from this client; slow down")
+			return
+		}
+		defer release()
 	}
 	cands, err := g.cfg.Candidates(r.Context())
 	if err != nil {
@@ -266,19 +283,23 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	var resume *resumption
 	if sealed == nil && !chat && req.Stream {
 		resume = &resumption{req: *req}
+		resume.req.MaxTokens = &maxTokens
 	}
 	for i, c := range ranked {
 		if i == g.cfg.Attempts {
 			break
 		}
-		sendBody := body
+		if r.Context().Err() != nil {
+			return // the client left: nobody to answer
+		}
+		a := attempt{body: body, maxTokens: maxTokens, sealed: sealed != nil}
 		if resume != nil && resume.started {
 			var ok bool
-			if sendBody, ok = resume.next(); !ok {
+			if a.body, a.maxTokens, ok = resume.next(); !ok {
 				break // nothing left to generate, or nothing to send
 			}
 		}
-		err := g.try(w, r.Context(), c, path, sendBody, req.Stream, pay, resume)
+		err := g.try(w, r.Context(), c, path, a, req.Stream, pay, resume)
 		if err == nil {
 			return
 		}
@@ -294,6 +315,7 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	if resume != nil && resume.started {
 		streamError(w, "every miner failed during the stream; the answer is incomplete")
+		g.endStream(w, pay)
 		return
 	}
 	if last != nil {
@@ -307,6 +329,66 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	wire.WriteError(w, http.StatusBadGateway, "upstream_error", "no miner could answer; try again")
+}
+
+// maxTokens is the completion tokens a request may generate: its
+// max_tokens (clear, or the sealed envelope's), bounded by the model's
+// context, so that its maximum price is bounded too.
+func (g *Gateway) maxTokens(req *openai.ChatRequest) (int, error) {
+	if req.MaxTokens == nil {
+		return min(openai.DefaultMaxTokens, g.cfg.MaxTokens), nil
+	}
+	if n := *req.MaxTokens; n < 1 || n > g.cfg.MaxTokens {
+		return 0, fmt.Errorf("'max_tokens' must be between 1 and %d, this model's limit", g.cfg.MaxTokens)
+	}
+	return *req.MaxTokens, nil
+}
+
+// admit takes payment for a request before any miner sees it. The order
+// matters: the voucher is verified first (any chain read it needs is paid
+// for from the client address's budget, since the sender is still
+// anonymous), then the verified payer's limits apply, and only then is the
+// voucher recorded, so a request refused by a limit leaves nothing behind.
+// It returns the request's payment, the writer to answer through (which
+// holds the answer back until the voucher is on disk) and the limiter's
+// release, or false once it has answered.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, p *Payments, body []byte, maxTokens int) (*payState, http.ResponseWriter, func(), bool) {
+	maxCharge, err := x402.MaxCharge(p.PricePer1K, len(body), maxTokens)
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error",
+			fmt.Sprintf("this request's maximum price does not fit in an amount (%v); lower max_tokens or send less", err))
+		return nil, nil, nil, false
+	}
+	auth, err := p.verify(r.Context(), r, g.chainReads.gate(clientKey(r)))
+	if le := (*limitedError)(nil); errors.As(err, &le) {
+		tooMany(w, le.wait, "too many payments this gateway could not verify from this client; slow down")
+		return nil, nil, nil, false
+	}
+	if err != nil {
+		p.paymentRequired(w, r, maxCharge, err)
+		return nil, nil, nil, false
+	}
+	release, wait := g.limiter.acquire(channelKey(auth.channel))
+	if release == nil {
+		tooMany(w, wait, "too many requests on this channel; slow down")
+		return nil, nil, nil, false
+	}
+	durable, err := auth.accept(maxCharge)
+	if err != nil {
+		release()
+		p.paymentRequired(w, r, maxCharge, err)
+		return nil, nil, nil, false
+	}
+	pay := &payState{p: p, channel: auth.channel, payer: auth.payer, provisional: maxCharge}
+	// The voucher's fsync runs while the miner works; nothing reaches the
+	// client until it is done.
+	return pay, &durableWriter{ResponseWriter: w, wait: durable}, release, true
+}
+
+// tooMany answers 429 with when to retry.
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	wire.WriteError(w, http.StatusTooManyRequests, "rate_limit_error", msg)
 }
 
 // decodeRequest reads a completion request. A request sealed end to end
@@ -335,12 +417,19 @@ type busyError struct {
 func (b *busyError) Error() string { return "miner busy: " + b.resp.Status }
 func (b *busyError) Unwrap() error { return errRetry }
 
+// attempt is one miner's try at a request.
+type attempt struct {
+	body      []byte
+	maxTokens int  // the completion tokens it may generate (and be billed for)
+	sealed    bool // its answer is opaque to the gateway
+}
+
 // try sends the request to one miner. It returns an error wrapping errRetry
 // when nothing has been written to the client yet.
-func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, body []byte, stream bool, pay *payState, resume *resumption) error {
-	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, body)
+func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, a attempt, stream bool, pay *payState, resume *resumption) error {
+	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, a.body)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errRetry, err)
+		return fmt.Errorf("%w: %w", errRetry, err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -358,26 +447,40 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, p
 		return fmt.Errorf("%w: miner answered %s", errRetry, resp.Status)
 	}
 	if !stream {
-		out, rc, err := wire.ReadPlain(resp, c.Hotkey, body, 16<<20)
+		out, rc, err := wire.ReadPlain(resp, c.Hotkey, a.body, 16<<20)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errRetry, err)
+			return fmt.Errorf("%w: %w", errRetry, err)
+		}
+		if d, ok := w.(*durableWriter); ok && !d.ready() {
+			return nil // answered 503: the voucher is not on disk, so nothing is served or charged
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
 		w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
-		if pr, ok := pay.finish(rc.Price); ok {
-			w.Header().Set(HeaderPaymentResponse, encodeHeader(pr))
+		if pay != nil {
+			g.billReceipt(pay, c, rc, a, plainTokens(out, a.sealed))
+			if pr, err := pay.finish(); err == nil {
+				w.Header().Set(x402.HeaderPaymentResponse, x402.Encode(pr))
+			} else {
+				g.log.Error("settling a paid request failed", "channel", pay.channel, "err", err.Error())
+			}
 		}
 		w.Write(out)
 		return nil
 	}
-	return g.relay(w, resp, c, body, pay, resume)
+	return g.relay(w, resp, c, a, pay, resume)
 }
 
 // relay streams a miner's events to the client as they arrive, then checks
 // the receipt. Once bytes have reached the client a failure cannot be retried
 // transparently, so it ends the stream with an OpenAI-shaped error event.
-func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, body []byte, pay *payState, resume *resumption) error {
+//
+// Whatever ends the stream, the payer is billed for this attempt: at the
+// gateway's price of the receipt's tokens if the receipt verifies, else for
+// the tokens the client was sent (see meter), so walking away mid-stream is
+// not free. A miner whose stream never verified earns nothing from it; the
+// payer still pays for what it received.
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, a attempt, pay *payState, resume *resumption) error {
 	flusher, _ := w.(http.Flusher)
 	started := resume != nil && resume.started
 	if started {
@@ -398,9 +501,15 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
 		w.WriteHeader(http.StatusOK)
 	}
+	m := meter{sealed: a.sealed, max: a.maxTokens}
+	billed := false
+	defer func() {
+		if !billed {
+			pay.bill(uint64(m.delivered()))
+		}
+	}()
 	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
 		start()
-		resume.record(e.Data)
 		var b bytes.Buffer
 		if e.Name != "" {
 			fmt.Fprintf(&b, "event: %s\n", e.Name)
@@ -409,33 +518,160 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate,
 		if _, err := w.Write(b.Bytes()); err != nil {
 			return err
 		}
+		// Counted only once written: the client pays for what it was sent.
+		resume.record(e.Data, m.add(e.Data))
 		if flusher != nil {
 			flusher.Flush()
 		}
 		return nil
 	})
 	if err == nil {
-		err = rc.Verify(c.Hotkey, body, sum)
+		err = rc.Verify(c.Hotkey, a.body, sum)
 	}
 	if err != nil {
 		if !started || resume != nil {
 			// Not started: retry cleanly. Resumable: the next miner
 			// continues from the text already sent.
-			return fmt.Errorf("%w: %v", errRetry, err)
+			return fmt.Errorf("%w: %w", errRetry, err)
 		}
 		streamError(w, "the miner failed during the stream: "+err.Error())
+		pay.bill(uint64(m.delivered()))
+		billed = true // now, so the payment event below includes it
+		g.endStream(w, pay)
 		return nil
 	}
+	billed = true
 	start()
 	wire.WriteReceiptEvent(w, rc)
-	if pr, ok := pay.finish(rc.Price); ok {
-		raw, _ := json.Marshal(pr)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", PaymentEvent, raw)
+	if pay != nil {
+		g.billReceipt(pay, c, rc, a, m.delivered())
 	}
+	g.endStream(w, pay)
 	if flusher != nil {
 		flusher.Flush()
 	}
 	return nil
+}
+
+// endStream settles a paid stream and ends it with the payment event.
+func (g *Gateway) endStream(w http.ResponseWriter, pay *payState) {
+	if pay == nil {
+		return
+	}
+	pr, err := pay.finish()
+	if err != nil {
+		g.log.Error("settling a paid request failed", "channel", pay.channel, "err", err.Error())
+		return
+	}
+	raw, _ := json.Marshal(pr)
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", PaymentEvent, raw)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// billReceipt bills a verified attempt at the gateway's own price, never the
+// miner's: the receipt's token counts, bounded by what the gateway can check
+// (prompt tokens by the request's bytes — no vocabulary has a token under a
+// byte — and completion tokens by the attempt's max_tokens and, where it
+// saw them, the tokens it relayed; relayed < 0 means it could not see
+// them). A receipt whose price disagrees is flagged, with its numbers only.
+func (g *Gateway) billReceipt(pay *payState, c Candidate, rc *wire.Receipt, a attempt, relayed int) {
+	prompt := min(rc.PromptTokens, len(a.body))
+	completion := min(rc.CompletionTokens, a.maxTokens)
+	if relayed >= 0 {
+		completion = min(completion, relayed)
+	}
+	// Both are non-negative ints: their sum fits in uint64.
+	tokens := uint64(prompt) + uint64(completion)
+	price, err := agr.Price(pay.p.PricePer1K, tokens)
+	if err != nil || price != rc.Price {
+		g.priceMismatches.Add(1)
+		g.log.Warn("a miner's receipt disagrees with the gateway's price; charging the gateway's",
+			"miner", c.Hotkey.String(), "receipt_price", rc.Price, "gateway_price", price,
+			"receipt_prompt_tokens", rc.PromptTokens, "receipt_completion_tokens", rc.CompletionTokens,
+			"billed_prompt_tokens", prompt, "billed_completion_tokens", completion)
+	}
+	pay.bill(tokens)
+}
+
+// plainTokens is how many completion tokens a plain answer shows (its
+// agora_token_ids), or -1 when the gateway cannot tell (sealed, or a
+// backend that reports no ids).
+func plainTokens(body []byte, sealed bool) int {
+	if sealed {
+		return -1
+	}
+	var out openai.Response
+	if json.Unmarshal(body, &out) != nil || len(out.AgoraTokenIDs) == 0 {
+		return -1
+	}
+	return len(out.AgoraTokenIDs)
+}
+
+// meter counts the completion tokens a stream has delivered, from what the
+// gateway can see. A clear event carries its token ids (agora_token_ids);
+// one without ids that carries text is one token (OpenAI-style upstreams
+// stream a token per chunk, and a multi-token chunk is billed as one, to
+// the payer's benefit). A sealed event is opaque, but a miner sends one per
+// token plus a closing one before [DONE], so each sealed event counts one
+// except the last before [DONE]; a client that leaves right after that
+// closing event pays for at most one token too many. The count never
+// exceeds the attempt's max_tokens.
+type meter struct {
+	sealed  bool
+	max     int
+	tokens  int
+	pending bool // sealed: the latest event, not yet known not to be the closing one
+}
+
+// add counts one delivered event and returns the tokens it carried.
+func (m *meter) add(data []byte) int {
+	if string(data) == "[DONE]" {
+		m.pending = false
+		return 0
+	}
+	if m.sealed {
+		if m.pending {
+			m.tokens = min(m.tokens+1, m.max)
+		}
+		m.pending = true
+		return 0
+	}
+	var chunk openai.Response
+	if json.Unmarshal(data, &chunk) != nil {
+		return 0
+	}
+	n := chunkTokens(&chunk)
+	m.tokens = min(m.tokens+n, m.max)
+	return n
+}
+
+// delivered is the tokens the client has been sent.
+func (m *meter) delivered() int {
+	n := m.tokens
+	if m.pending {
+		n++
+	}
+	return min(n, m.max)
+}
+
+// chunkTokens is the completion tokens one clear stream chunk carries. The
+// miner's closing chunk (finish_reason set, no ids) carries none, even when
+// it flushes the bytes of a character split across tokens.
+func chunkTokens(c *openai.Response) int {
+	if len(c.AgoraTokenIDs) > 0 {
+		return len(c.AgoraTokenIDs)
+	}
+	for _, ch := range c.Choices {
+		if ch.FinishReason != nil {
+			continue
+		}
+		if (ch.Text != nil && *ch.Text != "") || (ch.Delta != nil && ch.Delta.Content != "") || ch.Logprobs != nil {
+			return 1
+		}
+	}
+	return 0
 }
 
 // durableWriter holds back a paid response until the voucher paying for it
@@ -501,8 +737,8 @@ type resumption struct {
 	tokens  int
 }
 
-// record notes what an event gave the client.
-func (r *resumption) record(data []byte) {
+// record notes what an event gave the client: its text and its tokens.
+func (r *resumption) record(data []byte, tokens int) {
 	if r == nil {
 		return
 	}
@@ -511,50 +747,28 @@ func (r *resumption) record(data []byte) {
 		return
 	}
 	for _, c := range chunk.Choices {
-		if c.Text != nil && *c.Text != "" {
+		if c.Text != nil {
 			r.sent.WriteString(*c.Text)
-			r.tokens += max(1, len(chunk.AgoraTokenIDs))
 		}
 	}
+	r.tokens += tokens
 }
 
-// next is the continuation request; false if nothing is left to generate.
-func (r *resumption) next() ([]byte, bool) {
+// next is the continuation request and its max_tokens; false if nothing is
+// left to generate.
+func (r *resumption) next() ([]byte, int, bool) {
 	maxTokens := openai.DefaultMaxTokens
 	if r.req.MaxTokens != nil {
 		maxTokens = *r.req.MaxTokens
 	}
 	left := maxTokens - r.tokens
 	if left <= 0 {
-		return nil, false
+		return nil, 0, false
 	}
 	cont := r.req
 	cont.Prompt += r.sent.String()
 	cont.MaxTokens = &left
 	r.req, r.sent, r.tokens = cont, strings.Builder{}, 0
 	body, err := json.Marshal(&cont)
-	return body, err == nil
-}
-
-// payState tracks one paid request's provisional charge until it is settled.
-type payState struct {
-	p           *Payments
-	channel     uint64
-	provisional uint64
-	settled     bool
-}
-
-// finish settles the charge at the receipt's price (never above the
-// provisional maximum) once; it reports what to tell the client.
-func (ps *payState) finish(price uint64) (PaymentResponse, bool) {
-	if ps == nil || ps.settled {
-		return PaymentResponse{}, false
-	}
-	ps.settled = true
-	charged := min(price, ps.provisional)
-	owed, err := ps.p.Ledger.Settle(ps.channel, ps.provisional, charged)
-	if err != nil {
-		return PaymentResponse{}, false
-	}
-	return PaymentResponse{ChannelID: ps.channel, Charged: charged, Owed: owed}, true
+	return body, left, err == nil
 }

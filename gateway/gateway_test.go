@@ -300,3 +300,43 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestMeterCountsDeliveredTokens: what a stream's client is billed for
+// when no receipt verifies.
+func TestMeterCountsDeliveredTokens(t *testing.T) {
+	chunk := func(ids int, text string, finish bool) string {
+		c := openai.Choice{Delta: &openai.Message{Content: text}}
+		if finish {
+			stop := "stop"
+			c.FinishReason = &stop
+		}
+		raw, _ := json.Marshal(openai.Response{Choices: []openai.Choice{c}, AgoraTokenIDs: make([]int, ids)})
+		return string(raw)
+	}
+	for _, tc := range []struct {
+		name   string
+		sealed bool
+		max    int
+		events []string
+		want   int
+	}{
+		{"clear ids", false, 100, []string{chunk(1, "a", false), chunk(2, "bc", false)}, 3},
+		{"clear without ids: one per chunk with text", false, 100, []string{chunk(0, "a", false), chunk(0, "", false), chunk(0, "b", false)}, 2},
+		{"clear closing chunk is free", false, 100, []string{chunk(1, "a", false), chunk(0, "é", true), "[DONE]"}, 1},
+		{"clear capped by max_tokens", false, 4, []string{chunk(1000, "x", false)}, 4},
+		{"clear error event", false, 100, []string{chunk(1, "a", false), `{"error":{"message":"boom"}}`}, 1},
+		{"sealed, cut mid-stream", true, 100, []string{"s1", "s2", "s3"}, 3},
+		{"sealed, complete: the closing event is free", true, 100, []string{"s1", "s2", "s3", "[DONE]"}, 2},
+		{"sealed capped by max_tokens", true, 2, []string{"s1", "s2", "s3", "s4"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := meter{sealed: tc.sealed, max: tc.max}
+			for _, e := range tc.events {
+				m.add([]byte(e))
+			}
+			if got := m.delivered(); got != tc.want {
+				t.Fatalf("delivered %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -9,27 +9,43 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
 )
 
 // Ledger is the gateway's durable record of accepted vouchers and charges:
-// an append-only file whose voucher records are fsynced before the request
-// they pay for is served, so a crash never loses revenue. Charges are
-// recorded at the request's maximum first and lowered once the actual
-// price is known; a crash in between errs in the gateway's favour by at most
-// one request's unused authorization, never above what the payer signed.
+// an append-only file of JSON lines.
+//
+// Per channel it keeps two amounts apart. Reserved is the sum of the
+// maximum charges of requests still in flight; Settled is the sum of what
+// finished requests actually cost. Only Settled is ever claimed on chain,
+// so the payer's claim equals what the gateway's PAYMENT-RESPONSEs reported,
+// to the unit. A new voucher must still cover Settled + Reserved + the new
+// request's maximum, so concurrent requests can never together spend more
+// than the payer signed.
+//
+// Crash behaviour:
+//   - A voucher and its reservation are fsynced before the request is
+//     answered (Durable), so a crash never loses a voucher that was served.
+//   - A settle record is not fsynced by Settle (it is on the per-request
+//     path); Unclaimed syncs everything written before it reads, so a charge
+//     is on disk before it is ever claimed.
+//   - At open, every reservation left without a settle record is released:
+//     the requests it covered died with the process (or their settle record
+//     had not reached the disk). The gateway bears that loss, never the payer.
 type Ledger struct {
 	mu       sync.Mutex
 	f        *os.File
 	channels map[uint64]*ledgerChannel
 	written  uint64 // records appended; guarded by mu
-	broken   error  // a failed fsync: the file's state is unknown, so accept nothing more
+	broken   error  // a failed write or fsync: the file's state is unknown, so accept nothing more
 
 	// Group commit: concurrent requests share one fsync. syncMu serializes
 	// fsyncs; synced is the count of records known to be on disk.
@@ -38,21 +54,33 @@ type Ledger struct {
 }
 
 type ledgerChannel struct {
-	Voucher *tx.Voucher // latest accepted
-	Charged uint64      // owed to the gateway, ≤ Voucher.Cumulative
-	Claimed uint64      // settled on chain
+	Voucher  *tx.Voucher // latest accepted
+	Reserved uint64      // maximum charges of requests in flight
+	Settled  uint64      // charges of finished requests: what is claimed
+	Claimed  uint64      // settled on chain
+	// Failed is the settled total at which a claim failed on chain for a
+	// reason retrying cannot fix (the payer closed the channel, the voucher
+	// does not verify, …). The claimer skips the channel until new charges
+	// raise Settled above it, so one bad claim cannot burn fees forever.
+	Failed uint64
 }
 
 type ledgerRecord struct {
-	Kind       string `json:"t"` // "voucher", "adjust", "claimed"
+	Kind       string `json:"t"` // "voucher", "settle", "claimed", "failed"
 	Channel    uint64 `json:"ch"`
 	Cumulative uint64 `json:"cum,omitempty"`
 	Signature  string `json:"sig,omitempty"`
 	Delegation []byte `json:"del,omitempty"` // proto-encoded tx.Delegation, for session-key vouchers
-	Amount     uint64 `json:"amt,omitempty"`
+	// Amount is a voucher's reservation, a settle's actual charge, a claimed
+	// total, or the settled total a failed claim asked for.
+	Amount uint64 `json:"amt,omitempty"`
+	// Reserved is the reservation a settle record releases.
+	Reserved uint64 `json:"res,omitempty"`
+	Reason   string `json:"why,omitempty"` // a failed claim's error
 }
 
-// OpenLedger replays path (creating it if needed).
+// OpenLedger replays path (creating it if needed) and releases the
+// reservations of requests that were in flight when it was last closed.
 func OpenLedger(path string) (*Ledger, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
@@ -83,9 +111,23 @@ func OpenLedger(path string) (*Ledger, error) {
 		}
 		l.apply(r)
 	}
+	if err := sc.Err(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	for _, c := range l.channels {
+		// Nothing is in flight in a process that has just started.
+		c.Reserved = 0
+		// What the chain already holds was charged, whatever the file says
+		// (a ledger written by an older gateway kept charges differently).
+		c.Settled = max(c.Settled, c.Claimed)
+	}
 	return l, nil
 }
 
+// apply folds one record into the in-memory state. Amounts saturate rather
+// than wrap: a record can only come from this gateway, and a saturated sum
+// is refused by the checked arithmetic in accept.
 func (l *Ledger) apply(r ledgerRecord) {
 	c := l.channels[r.Channel]
 	if c == nil {
@@ -102,12 +144,22 @@ func (l *Ledger) apply(r ledgerRecord) {
 				c.Voucher.Delegation = d
 			}
 		}
-		c.Charged += r.Amount
-	case "adjust":
-		c.Charged -= min(r.Amount, c.Charged)
+		c.Reserved = saturatingAdd(c.Reserved, r.Amount)
+	case "settle":
+		c.Reserved -= min(r.Reserved, c.Reserved)
+		c.Settled = saturatingAdd(c.Settled, min(r.Amount, r.Reserved))
 	case "claimed":
 		c.Claimed = max(c.Claimed, r.Amount)
+	case "failed":
+		c.Failed = max(c.Failed, r.Amount)
 	}
+}
+
+func saturatingAdd(a, b uint64) uint64 {
+	if s, err := agr.Add(a, b); err == nil {
+		return s
+	}
+	return math.MaxUint64
 }
 
 // write appends r (with mu held) and returns its sequence number; durable
@@ -174,8 +226,9 @@ type Durable func() error
 
 func (l *Ledger) durable(seq uint64) Durable { return func() error { return l.syncTo(seq) } }
 
-// Accept records v and a provisional charge if v strictly exceeds the
-// channel's last voucher and covers charged + maxCharge.
+// Accept records v and reserves maxCharge for the request it pays, if v
+// strictly exceeds the channel's last voucher and covers everything settled
+// and reserved plus maxCharge.
 func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) (Durable, error) {
 	l.mu.Lock()
 	seq, err := l.accept(v, maxCharge)
@@ -186,20 +239,41 @@ func (l *Ledger) Accept(v *tx.Voucher, maxCharge uint64) (Durable, error) {
 	return l.durable(seq), nil
 }
 
+// need is what the next voucher on a channel must cover: everything settled
+// and reserved, plus maxCharge.
+func (c *ledgerChannel) need(maxCharge uint64) (uint64, error) {
+	var settled, reserved uint64
+	if c != nil {
+		settled, reserved = c.Settled, c.Reserved
+	}
+	n, err := agr.Add(settled, reserved)
+	if err == nil {
+		n, err = agr.Add(n, maxCharge)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInsufficient, err)
+	}
+	return n, nil
+}
+
+func (c *ledgerChannel) last() uint64 {
+	if c == nil || c.Voucher == nil {
+		return 0
+	}
+	return c.Voucher.Cumulative
+}
+
 func (l *Ledger) accept(v *tx.Voucher, maxCharge uint64) (uint64, error) {
 	c := l.channels[v.ChannelId]
-	var last, charged uint64
-	if c != nil {
-		charged = c.Charged
-		if c.Voucher != nil {
-			last = c.Voucher.Cumulative
-		}
-	}
-	if v.Cumulative <= last {
+	if last := c.last(); v.Cumulative <= last {
 		return 0, fmt.Errorf("%w (%d ≤ %d)", ErrReplay, v.Cumulative, last)
 	}
-	if v.Cumulative < charged+maxCharge {
-		return 0, fmt.Errorf("%w: it authorizes %d, already owed %d, this request may cost %d", ErrInsufficient, v.Cumulative, charged, maxCharge)
+	need, err := c.need(maxCharge)
+	if err != nil {
+		return 0, err
+	}
+	if v.Cumulative < need {
+		return 0, fmt.Errorf("%w: it authorizes %d, already owed or reserved %d, this request may cost %d", ErrInsufficient, v.Cumulative, need-maxCharge, maxCharge)
 	}
 	return l.record(v, maxCharge)
 }
@@ -209,7 +283,7 @@ func (l *Ledger) record(v *tx.Voucher, maxCharge uint64) (uint64, error) {
 	if v.Delegation != nil {
 		raw, err := tx.Marshal(v.Delegation)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("encode delegation: %w", err)
 		}
 		r.Delegation = raw
 	}
@@ -217,8 +291,9 @@ func (l *Ledger) record(v *tx.Voucher, maxCharge uint64) (uint64, error) {
 }
 
 // AcceptNext makes and records the next voucher for a channel the gateway
-// signs itself (with a session key): sign receives the cumulative amount
-// covering what is owed plus maxCharge, and may refuse it.
+// signs itself (with a session key), reserving maxCharge: sign receives the
+// cumulative amount covering what is settled and reserved plus maxCharge,
+// and may refuse it.
 func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) (Durable, error) {
 	l.mu.Lock()
 	seq, err := l.acceptNext(channel, maxCharge, sign)
@@ -230,61 +305,126 @@ func (l *Ledger) AcceptNext(channel, maxCharge uint64, sign func(cumulative uint
 }
 
 func (l *Ledger) acceptNext(channel, maxCharge uint64, sign func(cumulative uint64) (*tx.Voucher, error)) (uint64, error) {
-	var last, charged uint64
-	if c := l.channels[channel]; c != nil {
-		charged = c.Charged
-		if c.Voucher != nil {
-			last = c.Voucher.Cumulative
-		}
+	c := l.channels[channel]
+	need, err := c.need(maxCharge)
+	if err != nil {
+		return 0, err
 	}
-	v, err := sign(max(last+1, charged+maxCharge))
+	last := c.last()
+	if last == math.MaxUint64 {
+		return 0, fmt.Errorf("%w: the channel's vouchers are exhausted", ErrInsufficient)
+	}
+	v, err := sign(max(last+1, need))
 	if err != nil {
 		return 0, err
 	}
 	return l.record(v, maxCharge)
 }
 
-// Settle lowers a provisional charge to the actual one and returns the
-// channel's total owed.
+// Settle ends a request: it releases the request's reservation
+// (provisional, the maxCharge it was accepted with) and settles its actual
+// charge, capped at provisional — a request never costs more than it
+// reserved. It returns what the next voucher must cover before its own
+// request's maximum: everything settled and still reserved on the channel.
+//
+// Settle does not fsync (it is on every request's path); Unclaimed makes the
+// record durable before it is claimed. A crash in between loses the charge
+// to the gateway's cost, never to the payer's.
 func (l *Ledger) Settle(channel, provisional, actual uint64) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// Not synced: losing an adjustment errs in the gateway's favour by at
-	// most what the payer authorized for this request.
-	if actual < provisional {
-		if _, err := l.write(ledgerRecord{Kind: "adjust", Channel: channel, Amount: provisional - actual}); err != nil {
-			return 0, err
-		}
+	c := l.channels[channel]
+	if c == nil || c.Reserved < provisional {
+		return 0, fmt.Errorf("%w: channel %d has %d reserved, settling %d", ErrNotReserved, channel, c.reserved(), provisional)
 	}
-	return l.channels[channel].Charged, nil
+	if _, err := l.write(ledgerRecord{Kind: "settle", Channel: channel, Amount: min(actual, provisional), Reserved: provisional}); err != nil {
+		return 0, err
+	}
+	return saturatingAdd(c.Settled, c.Reserved), nil
 }
+
+func (c *ledgerChannel) reserved() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.Reserved
+}
+
+// ErrNotReserved is a Settle without a matching Accept: a bug in the caller.
+var ErrNotReserved = errors.New("settling more than is reserved")
 
 // Unclaimed lists what should be claimed: per channel, the latest voucher and
-// the owed total, where that total exceeds what is settled.
-func (l *Ledger) Unclaimed() []*tx.MsgChannelClaim {
+// the settled total, where that total exceeds what the chain already holds
+// and what a claim already failed at. Reservations are never claimed. Every
+// record the list is built from is on disk before it returns.
+func (l *Ledger) Unclaimed() ([]*tx.MsgChannelClaim, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []*tx.MsgChannelClaim
 	for _, c := range l.channels {
-		if c.Voucher != nil && c.Charged > c.Claimed {
-			out = append(out, &tx.MsgChannelClaim{Voucher: c.Voucher, Amount: c.Charged})
+		if c.Voucher != nil && c.Settled > c.Claimed && c.Settled > c.Failed {
+			out = append(out, &tx.MsgChannelClaim{Voucher: c.Voucher, Amount: min(c.Settled, c.Voucher.Cumulative)})
 		}
 	}
+	seq, broken := l.written, l.broken
+	l.mu.Unlock()
+	if broken != nil {
+		return nil, broken
+	}
+	if err := l.syncTo(seq); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out, func(a, b *tx.MsgChannelClaim) int { return cmp.Compare(a.Voucher.ChannelId, b.Voucher.ChannelId) })
-	return out
+	return out, nil
 }
 
-// MarkClaimed records a settlement.
+// MarkClaimed records that the chain holds amount as channel's claimed total.
 func (l *Ledger) MarkClaimed(channel, amount uint64) error {
 	return l.writeDurable(ledgerRecord{Kind: "claimed", Channel: channel, Amount: amount})
 }
 
-// Owed is a channel's total charge.
+// MarkFailed records that a claim of amount on channel failed for a reason
+// retrying cannot fix; the channel is not claimed again until its settled
+// total grows past amount.
+func (l *Ledger) MarkFailed(channel, amount uint64, reason string) error {
+	return l.writeDurable(ledgerRecord{Kind: "failed", Channel: channel, Amount: amount, Reason: reason})
+}
+
+// Owed is what a channel's next voucher must cover before its own
+// request's maximum: everything settled plus everything reserved by
+// requests in flight (what PAYMENT-RESPONSE and PAYMENT-REQUIRED call owed).
 func (l *Ledger) Owed(channel uint64) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c := l.channels[channel]; c != nil {
-		return c.Charged
+		return saturatingAdd(c.Settled, c.Reserved)
+	}
+	return 0
+}
+
+// Settled is a channel's total of finished requests' charges: what the
+// gateway has charged and claims. Reservations are not included.
+func (l *Ledger) Settled(channel uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.channels[channel]; c != nil {
+		return c.Settled
+	}
+	return 0
+}
+
+// Reserved is the sum of the maximum charges of a channel's requests in flight.
+func (l *Ledger) Reserved(channel uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.channels[channel].reserved()
+}
+
+// Claimed is what the ledger knows the chain holds for a channel.
+func (l *Ledger) Claimed(channel uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.channels[channel]; c != nil {
+		return c.Claimed
 	}
 	return 0
 }

@@ -9,11 +9,39 @@ import (
 	"time"
 )
 
-// Limits bound what one payer can take from a gateway.
+// Limits bound what one payer can take from a gateway. A paying request's
+// payer is its verified channel, so a forged voucher never gets a bucket of
+// its own; a free gateway's payer is the client's address.
 type Limits struct {
 	Concurrent int     // requests in flight per payer (0: unlimited)
 	PerSecond  float64 // sustained requests per second per payer (0: unlimited)
 	Burst      int     // requests allowed at once above the rate
+	// ChainReadsPerSecond and ChainReadBurst bound, per client address, the
+	// requests that make the gateway read the chain before their voucher
+	// verifies: a voucher naming a fresh, made-up channel id costs its
+	// sender nothing and the gateway a chain round trip. Zero takes
+	// PerSecond and Burst, or, where those are zero too, 10/s with a burst
+	// of 20: this bound is never off.
+	ChainReadsPerSecond float64
+	ChainReadBurst      int
+}
+
+// Default chain-read budget per client address.
+const (
+	defaultChainReadsPerSecond = 10
+	defaultChainReadBurst      = 20
+)
+
+// chainReadLimits is the rate-only bucket that gates unverified chain reads.
+func (l Limits) chainReadLimits() Limits {
+	out := Limits{PerSecond: l.ChainReadsPerSecond, Burst: l.ChainReadBurst}
+	if out.PerSecond <= 0 {
+		out.PerSecond, out.Burst = l.PerSecond, max(out.Burst, l.Burst)
+	}
+	if out.PerSecond <= 0 {
+		out.PerSecond, out.Burst = defaultChainReadsPerSecond, max(out.Burst, defaultChainReadBurst)
+	}
+	return out
 }
 
 type payerState struct {
@@ -83,15 +111,42 @@ func (lm *limiter) evictIdle(now time.Time) {
 	}
 }
 
-// payerKey identifies who a request is charged to: the channel's payer when
-// it pays, else the client's address.
-func payerKey(r *http.Request, channel uint64) string {
-	if channel != 0 {
-		return "channel:" + strconv.FormatUint(channel, 10)
-	}
+// channelKey is a verified payer's bucket.
+func channelKey(channel uint64) string { return "channel:" + strconv.FormatUint(channel, 10) }
+
+// clientKey is the client's address: what a request is limited by before
+// (or without) a verified payment.
+func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	return "ip:" + host
 }
+
+// gate is the chain-read budget of one unverified request from client: it
+// takes one token from the client's bucket at its first chain read (a
+// request's channel and height reads count once), and refuses the read
+// when the bucket is empty.
+func (lm *limiter) gate(client string) chainGate {
+	taken := false
+	return func() error {
+		if taken {
+			return nil
+		}
+		release, wait := lm.acquire(client)
+		if release == nil {
+			return &limitedError{wait: wait}
+		}
+		release() // rate only: nothing stays in flight
+		taken = true
+		return nil
+	}
+}
+
+// limitedError is a chain read refused for want of budget; it matches
+// errChainReadLimited and says when to retry.
+type limitedError struct{ wait time.Duration }
+
+func (e *limitedError) Error() string        { return errChainReadLimited.Error() }
+func (e *limitedError) Is(target error) bool { return target == errChainReadLimited }

@@ -67,3 +67,48 @@ func TestGatewayAnswers429(t *testing.T) {
 		t.Fatalf("status codes %v, want [200 429]", codes)
 	}
 }
+
+// TestChainReadBudgetIsNeverOff: the per-client budget of chain reads
+// before a voucher verifies falls back to the payer limits, then to a
+// default, but is never unlimited.
+func TestChainReadBudgetIsNeverOff(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		in        Limits
+		rate      float64
+		burst     int
+		readsLeft int
+	}{
+		{"unset", Limits{}, defaultChainReadsPerSecond, defaultChainReadBurst, defaultChainReadBurst},
+		{"from the payer limits", Limits{PerSecond: 2, Burst: 3}, 2, 3, 3},
+		{"its own", Limits{PerSecond: 2, Burst: 3, ChainReadsPerSecond: 7, ChainReadBurst: 9}, 7, 9, 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in.chainReadLimits()
+			if got.PerSecond != tc.rate || got.Burst != tc.burst || got.Concurrent != 0 {
+				t.Fatalf("%+v → %+v", tc.in, got)
+			}
+			now := time.Unix(1000, 0)
+			lm := newLimiter(got)
+			lm.now = func() time.Time { return now }
+			reads := 0
+			for range 100 {
+				// One request's channel and height reads take one token.
+				gate := lm.gate("ip:1")
+				if gate() != nil {
+					break
+				}
+				if gate() != nil {
+					t.Fatal("a request's second read was refused")
+				}
+				reads++
+			}
+			if reads != tc.readsLeft {
+				t.Fatalf("%d requests read the chain at once, want %d", reads, tc.readsLeft)
+			}
+			if err := lm.gate("ip:2")(); err != nil {
+				t.Fatalf("another client was limited by the first: %v", err)
+			}
+		})
+	}
+}

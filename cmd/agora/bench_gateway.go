@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +21,7 @@ import (
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/x402"
 )
 
 // benchChannels stands in for the chain's channel table. The gateway caches
@@ -104,7 +102,7 @@ func measure(ctx context.Context, url, body string, conc int, d time.Duration, p
 				}
 				req.Header.Set("Content-Type", "application/json")
 				if pay != nil {
-					req.Header.Set(gateway.HeaderPaymentSignature, pay(worker))
+					req.Header.Set(x402.HeaderPaymentSignature, pay(worker))
 				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
@@ -208,12 +206,15 @@ func newBenchGatewayCmd() *cobra.Command {
 			// Each client pays from its own channel: every voucher raises the
 			// cumulative amount by the request's maximum charge, so it always
 			// covers what is owed plus this request.
-			maxCharge := uint64(pricePer1K*(len(body)+8)+999) / 1000
+			maxCharge, err := x402.MaxCharge(pricePer1K, len(body), 8)
+			if err != nil {
+				return err
+			}
+			accepts := x402.Requirements{Scheme: x402.SchemeChannel, Network: x402.Network(chainID), Amount: x402.Amount(maxCharge),
+				Asset: x402.Asset, PayTo: address.FromPubKey(gwKey.Public().(ed25519.PublicKey)).String()}
 			pay := func(worker int) string {
 				signed[worker] += maxCharge
-				v := tx.SignVoucher(payers[worker], chainID, uint64(worker+1), signed[worker])
-				raw, _ := json.Marshal(gateway.PaymentVoucher{ChannelID: v.ChannelId, Cumulative: v.Cumulative, Signature: hex.EncodeToString(v.Signature)})
-				return base64.StdEncoding.EncodeToString(raw)
+				return gateway.PaymentSignature(accepts, tx.SignVoucher(payers[worker], chainID, uint64(worker+1), signed[worker]))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "measuring the upstream alone, then through the gateway (%s each)…\n", dur)
 			direct, err := measure(ctx, upURL+"/v1/chat/completions", body, conc, dur, nil)

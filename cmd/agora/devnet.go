@@ -18,6 +18,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/devnet"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/node"
 )
@@ -144,6 +145,9 @@ Stop it with Ctrl-C.`,
 	cmd.Flags().BoolVar(&net.cheater, "cheater", false, "add a miner that serves another model under the pinned model's id")
 	cmd.Flags().Uint64Var(&net.tempo, "tempo", 20, "subnet tempo in blocks")
 	cmd.Flags().IntVar(&net.gatewayPort, "gateway-port", 8080, "port of the OpenAI-compatible gateway on 127.0.0.1")
+	cmd.Flags().IntVar(&net.limits.Concurrent, "gateway-max-concurrent", gateway.DefaultLimits.Concurrent, "requests one payer may have in flight at the gateway (0: unlimited)")
+	cmd.Flags().Float64Var(&net.limits.PerSecond, "gateway-rate", gateway.DefaultLimits.PerSecond, "requests per second one payer may sustain at the gateway (0: unlimited)")
+	cmd.Flags().IntVar(&net.limits.Burst, "gateway-burst", gateway.DefaultLimits.Burst, "requests one payer may send at once above the rate")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/devnet"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/keys"
 )
 
@@ -22,6 +23,7 @@ type netFlags struct {
 	cheater     bool
 	tempo       uint64
 	gatewayPort int
+	limits      gateway.Limits // per payer at the gateway
 }
 
 // devnetModel picks the model: --model, else the default pulled model in the
@@ -79,7 +81,8 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	fmt.Fprintln(cmd.ErrOrStderr(), "registering subnet 1, miners and a validator…")
 	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
 		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger,
-		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort), LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
+		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort), LedgerPath: filepath.Join(home, "gateway-ledger.jsonl"),
+		GatewayLimits: &f.limits})
 	if err != nil {
 		return nil, "", err
 	}

@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -176,7 +179,7 @@ func newValidatorCmd() *cobra.Command {
 		netuid            uint32
 		hotkey, modelPath string
 		interval          time.Duration
-		gatewayListen     string
+		gw                gatewayFlags
 		logLevel          string
 	)
 	cmd := &cobra.Command{
@@ -226,16 +229,23 @@ func newValidatorCmd() *cobra.Command {
 					}
 				}
 			}()
-			if gatewayListen != "" {
-				l, err := net.Listen("tcp", gatewayListen)
+			if gw.listen != "" {
+				svc, l, err := gw.start(cmd.Context(), c, keys[0], netuid, v.Candidates, homeDir(cmd), logger)
 				if err != nil {
 					return err
 				}
-				gw := gateway.New(gateway.Config{Key: keys[0], Model: fmt.Sprintf("agora-subnet-%d", netuid), Candidates: v.Candidates, Logger: logger})
-				srv := miner.NewHTTPServer(gw.Handler())
-				srv.ReadTimeout = 0
-				go srv.Serve(l)
-				defer srv.Close()
+				go func() {
+					if err := svc.Serve(l); !errors.Is(err, gateway.ErrServiceClosed) {
+						logger.Error("gateway stopped", "err", err.Error())
+					}
+				}()
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
+					defer cancel()
+					if err := svc.Close(ctx); err != nil {
+						logger.Warn("gateway close", "err", err.Error())
+					}
+				}()
 				logger.Info("gateway serving", "url", "http://"+l.Addr().String()+"/v1")
 			}
 			logger.Info("validator running", "netuid", netuid)
@@ -247,8 +257,64 @@ func newValidatorCmd() *cobra.Command {
 	f.StringVar(&hotkey, "hotkey", "", "the validator's hotkey (registered, staked)")
 	f.StringVar(&modelPath, "model", "", "the subnet's pinned model, for verification")
 	f.DurationVar(&interval, "interval", 5*time.Second, "time between challenge rounds")
-	f.StringVar(&gatewayListen, "gateway", "", "also serve an OpenAI-compatible gateway on this address, routing by this validator's scores")
+	gw.register(cmd)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlag(cmd)
 	return cmd
+}
+
+// gatewayFlags are `agora validator`'s paid-gateway flags.
+type gatewayFlags struct {
+	listen        string
+	ledger        string
+	limits        gateway.Limits
+	claimInterval time.Duration
+	expiryMargin  uint64
+}
+
+func (g *gatewayFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&g.listen, "gateway", "", "also serve a paid OpenAI-compatible gateway on this address, routing by this validator's scores")
+	f.StringVar(&g.ledger, "gateway-ledger", "", "the gateway's ledger of vouchers and charges (default: HOME/gateway-ledger-NETUID.jsonl)")
+	f.IntVar(&g.limits.Concurrent, "gateway-max-concurrent", gateway.DefaultLimits.Concurrent, "requests one payer may have in flight (0: unlimited)")
+	f.Float64Var(&g.limits.PerSecond, "gateway-rate", gateway.DefaultLimits.PerSecond, "requests per second one payer may sustain (0: unlimited)")
+	f.IntVar(&g.limits.Burst, "gateway-burst", gateway.DefaultLimits.Burst, "requests one payer may send at once above the rate")
+	f.DurationVar(&g.claimInterval, "gateway-claim-interval", gateway.DefaultClaimInterval, "how often the gateway claims what it charged (channels near expiry are claimed sooner)")
+	f.Uint64Var(&g.expiryMargin, "gateway-expiry-margin", gateway.DefaultExpiryMargin, "blocks before a channel's expiry from which the gateway refuses its vouchers and claims it")
+}
+
+// start builds the validator's paid gateway (the constructor the devnet
+// uses too) and binds its listener.
+func (g *gatewayFlags) start(ctx context.Context, c *client.Client, key ed25519.PrivateKey, netuid uint32,
+	candidates func(context.Context) ([]gateway.Candidate, error), home string, logger *slog.Logger) (*gateway.Service, net.Listener, error) {
+	if g.limits.Concurrent < 0 || g.limits.PerSecond < 0 || g.limits.Burst < 0 {
+		return nil, nil, usageErrorf("--gateway-max-concurrent, --gateway-rate and --gateway-burst cannot be negative")
+	}
+	if g.expiryMargin < gateway.MinExpiryMargin {
+		return nil, nil, usageErrorf("--gateway-expiry-margin %d: at least %d blocks", g.expiryMargin, gateway.MinExpiryMargin)
+	}
+	if g.claimInterval <= 0 {
+		return nil, nil, usageErrorf("--gateway-claim-interval must be positive")
+	}
+	ledger := g.ledger
+	if ledger == "" {
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("gateway ledger directory: %w", err)
+		}
+		ledger = filepath.Join(home, fmt.Sprintf("gateway-ledger-%d.jsonl", netuid))
+	}
+	limits := g.limits
+	svc, err := gateway.NewService(ctx, gateway.ServiceConfig{
+		Gateway: gateway.Config{Key: key, Model: fmt.Sprintf("agora-subnet-%d", netuid), Candidates: candidates, Logger: logger},
+		Chain:   c, Netuid: netuid, LedgerPath: ledger, Limits: &limits,
+		ExpiryMargin: g.expiryMargin, ClaimInterval: g.claimInterval})
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", g.listen)
+	if err != nil {
+		svc.Close(ctx)
+		return nil, nil, fmt.Errorf("gateway listen on %s: %w", g.listen, err)
+	}
+	return svc, l, nil
 }

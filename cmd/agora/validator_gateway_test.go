@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agent"
+	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/gateway"
+	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/node"
+	"github.com/agoranet/agora/x402"
+)
+
+func seededKey(seed byte) (ed25519.PrivateKey, address.Address) {
+	s := make([]byte, ed25519.SeedSize)
+	s[0], s[1] = seed, 0x9a
+	k := ed25519.NewKeyFromSeed(s)
+	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
+}
+
+// TestValidatorGatewayCharges is hole 12: `agora validator --gateway` used
+// to serve for free. The command's gateway flags (with limits on by
+// default) build the one paid-gateway constructor; a request without a
+// voucher gets 402, one with a voucher gets 200, and the charge is claimed
+// on chain when the gateway closes.
+func TestValidatorGatewayCharges(t *testing.T) {
+	// The command defines the flags, limits on unless turned off.
+	vf := newValidatorCmd().Flags()
+	for _, name := range []string{"gateway", "gateway-ledger", "gateway-max-concurrent", "gateway-rate", "gateway-burst", "gateway-claim-interval", "gateway-expiry-margin"} {
+		if vf.Lookup(name) == nil {
+			t.Fatalf("agora validator has no --%s", name)
+		}
+	}
+	if vf.Lookup("gateway-max-concurrent").DefValue == "0" || vf.Lookup("gateway-rate").DefValue == "0" {
+		t.Fatal("agora validator --gateway runs without limits by default")
+	}
+
+	payer, payerAddr := seededKey(1)
+	val, valAddr := seededKey(2)
+	ownerHot, _ := seededKey(3)
+	home := t.TempDir()
+	const chainID = "agora-validator-gateway-test"
+	g := chain.Genesis{Params: chain.DefaultParams(100), Devnet: true, Accounts: []chain.GenesisAccount{
+		{Address: payerAddr, Balance: 1_000 * agr.Unit}, {Address: valAddr, Balance: 10 * agr.Unit}}}
+	if err := node.Init(home, node.InitOptions{ChainID: chainID, Genesis: g, BlockTime: 100 * time.Millisecond, P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	rpc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nd.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := nd.WaitForHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(nd.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(k ed25519.PrivateKey, msgs ...*tx.Msg) {
+		t.Helper()
+		if _, err := c.SendAndWait(ctx, k, msgs, client.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	params := subnet.DefaultSubnetParams()
+	params.PricePer_1K = 1000
+	send(payer, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{OwnerHotkey: tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, payerAddr)}}},
+		&tx.Msg{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: 1, Params: params}}})
+	h, _ := c.Height(ctx)
+	res, err := c.SendAndWait(ctx, payer, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
+		Payee: valAddr[:], Netuid: 1, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	channel, err := agent.OpenedChannel(ctx, c, payerAddr, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mp := filepath.Join(t.TempDir(), "m.gguf")
+	if err := engine.Generate(mp, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Load(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b, err := miner.NewBuiltin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, ma := seededKey(4)
+	mn, err := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 2, PricePer1K: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msrv := httptest.NewServer(mn.Handler())
+	defer msrv.Close()
+
+	// Exactly what `agora validator` does with its flags.
+	var gf gatewayFlags
+	cmd := &cobra.Command{}
+	gf.register(cmd)
+	if err := cmd.ParseFlags([]string{"--gateway", "127.0.0.1:0", "--gateway-expiry-margin", "8"}); err != nil {
+		t.Fatal(err)
+	}
+	candidates := func(context.Context) ([]gateway.Candidate, error) {
+		return []gateway.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
+	}
+	svc, l, err := gf.start(ctx, c, val, 1, candidates, home, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- svc.Serve(l) }()
+	defer func() {
+		svc.Close(context.Background())
+		<-served
+	}()
+	url := "http://" + l.Addr().String() + "/v1/chat/completions"
+	const body = `{"model":"agora-subnet-1","messages":[{"role":"user","content":"hi"}],"max_tokens":4}`
+	post := func(payment string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if payment != "" {
+			req.Header.Set(x402.HeaderPaymentSignature, payment)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := post("")
+	if resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("no voucher: status %d, want 402", resp.StatusCode)
+	}
+	var pr x402.PaymentRequired
+	if err := x402.Decode(resp.Header.Get(x402.HeaderPaymentRequired), &pr); err != nil {
+		t.Fatal(err)
+	}
+	req, err := pr.Channel(x402.Network(chainID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount, err := x402.ParseAmount(req.Amount)
+	if err != nil || amount == 0 {
+		t.Fatalf("quoted %q: %v", req.Amount, err)
+	}
+	resp = post(gateway.PaymentSignature(*req, tx.SignVoucher(payer, chainID, channel, amount)))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with a voucher: status %d, want 200", resp.StatusCode)
+	}
+	var sr x402.SettleResponse
+	if err := x402.Decode(resp.Header.Get(x402.HeaderPaymentResponse), &sr); err != nil {
+		t.Fatal(err)
+	}
+	charged, err := x402.ParseAmount(sr.Extra.Charged)
+	if err != nil || charged == 0 {
+		t.Fatalf("charged %q: %v", sr.Extra.Charged, err)
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.Channel(ctx, channel, false)
+	if err != nil || ch.Claimed != charged {
+		t.Fatalf("claimed %v (%v), charged %d", ch, err, charged)
+	}
+}

@@ -12,10 +12,21 @@
 // the target miner. These are bound to the ciphertext as associated data, so
 // a gateway that changes them makes the miner refuse the request.
 //
-// The answer is sealed with a key both ends export from the HPKE context
-// (as Oblivious HTTP does), one AEAD message per response body or stream
-// event, numbered in order. The last message is sealed as final, so a
-// client notices a stream the gateway cut short or reordered.
+// The answer is sealed as Oblivious HTTP (RFC 9458) seals responses: both
+// ends export a secret from the HPKE context, the miner draws a fresh random
+// response nonce, and the AEAD key and base nonce are derived from the secret
+// salted with the encapsulated key and that response nonce. The response
+// nonce travels with the first message of the answer. So even if the same
+// envelope were answered twice (a gateway replaying it), the two answers
+// would be sealed under unrelated keys, never a two-time pad; the miner also
+// refuses an envelope it has already answered. The answer is one AEAD
+// message per response body or stream event, numbered in order; the last is
+// sealed as final, so a client notices a stream the gateway cut short or
+// reordered.
+//
+// An envelope carries its creation time (bound as associated data); a miner
+// refuses envelopes older or newer than MaxAge, and remembers the ones it
+// answered for as long as they could still be accepted.
 package e2e
 
 import (
@@ -25,26 +36,43 @@ import (
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/hpke"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/openai"
 )
 
 // Field is the JSON key that marks a sealed request or response.
 const Field = "agora_sealed"
 
+// NonceField is the JSON key of the response nonce, on the first message of
+// a sealed answer.
+const NonceField = "agora_response_nonce"
+
 const (
-	infoDomain      = "agora/e2e/v1\x00"
+	infoDomain      = "agora/e2e/v2\x00"
 	keyDomain       = "agora/e2e-key/v1"
-	responseContext = "agora/e2e/v1 response"
+	responseContext = "agora/e2e/v2 response"
+	// responseNonceSize is max(Nn, Nk) of ChaCha20-Poly1305, as RFC 9458 sets it.
+	responseNonceSize = chacha20poly1305.KeySize
 )
+
+// MaxAge is how far an envelope's creation time may be from the miner's
+// clock, either way. Users' clocks drift more than servers', so the window is
+// wider than the wire protocol's.
+const MaxAge = 5 * time.Minute
+
+// now is the sealing clock; tests replace it.
+var now = time.Now
 
 var (
 	kem  = hpke.DHKEM(ecdh.X25519())
@@ -80,7 +108,9 @@ type Envelope struct {
 	Model     string `json:"model"`
 	MaxTokens int    `json:"max_tokens"`
 	Stream    bool   `json:"stream,omitempty"`
-	Sealed    Sealed `json:"agora_sealed"`
+	// Created is when the client sealed it, in unix seconds.
+	Created int64  `json:"created"`
+	Sealed  Sealed `json:"agora_sealed"`
 
 	miner address.Address
 }
@@ -125,8 +155,10 @@ func DecodeEnvelope(body []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: envelope miner: %v", ErrSealed, err)
 	case env.Model == "":
 		return nil, fmt.Errorf("%w: envelope needs a model", ErrSealed)
-	case env.MaxTokens < 1:
-		return nil, fmt.Errorf("%w: envelope needs max_tokens of at least 1", ErrSealed)
+	case env.MaxTokens < 1 || env.MaxTokens > openai.MaxTokensCap:
+		return nil, fmt.Errorf("%w: envelope max_tokens must be between 1 and %d", ErrSealed, openai.MaxTokensCap)
+	case env.Created <= 0:
+		return nil, fmt.Errorf("%w: envelope needs its creation time", ErrSealed)
 	case len(env.Sealed.Enc) != 32:
 		return nil, fmt.Errorf("%w: encapsulated key is %d bytes, want 32", ErrSealed, len(env.Sealed.Enc))
 	case len(env.Sealed.Ciphertext) < chacha20poly1305.Overhead:
@@ -138,6 +170,26 @@ func DecodeEnvelope(body []byte) (*Envelope, error) {
 // Miner is the address the envelope is sealed to.
 func (e *Envelope) Miner() address.Address { return e.miner }
 
+// ID names the envelope for a replay cache: the hash of its encapsulated key,
+// which is fresh for every sealing, so any replay of it (even with altered
+// clear fields, which would not open anyway) has the same ID.
+func (e *Envelope) ID() string {
+	sum := sha256.Sum256(e.Sealed.Enc)
+	return string(sum[:])
+}
+
+// ErrStale is returned for an envelope created outside MaxAge of the miner's clock.
+var ErrStale = errors.New("sealed request is too old or from the future")
+
+// CheckFresh refuses an envelope created more than MaxAge from now.
+func (e *Envelope) CheckFresh(t time.Time) error {
+	at := time.Unix(e.Created, 0)
+	if d := t.Sub(at); d > MaxAge || d < -MaxAge {
+		return fmt.Errorf("%w: created %s off the miner's clock (allowed %s)", ErrStale, d.Round(time.Second), MaxAge)
+	}
+	return nil
+}
+
 // info binds the HPKE context to one miner.
 func info(miner address.Address) []byte { return append([]byte(infoDomain), miner[:]...) }
 
@@ -147,6 +199,7 @@ func (e *Envelope) aad() []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Model)))
 	b = append(b, e.Model...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.MaxTokens))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Created))
 	return strconv.AppendBool(b, e.Stream)
 }
 
@@ -161,23 +214,23 @@ func Seal(minerKey []byte, miner address.Address, model string, maxTokens int, s
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal request: %w", err)
 	}
-	env := Envelope{Model: model, MaxTokens: maxTokens, Stream: stream, Sealed: Sealed{Miner: miner.String(), Enc: enc}, miner: miner}
+	if maxTokens < 1 || maxTokens > openai.MaxTokensCap {
+		return nil, nil, fmt.Errorf("seal request: max_tokens must be between 1 and %d", openai.MaxTokensCap)
+	}
+	env := Envelope{Model: model, MaxTokens: maxTokens, Stream: stream, Created: now().Unix(), Sealed: Sealed{Miner: miner.String(), Enc: enc}, miner: miner}
 	if env.Sealed.Ciphertext, err = s.Seal(env.aad(), request); err != nil {
 		return nil, nil, fmt.Errorf("seal request: %w", err)
 	}
-	key, err := s.Export(responseContext, chacha20poly1305.KeySize)
+	secret, err := s.Export(responseContext, responseNonceSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal request: %w", err)
-	}
-	c, err := chacha20poly1305.New(key)
-	if err != nil {
-		return nil, nil, err
 	}
 	body, err := json.Marshal(env)
 	if err != nil {
 		return nil, nil, err
 	}
-	return body, &Reply{aead: c}, nil
+	// The client learns the response nonce from the answer's first message.
+	return body, &Reply{secret: secret, enc: enc}, nil
 }
 
 // Open is the miner's side: it opens the request in env (which must be
@@ -194,32 +247,74 @@ func (k *PrivateKey) Open(self address.Address, env *Envelope) ([]byte, *Reply, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: request does not open (wrong key, or the envelope was altered)", ErrSealed)
 	}
-	key, err := r.Export(responseContext, chacha20poly1305.KeySize)
+	secret, err := r.Export(responseContext, responseNonceSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrSealed, err)
 	}
-	c, err := chacha20poly1305.New(key)
-	if err != nil {
+	nonce := make([]byte, responseNonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, fmt.Errorf("response nonce: %w", err)
+	}
+	reply := &Reply{secret: secret, enc: env.Sealed.Enc}
+	if err := reply.derive(nonce); err != nil {
 		return nil, nil, err
 	}
-	return request, &Reply{aead: c}, nil
+	return request, reply, nil
 }
 
 // Reply seals (miner) or opens (client) the messages of one answer, in
 // order. It is not safe for concurrent use.
 type Reply struct {
-	aead   cipher.AEAD
-	seq    uint64
-	closed bool
+	secret []byte // exported from the HPKE context
+	enc    []byte // the request's encapsulated key
+	// responseNonce is drawn by the miner; nil on the client until the first
+	// message brings it.
+	responseNonce []byte
+	sentNonce     bool
+	aead          cipher.AEAD
+	baseNonce     []byte
+	seq           uint64
+	closed        bool
 }
 
 type sealedMessage struct {
-	Sealed []byte `json:"agora_sealed"`
+	Sealed        []byte `json:"agora_sealed"`
+	ResponseNonce []byte `json:"agora_response_nonce,omitempty"`
 }
 
+// derive sets the answer's key and base nonce from the exported secret, the
+// encapsulated key and the response nonce (RFC 9458, section 4.4).
+func (r *Reply) derive(responseNonce []byte) error {
+	salt := append(append([]byte{}, r.enc...), responseNonce...)
+	prk, err := hkdf.Extract(sha256.New, r.secret, salt)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSealed, err)
+	}
+	key, err := hkdf.Expand(sha256.New, prk, "key", chacha20poly1305.KeySize)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSealed, err)
+	}
+	base, err := hkdf.Expand(sha256.New, prk, "nonce", chacha20poly1305.NonceSize)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSealed, err)
+	}
+	c, err := chacha20poly1305.New(key)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSealed, err)
+	}
+	r.responseNonce, r.aead, r.baseNonce = responseNonce, c, base
+	return nil
+}
+
+// nonce is the base nonce XOR the message's sequence number, as HPKE numbers
+// its messages.
 func (r *Reply) nonce() []byte {
-	n := make([]byte, chacha20poly1305.NonceSize)
-	binary.BigEndian.PutUint64(n[4:], r.seq)
+	n := append([]byte{}, r.baseNonce...)
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], r.seq)
+	for i := range seq {
+		n[len(n)-8+i] ^= seq[i]
+	}
 	return n
 }
 
@@ -231,11 +326,18 @@ func finalAAD(final bool) []byte {
 }
 
 // Seal seals the next message of the answer as {"agora_sealed": "..."}; the
-// last one is final.
+// first one also carries the response nonce, the last one is final. Only the
+// miner's Reply (from Open) seals.
 func (r *Reply) Seal(plaintext []byte, final bool) []byte {
-	ct := r.aead.Seal(nil, r.nonce(), plaintext, finalAAD(final))
+	m := sealedMessage{}
+	if r.aead != nil {
+		m.Sealed = r.aead.Seal(nil, r.nonce(), plaintext, finalAAD(final))
+		if !r.sentNonce {
+			m.ResponseNonce, r.sentNonce = r.responseNonce, true
+		}
+	}
 	r.seq++
-	out, _ := json.Marshal(sealedMessage{Sealed: ct})
+	out, _ := json.Marshal(m)
 	return out
 }
 
@@ -248,12 +350,27 @@ func (r *Reply) Open(message []byte) ([]byte, bool, error) {
 	if err := json.Unmarshal(message, &m); err != nil || m.Sealed == nil {
 		return nil, false, fmt.Errorf("%w: answer is not sealed", ErrSealed)
 	}
+	switch {
+	case r.aead == nil && len(m.ResponseNonce) != responseNonceSize:
+		return nil, false, fmt.Errorf("%w: the answer's first message carries no %d-byte response nonce", ErrSealed, responseNonceSize)
+	case r.aead == nil:
+		if err := r.derive(m.ResponseNonce); err != nil {
+			return nil, false, err
+		}
+	case m.ResponseNonce != nil:
+		return nil, false, fmt.Errorf("%w: message %d carries a second response nonce", ErrSealed, r.seq)
+	}
 	for _, final := range []bool{false, true} {
 		if pt, err := r.aead.Open(nil, r.nonce(), m.Sealed, finalAAD(final)); err == nil {
 			r.seq++
 			r.closed = final
 			return pt, final, nil
 		}
+	}
+	if r.seq == 0 {
+		// Keys from a nonce that does not open the first message are useless;
+		// forget them so the real first message can still be opened.
+		r.aead, r.baseNonce, r.responseNonce = nil, nil, nil
 	}
 	return nil, false, fmt.Errorf("%w: message %d does not open (altered, reordered or from another request)", ErrSealed, r.seq)
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/openai"
 )
 
 func minerKey(t testing.TB, seed byte) (*PrivateKey, address.Address) {
@@ -94,6 +96,7 @@ func TestRefusesTampering(t *testing.T) {
 		{"max_tokens raised by the gateway", k, self, alter(func(e *Envelope) { e.MaxTokens = 4096 })},
 		{"stream flipped", k, self, alter(func(e *Envelope) { e.Stream = true })},
 		{"model changed", k, self, alter(func(e *Envelope) { e.Model = "other" })},
+		{"creation time moved", k, self, alter(func(e *Envelope) { e.Created++ })},
 		{"ciphertext flipped", k, self, alter(func(e *Envelope) { e.Sealed.Ciphertext[0] ^= 1 })},
 		{"another miner's key", other, self, alter(func(*Envelope) {})},
 		{"delivered to another miner", other, otherAddr, alter(func(*Envelope) {})},
@@ -151,6 +154,9 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 		"unknown field": mutate(func(m map[string]any) { m["messages"] = []any{} }),
 		"no model":      mutate(func(m map[string]any) { delete(m, "model") }),
 		"zero max":      mutate(func(m map[string]any) { m["max_tokens"] = 0 }),
+		"huge max":      mutate(func(m map[string]any) { m["max_tokens"] = 1 << 40 }),
+		"max over cap":  mutate(func(m map[string]any) { m["max_tokens"] = openai.MaxTokensCap + 1 }),
+		"no created":    mutate(func(m map[string]any) { delete(m, "created") }),
 		"bad miner":     mutate(func(m map[string]any) { m[Field].(map[string]any)["miner"] = "agora1xyz" }),
 		"short enc":     mutate(func(m map[string]any) { m[Field].(map[string]any)["enc"] = "AAAA" }),
 		"no ciphertext": mutate(func(m map[string]any) { delete(m[Field].(map[string]any), "ciphertext") }),
@@ -194,9 +200,140 @@ func FuzzReplyOpen(f *testing.F) {
 	env, _ := DecodeEnvelope(body)
 	_, r, _ := k.Open(self, env)
 	f.Add(r.Seal([]byte("x"), false))
+	f.Add(r.Seal([]byte("y"), true))
 	f.Add([]byte(`{"agora_sealed":null}`))
+	f.Add([]byte(`{"agora_sealed":"AAAA","agora_response_nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
 	f.Fuzz(func(t *testing.T, msg []byte) {
+		// The client's side: a fresh Reply opening a first message, then the
+		// same bytes again as a second one. Neither may panic, and nothing
+		// but the miner's own sealing opens (the AEAD covers forging).
+		_, client, err := Seal(k.PublicKey(), self, "m", 16, true, []byte(request))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := client.Open(msg); err == nil {
+			t.Fatalf("a message no miner sealed opened: %q", msg)
+		}
 		_, reply, _ := k.Open(self, env)
-		reply.Open(msg) // must not panic; forging is covered by the AEAD
+		reply.Open(msg)
+		reply.Open(msg)
 	})
+}
+
+// sealedCiphertext pulls the AEAD output out of a sealed answer message.
+func sealedCiphertext(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	var m struct {
+		Sealed []byte `json:"agora_sealed"`
+	}
+	if err := json.Unmarshal(msg, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Sealed
+}
+
+// TestReplayedEnvelopeGetsFreshKeys is hole 5: a gateway that replays one
+// envelope (and a miner that answered it twice) must not get two answers
+// under the same key and nonces. With known plaintexts, equal keystreams show
+// as c1 XOR c2 == p1 XOR p2.
+func TestReplayedEnvelopeGetsFreshKeys(t *testing.T) {
+	k, self := minerKey(t, 1)
+	body, _, err := Seal(k.PublicKey(), self, "m", 16, true, []byte(request))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := DecodeEnvelope(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, first, err := k.Open(self, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, second, err := k.Open(self, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := []byte(`{"delta":"the answer is yes"}`), []byte(`{"delta":"the answer is no!"}`)
+	for i := range 3 {
+		c1 := sealedCiphertext(t, first.Seal(p1, i == 2))
+		c2 := sealedCiphertext(t, second.Seal(p2, i == 2))
+		same := true
+		for j := range p1 {
+			if c1[j]^c2[j] != p1[j]^p2[j] {
+				same = false
+			}
+		}
+		if same {
+			t.Fatalf("message %d: both answers share a keystream", i)
+		}
+		if bytes.Equal(c1[len(p1):], c2[len(p2):]) {
+			t.Fatalf("message %d: equal tags", i)
+		}
+	}
+}
+
+func TestTamperedResponseNonceFails(t *testing.T) {
+	k, self := minerKey(t, 1)
+	body, clientReply, _ := Seal(k.PublicKey(), self, "m", 16, false, []byte(request))
+	env, _ := DecodeEnvelope(body)
+	_, minerReply, err := k.Open(self, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine := minerReply.Seal([]byte(`{"ok":true}`), true)
+	var m map[string][]byte
+	if err := json.Unmarshal(genuine, &m); err != nil || len(m[NonceField]) != 32 {
+		t.Fatalf("first message %s carries no response nonce", genuine)
+	}
+	for name, mut := range map[string]func(m map[string][]byte){
+		"flipped":    func(m map[string][]byte) { m[NonceField][0] ^= 1 },
+		"missing":    func(m map[string][]byte) { delete(m, NonceField) },
+		"short":      func(m map[string][]byte) { m[NonceField] = m[NonceField][:16] },
+		"all zeroes": func(m map[string][]byte) { m[NonceField] = make([]byte, 32) },
+	} {
+		c := map[string][]byte{Field: append([]byte{}, m[Field]...), NonceField: append([]byte{}, m[NonceField]...)}
+		mut(c)
+		raw, _ := json.Marshal(c)
+		if _, _, err := clientReply.Open(raw); !errors.Is(err, ErrSealed) {
+			t.Errorf("%s response nonce: opened (%v)", name, err)
+		}
+	}
+	// The genuine message still opens after the failed attempts.
+	if pt, final, err := clientReply.Open(genuine); err != nil || !final || string(pt) != `{"ok":true}` {
+		t.Fatalf("genuine answer: %q %v %v", pt, final, err)
+	}
+}
+
+func TestEnvelopeFreshness(t *testing.T) {
+	k, self := minerKey(t, 1)
+	body, _, _ := Seal(k.PublicKey(), self, "m", 16, false, []byte(request))
+	env, _ := DecodeEnvelope(body)
+	at := time.Unix(env.Created, 0)
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		ok   bool
+	}{
+		{"now", at, true},
+		{"within the window", at.Add(MaxAge - time.Second), true},
+		{"too old", at.Add(MaxAge + time.Second), false},
+		{"from the future", at.Add(-MaxAge - time.Second), false},
+	} {
+		if err := env.CheckFresh(tc.now); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	b2, _, _ := Seal(k.PublicKey(), self, "m", 16, false, []byte(request))
+	env2, _ := DecodeEnvelope(b2)
+	if env.ID() == env2.ID() {
+		t.Fatal("two sealings share an ID")
+	}
+}
+
+func TestSealRefusesHugeMaxTokens(t *testing.T) {
+	k, self := minerKey(t, 1)
+	if _, _, err := Seal(k.PublicKey(), self, "m", 1<<40, false, []byte(request)); err == nil {
+		t.Fatal("sealed a request with max_tokens 1<<40")
+	}
 }

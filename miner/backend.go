@@ -53,6 +53,10 @@ func NewBuiltin(m *engine.Model) (*Builtin, error) {
 // ModelID implements Backend.
 func (b *Builtin) ModelID() string { return b.id }
 
+// MaxTokensLimit implements TokenLimiter: nothing longer than the model's
+// context can be generated.
+func (b *Builtin) MaxTokensLimit() int { return b.Model.Config().Context }
+
 // DefaultMaxTokens applies when a request gives none.
 const DefaultMaxTokens = openai.DefaultMaxTokens
 

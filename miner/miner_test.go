@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/engine"
@@ -242,11 +241,18 @@ func TestUpstreamBackend(t *testing.T) {
 	}
 }
 
-// slowBackend blocks until released, to fill the miner's slots.
-type slowBackend struct{ release chan struct{} }
+// slowBackend blocks until released, to fill the miner's slots; started,
+// if set, is signalled as each request begins.
+type slowBackend struct {
+	release chan struct{}
+	started chan struct{}
+}
 
 func (s *slowBackend) ModelID() string { return "" }
 func (s *slowBackend) Complete(ctx context.Context, _ *openai.ChatRequest, _ bool, emit func(Piece) error) (*Result, error) {
+	if s.started != nil {
+		s.started <- struct{}{}
+	}
 	select {
 	case <-s.release:
 	case <-ctx.Done():
@@ -256,7 +262,7 @@ func (s *slowBackend) Complete(ctx context.Context, _ *openai.ChatRequest, _ boo
 }
 
 func TestOverloadAnswers503(t *testing.T) {
-	sb := &slowBackend{release: make(chan struct{})}
+	sb := &slowBackend{release: make(chan struct{}), started: make(chan struct{}, 1)}
 	srv, miner := startMiner(t, sb, func(c *Config) { c.MaxConcurrent, c.MaxQueue = 1, 0 })
 	valKey, _ := testKey(2)
 	c := wire.NewClient(valKey, srv.Client())
@@ -270,7 +276,7 @@ func TestOverloadAnswers503(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	time.Sleep(200 * time.Millisecond) // let the first request take the only slot
+	<-sb.started // the first request holds the only slot
 	resp, err := c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, body)
 	if err != nil {
 		t.Fatal(err)
@@ -292,8 +298,9 @@ func TestH2C(t *testing.T) {
 	key, _ := testKey(1)
 	m, _ := New(Config{Hotkey: key, Backend: tinyBackend(t)})
 	hs := NewHTTPServer(m.Handler())
-	go hs.Serve(l)
-	defer hs.Close()
+	served := make(chan struct{})
+	go func() { defer close(served); hs.Serve(l) }()
+	defer func() { hs.Close(); <-served }()
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
@@ -306,4 +313,13 @@ func TestH2C(t *testing.T) {
 	if _, _, err := wire.ReadPlain(resp, miner, body, 1<<20); err != nil || resp.ProtoMajor != 2 {
 		t.Fatalf("h2c: proto %s err %v", resp.Proto, err)
 	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -15,7 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/e2e"
+	"github.com/agoranet/agora/httpserve"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
@@ -24,8 +26,8 @@ import (
 type Config struct {
 	Hotkey  ed25519.PrivateKey
 	Backend Backend
-	// Allow says who may send requests (validators with a permit, paying
-	// gateways). Nil allows every correctly signed sender.
+	// Allow says who may send requests (see ChainAllow: validators with a
+	// permit on the subnet). Nil allows every correctly signed sender.
 	Allow wire.Allow
 	// PinnedModel is the subnet's model id; a backend serving another model
 	// is refused at construction.
@@ -47,6 +49,27 @@ type Miner struct {
 	log      *slog.Logger
 	metrics  metrics
 	e2eKey   *e2e.PrivateKey
+	// envelopes remembers the sealed requests already answered, so a
+	// gateway cannot replay one to get a second answer.
+	envelopes *wire.ReplayCache
+	now       func() time.Time
+}
+
+// Envelope replay cache bounds: an envelope is remembered for as long as its
+// creation time keeps it acceptable, with room shared out per signer.
+const (
+	EnvelopeCacheTotal     = 1 << 18
+	EnvelopeCachePerSigner = 1 << 15
+)
+
+// ErrReplayedEnvelope refuses a sealed request the miner has already taken.
+var ErrReplayedEnvelope = errors.New("this sealed request was already answered; seal a new one")
+
+// TokenLimiter is implemented by backends that know how many tokens their
+// model can produce for one request (its context length, or an operator's
+// bound); max_tokens above it is refused.
+type TokenLimiter interface {
+	MaxTokensLimit() int
 }
 
 type metrics struct {
@@ -84,7 +107,19 @@ func New(cfg Config) (*Miner, error) {
 		return nil, err
 	}
 	return &Miner{cfg: cfg, self: self, verifier: wire.NewVerifier(self, cfg.Allow, cfg.MaxBody),
-		slots: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger, e2eKey: key}, nil
+		slots: make(chan struct{}, cfg.MaxConcurrent), log: cfg.Logger, e2eKey: key,
+		envelopes: wire.NewReplayCache(2*e2e.MaxAge, EnvelopeCachePerSigner, EnvelopeCacheTotal), now: time.Now}, nil
+}
+
+// maxTokens is the largest max_tokens the miner accepts.
+func (m *Miner) maxTokens() int {
+	limit := openai.MaxTokensCap
+	if tl, ok := m.cfg.Backend.(TokenLimiter); ok {
+		if n := tl.MaxTokensLimit(); n > 0 && n < limit {
+			limit = n
+		}
+	}
+	return limit
 }
 
 // Address is the miner's hotkey address.
@@ -142,6 +177,8 @@ type call struct {
 	body []byte
 	// reply seals the answer of an end-to-end encrypted request; nil: clear.
 	reply *e2e.Reply
+	// env is the sealed request's envelope; nil: clear.
+	env *e2e.Envelope
 }
 
 // seal is what goes on the wire for one response message.
@@ -167,6 +204,22 @@ func (m *Miner) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	defer func() { <-m.slots }()
+	if c.env != nil {
+		// Recorded only once the miner commits to answering, so a busy
+		// refusal does not burn the envelope; checked and recorded in one
+		// step, so two concurrent replays cannot both pass.
+		signer, _ := wire.SignerFrom(r.Context())
+		if err := m.envelopes.Add(signer.Address.String(), c.env.ID(), m.now()); err != nil {
+			m.metrics.rejected.Add(1)
+			if errors.Is(err, wire.ErrReplay) {
+				wire.WriteError(w, http.StatusConflict, "invalid_request_error", ErrReplayedEnvelope.Error())
+				return
+			}
+			w.Header().Set("Retry-After", "1")
+			wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error", err.Error())
+			return
+		}
+	}
 	m.metrics.inFlight.Add(1)
 	defer m.metrics.inFlight.Add(-1)
 	if c.req.Stream {
@@ -186,10 +239,20 @@ func (m *Miner) decode(body []byte, chat bool) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit := m.maxTokens()
 	if env != nil {
+		if err := env.CheckFresh(m.now()); err != nil {
+			return nil, err
+		}
+		// The gateway priced env.MaxTokens; refuse a bound the model cannot
+		// honour before spending anything on opening it.
+		if env.MaxTokens > limit {
+			return nil, fmt.Errorf("envelope max_tokens %d is over this model's limit of %d", env.MaxTokens, limit)
+		}
 		if inner, c.reply, err = m.e2eKey.Open(m.self, env); err != nil {
 			return nil, err
 		}
+		c.env = env
 	}
 	req, err := openai.Decode(inner)
 	if err != nil {
@@ -203,6 +266,9 @@ func (m *Miner) decode(body []byte, chat bool) (*call, error) {
 	}
 	if err := req.Validate(chat); err != nil {
 		return nil, err
+	}
+	if req.MaxTokens != nil && *req.MaxTokens > limit {
+		return nil, fmt.Errorf("'max_tokens' %d is over this model's limit of %d", *req.MaxTokens, limit)
 	}
 	c.req = req
 	return c, nil
@@ -222,13 +288,25 @@ func (m *Miner) fail(w http.ResponseWriter, err error) {
 	wire.WriteError(w, http.StatusInternalServerError, "server_error", "the miner failed to complete the request")
 }
 
-func (m *Miner) receipt(reqBody []byte, responseHash string, res *Result, start time.Time, ttft time.Duration) *wire.Receipt {
-	tokens := uint64(res.PromptTokens + res.CompletionTokens)
+// receiptPrice is what a request's tokens cost, checked: a count or price
+// large enough to overflow is an error, never a wrapped (small) price.
+func (m *Miner) receiptPrice(res *Result) (uint64, error) {
+	if res.PromptTokens < 0 || res.CompletionTokens < 0 {
+		return 0, fmt.Errorf("negative token count %d + %d", res.PromptTokens, res.CompletionTokens)
+	}
+	tokens, err := agr.Add(uint64(res.PromptTokens), uint64(res.CompletionTokens))
+	if err != nil {
+		return 0, err
+	}
+	return agr.Price(m.cfg.PricePer1K, tokens)
+}
+
+func (m *Miner) receipt(reqBody []byte, responseHash string, res *Result, price uint64, start time.Time, ttft time.Duration) *wire.Receipt {
 	rc := &wire.Receipt{
 		RequestHash: wire.Hash(reqBody), ResponseHash: responseHash, ModelID: m.cfg.Backend.ModelID(),
 		PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens,
 		TTFTMillis: ttft.Milliseconds(), DurationMillis: time.Since(start).Milliseconds(),
-		Price: (tokens*m.cfg.PricePer1K + 999) / 1000,
+		Price: price,
 	}
 	wire.SignReceipt(m.cfg.Hotkey, rc)
 	m.metrics.promptTokens.Add(int64(res.PromptTokens))
@@ -258,6 +336,11 @@ func (m *Miner) plain(w http.ResponseWriter, r *http.Request, c *call) {
 		m.fail(w, err)
 		return
 	}
+	price, err := m.receiptPrice(res)
+	if err != nil {
+		m.fail(w, fmt.Errorf("price the receipt: %w", err))
+		return
+	}
 	finish := res.FinishReason
 	choice := openai.Choice{FinishReason: &finish}
 	if req.WantsLogprobs() {
@@ -277,7 +360,7 @@ func (m *Miner) plain(w http.ResponseWriter, r *http.Request, c *call) {
 	out.Choices = []openai.Choice{choice}
 	raw, _ := json.Marshal(out)
 	raw = c.seal(raw, true)
-	rc := m.receipt(c.body, wire.Hash(raw), res, start, ttft)
+	rc := m.receipt(c.body, wire.Hash(raw), res, price, start, ttft)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
 	w.Write(raw)
@@ -350,6 +433,17 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, c *call) {
 		send(map[string]any{"error": map[string]string{"message": "the miner failed mid-stream", "type": "server_error"}}, true)
 		return
 	}
+	price, err := m.receiptPrice(res)
+	if err != nil {
+		m.log.Warn("receipt price", "err", err.Error())
+		if !started {
+			m.fail(w, err)
+			return
+		}
+		m.metrics.failed.Add(1)
+		send(map[string]any{"error": map[string]string{"message": "the miner could not price the answer", "type": "server_error"}}, true)
+		return
+	}
 	if !started {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -361,7 +455,7 @@ func (m *Miner) stream(w http.ResponseWriter, r *http.Request, c *call) {
 	send(final, true)
 	io.WriteString(w, "data: [DONE]\n\n")
 	h.Add([]byte("[DONE]"))
-	wire.WriteReceiptEvent(w, m.receipt(c.body, h.Sum(), res, start, ttft))
+	wire.WriteReceiptEvent(w, m.receipt(c.body, h.Sum(), res, price, start, ttft))
 	if flusher != nil {
 		flusher.Flush()
 	}
@@ -399,13 +493,12 @@ func completeUTF8(b []byte) int {
 	return len(b)
 }
 
-// NewHTTPServer is the HTTP server a miner runs behind: HTTP/1.1 and h2c
-// (HTTP/2 without TLS, for many concurrent streams over one connection),
-// with header and body read timeouts. Writes have no timeout, since streams
-// last as long as generation does; the request context ends them.
-func NewHTTPServer(h http.Handler) *http.Server {
-	var p http.Protocols
-	p.SetHTTP1(true)
-	p.SetUnencryptedHTTP2(true)
-	return &http.Server{Handler: h, Protocols: &p, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+// NewHTTPServer is the HTTP server a miner (or gateway) runs behind:
+// httpserve's defaults (HTTP/1.1 and h2c, header and per-request body read
+// timeouts, idle timeout, header size and connection caps). Writes have no
+// timeout, since streams last as long as generation does; the request
+// context ends them. Serve it with its own Serve method, which applies the
+// connection cap.
+func NewHTTPServer(h http.Handler) *httpserve.Server {
+	return httpserve.New(h, httpserve.Options{})
 }

@@ -23,10 +23,21 @@ type Upstream struct {
 	ID     string // sha256 of the served weights, if the operator states it
 	APIKey string
 	Client *http.Client
+	// MaxTokens bounds a request's max_tokens (the upstream model's context,
+	// as the operator configures it); 0 means openai.MaxTokensCap.
+	MaxTokens int
 }
 
 // ModelID implements Backend.
 func (u *Upstream) ModelID() string { return u.ID }
+
+// MaxTokensLimit implements TokenLimiter.
+func (u *Upstream) MaxTokensLimit() int {
+	if u.MaxTokens > 0 {
+		return u.MaxTokens
+	}
+	return openai.MaxTokensCap
+}
 
 // Complete implements Backend.
 func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat bool, emit func(Piece) error) (*Result, error) {

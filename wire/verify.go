@@ -9,15 +9,29 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/agoranet/agora/address"
 )
 
-// Allow decides whether a verified signer may use the receiver (registered on
-// the subnet with a validator permit, or paying through a channel).
-type Allow func(ctx context.Context, signer address.Address) bool
+// Allow decides whether a verified signer may use the receiver (for a miner:
+// a validator with a permit on its subnet). It returns nil to admit, an error
+// wrapping ErrNotAllowed (403) to refuse, or one wrapping ErrUnavailable (503)
+// when it cannot tell right now.
+type Allow func(ctx context.Context, signer address.Address) error
+
+// ErrUnavailable is returned by an Allow that cannot decide (say, the chain is
+// unreachable and nothing is cached); the request may be retried.
+var ErrUnavailable = errors.New("cannot check the signer right now")
+
+// Replay cache bounds: nonces live for the whole skew window on either side;
+// each signer gets a share, so that a flood from one signer (throwaway keys
+// never get this far) cannot crowd out another's requests.
+const (
+	NonceCacheTotal     = 1 << 20
+	NonceCachePerSigner = 1 << 14
+)
 
 // Verifier checks signed requests for one receiver hotkey.
 type Verifier struct {
@@ -25,12 +39,14 @@ type Verifier struct {
 	Allow   Allow
 	MaxBody int64
 	Now     func() time.Time
-	nonces  *nonceCache
+	// Nonces remembers the nonces of admitted requests, keyed per signer.
+	Nonces *ReplayCache
 }
 
 // NewVerifier makes a verifier for receiver self.
 func NewVerifier(self address.Address, allow Allow, maxBody int64) *Verifier {
-	return &Verifier{Self: self, Allow: allow, MaxBody: maxBody, Now: time.Now, nonces: newNonceCache(2*MaxSkew, 1<<20)}
+	return &Verifier{Self: self, Allow: allow, MaxBody: maxBody, Now: time.Now,
+		Nonces: NewReplayCache(2*MaxSkew, NonceCachePerSigner, NonceCacheTotal)}
 }
 
 type ctxKey struct{}
@@ -62,34 +78,50 @@ func (v *Verifier) Verify(r *http.Request) ([]byte, Signed, error) {
 		if errors.As(err, &tooBig) {
 			return nil, Signed{}, fmt.Errorf("%w: body over %d bytes", errTooLarge, v.MaxBody)
 		}
-		return nil, Signed{}, fmt.Errorf("read body: %w", err)
+		return nil, Signed{}, fmt.Errorf("%w: read body: %w", errBodyRead, err)
 	}
 	if !ed25519.Verify(pub, RequestSignBytes(r.Method, r.URL.Path, ts, nonce, receiver, body), sig) {
 		return nil, Signed{}, ErrBadSignature
 	}
-	// The nonce is only recorded once the signature proves the sender chose it,
-	// so nobody can burn another sender's nonces.
-	if !v.nonces.add(string(pub)+nonce, now) {
-		return nil, Signed{}, ErrReplay
-	}
 	s := Signed{Signer: pub, Address: address.FromPubKey(pub), Timestamp: at, Nonce: nonce}
-	if v.Allow != nil && !v.Allow(r.Context(), s.Address) {
-		return nil, Signed{}, fmt.Errorf("%w: %s", ErrNotAllowed, s.Address)
+	// Admission comes before the nonce is recorded: a key that may not use
+	// this receiver (a throwaway, unregistered one) never takes room in the
+	// replay cache. The signature already proved the sender chose the nonce,
+	// so nobody can burn another sender's nonces either.
+	if v.Allow != nil {
+		if err := v.Allow(r.Context(), s.Address); err != nil {
+			if !errors.Is(err, ErrNotAllowed) && !errors.Is(err, ErrUnavailable) {
+				err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			return nil, Signed{}, err
+		}
+	}
+	if err := v.Nonces.Add(string(pub), string(pub)+nonce, now); err != nil {
+		return nil, Signed{}, err
 	}
 	return body, s, nil
 }
 
-var errTooLarge = errors.New("request too large")
+var (
+	errTooLarge = errors.New("request too large")
+	errBodyRead = errors.New("request body not received")
+)
 
 // statusOf maps a rejection to its HTTP status.
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout
+	case errors.Is(err, errBodyRead):
+		return http.StatusBadRequest
 	case errors.Is(err, ErrNotAllowed):
 		return http.StatusForbidden
 	case errors.Is(err, ErrWrongTarget):
 		return http.StatusMisdirectedRequest
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusUnauthorized
 	}
@@ -106,53 +138,20 @@ func (v *Verifier) Middleware(log *slog.Logger, next http.Handler) http.Handler 
 		if err != nil {
 			// Log the reason and the claimed signer, never the body.
 			log.Info("request rejected", "path", r.URL.Path, "reason", err.Error(), "signer", r.Header.Get(HeaderSigner))
-			WriteError(w, statusOf(err), "authentication_error", err.Error())
+			status, typ := statusOf(err), "authentication_error"
+			switch status {
+			case http.StatusServiceUnavailable:
+				w.Header().Set("Retry-After", "1")
+				typ = "overloaded_error"
+			case http.StatusForbidden:
+				typ = "permission_error"
+			case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge:
+				typ = "invalid_request_error"
+			}
+			WriteError(w, status, typ, err.Error())
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 	})
-}
-
-// nonceCache remembers nonces for a window, bounded in size: when full, new
-// requests are refused rather than old nonces forgotten early, so a flood
-// cannot open a replay window.
-type nonceCache struct {
-	mu     sync.Mutex
-	ttl    time.Duration
-	max    int
-	seen   map[string]time.Time
-	order  []string
-	oldest int
-}
-
-func newNonceCache(ttl time.Duration, max int) *nonceCache {
-	return &nonceCache{ttl: ttl, max: max, seen: make(map[string]time.Time)}
-}
-
-func (c *nonceCache) add(k string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Expire from the front of the insertion order.
-	for c.oldest < len(c.order) {
-		key := c.order[c.oldest]
-		if t, ok := c.seen[key]; ok && now.Sub(t) <= c.ttl {
-			break
-		}
-		delete(c.seen, key)
-		c.oldest++
-	}
-	if c.oldest > len(c.order)/2 {
-		c.order = append(c.order[:0], c.order[c.oldest:]...)
-		c.oldest = 0
-	}
-	if _, dup := c.seen[k]; dup {
-		return false
-	}
-	if len(c.seen) >= c.max {
-		return false
-	}
-	c.seen[k] = now
-	c.order = append(c.order, k)
-	return true
 }

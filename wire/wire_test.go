@@ -25,13 +25,32 @@ func key(seed byte) (ed25519.PrivateKey, address.Address) {
 }
 
 // minerServer verifies requests and answers with a signed receipt, plain or streamed.
-func minerServer(t *testing.T, minerKey ed25519.PrivateKey, allowed address.Address) *httptest.Server {
+func minerServer(t *testing.T, minerKey ed25519.PrivateKey, allowed ...address.Address) *httptest.Server {
+	return minerServerWith(t, minerKey, nil, allowed...)
+}
+
+func allowOnly(allowed ...address.Address) Allow {
+	return func(_ context.Context, a address.Address) error {
+		for _, x := range allowed {
+			if a == x {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s", ErrNotAllowed, a)
+	}
+}
+
+// minerServerWith is minerServer with a verifier adjusted by mut.
+func minerServerWith(t *testing.T, minerKey ed25519.PrivateKey, mut func(*Verifier), allowed ...address.Address) *httptest.Server {
 	self := address.FromPubKey(minerKey.Public().(ed25519.PublicKey))
-	v := NewVerifier(self, func(_ context.Context, a address.Address) bool { return a == allowed }, 1024)
+	v := NewVerifier(self, allowOnly(allowed...), 1024)
+	if mut != nil {
+		mut(v)
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		signer, ok := SignerFrom(r.Context())
-		if !ok || signer.Address != allowed {
+		if !ok || allowOnly(allowed...)(r.Context(), signer.Address) != nil {
 			t.Errorf("handler saw signer %v %v", signer.Address, ok)
 		}
 		if r.URL.Path == "/v1/stream" {
@@ -183,19 +202,76 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-func TestNonceCacheBoundedAndExpiring(t *testing.T) {
-	c := newNonceCache(time.Second, 3)
+func TestReplayCacheBoundedPerOwnerAndExpiring(t *testing.T) {
+	c := NewReplayCache(time.Second, 2, 3)
 	t0 := time.Unix(1000, 0)
-	for i, k := range []string{"a", "b", "c"} {
-		if !c.add(k, t0.Add(time.Duration(i)*time.Millisecond)) {
-			t.Fatalf("add %s refused", k)
+	for _, tc := range []struct {
+		owner, key string
+		at         time.Duration
+		want       error
+	}{
+		{"a", "a1", 0, nil},
+		{"a", "a2", 1, nil},
+		{"a", "a3", 2, ErrBusy},   // a's share is full
+		{"b", "a1", 3, ErrReplay}, // a key is live whoever recorded it
+		{"b", "b1", 4, nil},
+		{"c", "c1", 5, ErrBusy}, // the whole cache is full
+		{"a", "a1", 6, ErrReplay},
+		{"c", "c1", 2 * time.Second, nil}, // expired entries free room
+	} {
+		if err := c.Add(tc.owner, tc.key, t0.Add(tc.at)); !errors.Is(err, tc.want) && (err != nil || tc.want != nil) {
+			t.Fatalf("add %s/%s at %s: %v, want %v", tc.owner, tc.key, tc.at, err, tc.want)
 		}
 	}
-	if c.add("a", t0) || c.add("d", t0) {
-		t.Fatal("replay or overflow accepted")
+	if c.Len() != 1 {
+		t.Fatalf("%d live keys after expiry, want 1", c.Len())
 	}
-	if !c.add("d", t0.Add(2*time.Second)) || len(c.seen) != 1 {
-		t.Fatalf("expired entries not freed: %d left", len(c.seen))
+}
+
+// TestReplayCacheFloodDoesNotRefuseHonest is hole 10: throwaway keys the
+// receiver would refuse, and one admitted signer sending as fast as it can,
+// must not fill the nonce cache until an honest signer's request fails.
+func TestReplayCacheFloodDoesNotRefuseHonest(t *testing.T) {
+	minerKey, miner := key(1)
+	honestKey, honest := key(2)
+	flooderKey, flooder := key(3)
+	srv := minerServerWith(t, minerKey, func(v *Verifier) { v.Nonces = NewReplayCache(2*MaxSkew, 4, 8) }, honest, flooder)
+	url := srv.URL + "/v1/chat/completions"
+	body := []byte(`{"x":1}`)
+	post := func(k ed25519.PrivateKey) int {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		Sign(req, k, miner, body, time.Now())
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 64 {
+		stranger, _ := key(byte(100 + i))
+		if got := post(stranger); got != http.StatusForbidden {
+			t.Fatalf("unregistered signer %d: status %d, want 403", i, got)
+		}
+	}
+	busy := 0
+	for range 64 {
+		switch got := post(flooderKey); got {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			busy++
+		default:
+			t.Fatalf("flooding signer: status %d", got)
+		}
+	}
+	if busy == 0 {
+		t.Fatal("one signer filled more than its share of the cache")
+	}
+	for i := range 4 {
+		if got := post(honestKey); got != http.StatusOK {
+			t.Fatalf("honest request %d after the flood: status %d, want 200", i, got)
+		}
 	}
 }
 

@@ -31,7 +31,9 @@ func newMinerCmd() *cobra.Command {
 		netuid                                                  uint32
 		hotkey, from, listen, endpoint, backend, modelPath      string
 		upstream, upstreamModel, upstreamKey, modelID, logLevel string
-		maxConcurrent, maxQueue                                 int
+		maxConcurrent, maxQueue, upstreamMaxTokens              int
+		allowHotkeys                                            []string
+		allowStaked                                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "miner --netuid N --hotkey HOT (--model F.gguf | --backend openai --upstream URL)",
@@ -63,9 +65,20 @@ func newMinerCmd() *cobra.Command {
 				if upstream == "" {
 					return usageErrorf("--upstream URL is required for the openai backend")
 				}
-				b = &miner.Upstream{URL: upstream, Model: upstreamModel, ID: modelID, APIKey: upstreamKey, Client: wire.NewHTTPClient(10 * time.Minute)}
+				b = &miner.Upstream{URL: upstream, Model: upstreamModel, ID: modelID, APIKey: upstreamKey, MaxTokens: upstreamMaxTokens, Client: wire.NewHTTPClient(10 * time.Minute)}
 			default:
 				return usageErrorf("--backend %q: builtin or openai", backend)
+			}
+			allowOpts := []miner.AllowOption{miner.AllowLogger(logger)}
+			if allowStaked {
+				allowOpts = append(allowOpts, miner.AllowAnyStaked())
+			}
+			for _, h := range allowHotkeys {
+				a, err := address.Parse(h)
+				if err != nil {
+					return usageErrorf("--allow-hotkey %q: %v", h, err)
+				}
+				allowOpts = append(allowOpts, miner.AllowHotkeys(a))
 			}
 			names := []string{hotkey}
 			if from != "" {
@@ -107,7 +120,7 @@ func newMinerCmd() *cobra.Command {
 				}
 			}
 			m, err := miner.New(miner.Config{Hotkey: hot, Backend: b, PinnedModel: mg.Subnet.Params.ModelId,
-				Allow: miner.ChainAllow(c, netuid, 30*time.Second), PricePer1K: mg.Subnet.Params.PricePer_1K,
+				Allow: miner.ChainAllow(c, netuid, 30*time.Second, allowOpts...), PricePer1K: mg.Subnet.Params.PricePer_1K,
 				MaxConcurrent: maxConcurrent, MaxQueue: maxQueue, Logger: logger})
 			if err != nil {
 				return err
@@ -153,6 +166,9 @@ func newMinerCmd() *cobra.Command {
 	f.StringVar(&modelID, "model-id", "", "sha256 of the weights the upstream serves (must match the subnet's pin)")
 	f.IntVar(&maxConcurrent, "max-concurrent", 2, "requests served at once")
 	f.IntVar(&maxQueue, "max-queue", 16, "requests waiting before 503")
+	f.IntVar(&upstreamMaxTokens, "upstream-max-tokens", 0, "largest max_tokens the upstream model's context allows (0: the protocol cap)")
+	f.StringSliceVar(&allowHotkeys, "allow-hotkey", nil, "also serve this hotkey (repeatable); by default only validators with a permit on the subnet are served")
+	f.BoolVar(&allowStaked, "allow-staked", false, "also serve any staked neuron of the subnet, not only permitted validators (lets them skip the gateway's payments)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlag(cmd)
 	return cmd

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
@@ -20,9 +21,11 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 )
 
-// Client talks to one node over CometBFT RPC.
+// Client talks to one node over CometBFT RPC. It is safe for concurrent use.
 type Client struct {
-	rpc     *rpchttp.HTTP
+	rpc *rpchttp.HTTP
+
+	mu      sync.Mutex // guards chainID
 	chainID string
 }
 
@@ -50,14 +53,26 @@ func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
 
 // ChainID asks the node once and remembers the answer.
 func (c *Client) ChainID(ctx context.Context) (string, error) {
-	if c.chainID != "" {
-		return c.chainID, nil
+	c.mu.Lock()
+	id := c.chainID
+	c.mu.Unlock()
+	if id != "" {
+		return id, nil
 	}
+	// Not under the lock: a slow node must not stall callers that already
+	// hold the id. Concurrent first callers may both ask; they get the same answer.
 	st, err := c.rpc.Status(ctx)
 	if err != nil {
 		return "", fmt.Errorf("node status: %w", err)
 	}
-	c.chainID = st.NodeInfo.Network
+	if st.NodeInfo.Network == "" {
+		return "", errors.New("node status names no chain id")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chainID == "" {
+		c.chainID = st.NodeInfo.Network
+	}
 	return c.chainID, nil
 }
 

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,39 +26,73 @@ type Proof struct {
 	Header  int64  `json:"header"`   // height of the signed header carrying AppHash
 }
 
+// QueryError is a query the node answered with a non-OK ABCI code.
+type QueryError struct {
+	Path string
+	Code uint32
+	Log  string
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("query %s: code %d: %s", e.Path, e.Code, e.Log)
+}
+
+// ErrProof wraps every reason a proven answer is refused: a node that
+// answers another key than the one asked, a value the proof does not
+// commit to, or a proof that does not reach a signed app hash.
+var ErrProof = errors.New("proof does not verify")
+
 // Query reads a state key by path. With prove it returns only after checking
-// the ICS-23 proof against the app hash of a header signed by +2/3 of that
-// header's validator set.
+// the ICS-23 proof, for the key that path and data name (not whatever key
+// the node says it answered), against the app hash of a header signed by
+// +2/3 of that header's validator set.
 func (c *Client) Query(ctx context.Context, path string, data []byte, height int64, prove bool) ([]byte, *Proof, int64, error) {
+	var want []byte
+	if prove {
+		// The key comes from the question, computed here: a node cannot
+		// answer Alice's balance with Bob's, proof and all.
+		var err error
+		if want, err = chain.QueryKey(path, data); err != nil {
+			return nil, nil, 0, fmt.Errorf("query %s: not provable: %w", path, err)
+		}
+	}
 	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height, Prove: prove})
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("query %s: %w", path, err)
 	}
 	r := res.Response
 	if r.Code != chain.CodeOK {
-		return nil, nil, 0, fmt.Errorf("query %s: code %d: %s", path, r.Code, r.Log)
+		return nil, nil, 0, &QueryError{Path: path, Code: r.Code, Log: r.Log}
 	}
 	if !prove {
 		return r.Value, nil, r.Height, nil
 	}
-	p, err := c.verify(ctx, r)
+	p, err := c.verify(ctx, want, height, r)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("query %s: %w", path, err)
 	}
 	return r.Value, p, r.Height, nil
 }
 
-func (c *Client) verify(ctx context.Context, r abci.ResponseQuery) (*Proof, error) {
+// verify checks that r proves the value of key at height (0: any height the
+// node chose) against a signed header.
+func (c *Client) verify(ctx context.Context, key []byte, height int64, r abci.ResponseQuery) (*Proof, error) {
+	if !bytes.Equal(r.Key, key) {
+		return nil, fmt.Errorf("%w: asked for key %x, node answered for %x", ErrProof, key, r.Key)
+	}
+	if r.Height <= 0 || (height > 0 && r.Height != height) {
+		return nil, fmt.Errorf("%w: asked for height %d, node answered for %d", ErrProof, height, r.Height)
+	}
 	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != chain.ProofOpType {
-		return nil, fmt.Errorf("node returned no %s proof", chain.ProofOpType)
+		return nil, fmt.Errorf("%w: node returned no %s proof", ErrProof, chain.ProofOpType)
 	}
 	op := r.ProofOps.Ops[0]
-	if !bytes.Equal(op.Key, r.Key) {
-		return nil, fmt.Errorf("proof is for key %x, answer is for %x", op.Key, r.Key)
+	if !bytes.Equal(op.Key, key) {
+		return nil, fmt.Errorf("%w: proof is for key %x, asked for %x", ErrProof, op.Key, key)
 	}
 	var cp ics23.CommitmentProof
 	if err := cp.Unmarshal(op.Data); err != nil {
-		return nil, fmt.Errorf("decode proof: %w", err)
+		return nil, fmt.Errorf("%w: decode proof: %v", ErrProof, err)
 	}
 	// The state after block H is committed to by the app hash in header H+1.
 	hdr, err := c.SignedHeader(ctx, r.Height+1)
@@ -68,8 +103,8 @@ func (c *Client) verify(ctx context.Context, r abci.ResponseQuery) (*Proof, erro
 	if len(r.Value) > 0 {
 		value = r.Value
 	}
-	if err := state.VerifyProof(hdr.AppHash, &cp, r.Key, value); err != nil {
-		return nil, err
+	if err := state.VerifyProof(hdr.AppHash, &cp, key, value); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProof, err)
 	}
 	return &Proof{Height: r.Height, AppHash: hdr.AppHash, Header: hdr.Height}, nil
 }

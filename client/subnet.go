@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -16,6 +17,9 @@ import (
 // committed version (height 0: the latest).
 func (c *Client) Metagraph(ctx context.Context, netuid uint32, height int64) (*tx.Metagraph, error) {
 	raw, _, h, err := c.Query(ctx, chain.QueryMetagraph+strconv.FormatUint(uint64(netuid), 10), nil, height, false)
+	if qe := (*QueryError)(nil); errors.As(err, &qe) && qe.Code == chain.CodeNotFound {
+		return nil, fmt.Errorf("subnet %d: %w (%v)", netuid, ErrNoSubnet, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -57,4 +61,24 @@ func (c *Client) Channel(ctx context.Context, id uint64, prove bool) (*tx.Channe
 		return nil, fmt.Errorf("decode channel %d: %w", id, err)
 	}
 	return ch, nil
+}
+
+// ErrNoSubnet is returned for a subnet that does not exist.
+var ErrNoSubnet = errors.New("no such subnet")
+
+// Subnet reads one subnet record (owner, hyperparameters, price), proven
+// when asked: an agent checks a gateway's price against it.
+func (c *Client) Subnet(ctx context.Context, netuid uint32, prove bool) (*tx.Subnet, error) {
+	raw, _, _, err := c.Query(ctx, chain.QueryStore, subnet.SubnetKey(netuid), 0, prove)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("subnet %d: %w", netuid, ErrNoSubnet)
+	}
+	s := &tx.Subnet{}
+	if err := proto.Unmarshal(raw, s); err != nil {
+		return nil, fmt.Errorf("decode subnet %d: %w", netuid, err)
+	}
+	return s, nil
 }

@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParsePaymentSignature -fuzztime $(FUZZTIME) ./gateway/
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./x402/
 	$(GO) test -run XXX -fuzz FuzzMulDivCeil -fuzztime $(FUZZTIME) ./agr/
+	$(GO) test -run XXX -fuzz FuzzReadStream -fuzztime $(FUZZTIME) ./agent/
 
 bench: build
 	./bin/agora bench transfers

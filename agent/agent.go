@@ -38,10 +38,6 @@ import (
 	"github.com/agoranet/agora/x402"
 )
 
-// PaymentEvent is the SSE event that ends a paid stream; its data is the
-// x402 SettleResponse a plain answer carries in PAYMENT-RESPONSE.
-const PaymentEvent = "agora-payment"
-
 // Model is the model name the agent asks for; the gateway routes it to the
 // subnet's pinned model.
 const Model = "agora"
@@ -497,13 +493,13 @@ func readStream(body io.Reader, onData func([]byte) error) (*x402.SettleResponse
 			switch {
 			case name == wire.ReceiptEvent:
 				receipt = true
-			case name == PaymentEvent:
+			case name == x402.PaymentEvent:
 				if len(data) > x402.MaxHeaderBytes {
-					return nil, fmt.Errorf("%w: %s event of %d bytes", x402.ErrMalformed, PaymentEvent, len(data))
+					return nil, fmt.Errorf("%w: %s event of %d bytes", x402.ErrMalformed, x402.PaymentEvent, len(data))
 				}
 				var sr x402.SettleResponse
 				if err := json.Unmarshal(data, &sr); err != nil {
-					return nil, fmt.Errorf("%w: %s event: %v", x402.ErrMalformed, PaymentEvent, err)
+					return nil, fmt.Errorf("%w: %s event: %v", x402.ErrMalformed, x402.PaymentEvent, err)
 				}
 				settled = &sr
 			case failed != nil:

@@ -251,7 +251,7 @@ func (g *testGateway) complete(rw http.ResponseWriter, r *http.Request) {
 	wire.WriteReceiptEvent(rw, &wire.Receipt{Miner: hex.EncodeToString(make([]byte, 32)), ModelID: "m", CompletionTokens: len(chunks)})
 	sr, _ := json.Marshal(x402.SettleResponse{Success: true, Network: x402.Network(chainID), Extra: x402.SettleExtra{
 		ChannelID: pp.Payload.ChannelID, Charged: x402.Amount(charged), Owed: x402.Amount(g.owed + g.owedLie)}})
-	fmt.Fprintf(rw, "event: %s\ndata: %s\n\n", agent.PaymentEvent, sr)
+	fmt.Fprintf(rw, "event: %s\ndata: %s\n\n", x402.PaymentEvent, sr)
 }
 
 // paymentRequired answers 402; call with g.mu held.

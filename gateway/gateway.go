@@ -564,7 +564,7 @@ func (g *Gateway) endStream(w http.ResponseWriter, pay *payState) {
 		return
 	}
 	raw, _ := json.Marshal(pr)
-	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", PaymentEvent, raw)
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", x402.PaymentEvent, raw)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -20,10 +20,6 @@ import (
 	"github.com/agoranet/agora/x402"
 )
 
-// PaymentEvent is the SSE event that ends a paid stream; its data is the
-// x402.SettleResponse JSON a plain answer carries in PAYMENT-RESPONSE.
-const PaymentEvent = "agora-payment"
-
 // maxTimeoutSeconds is what the gateway quotes as x402's maxTimeoutSeconds:
 // the longest it works on one request (its miner client's timeout).
 const maxTimeoutSeconds = 600

@@ -179,7 +179,7 @@ func settleOf(t *testing.T, raw []byte, header bool) (sr x402.SettleResponse, ch
 
 // paymentEvent is the data of a stream's payment event, or nil.
 func paymentEvent(stream []byte) []byte {
-	_, rest, ok := bytes.Cut(stream, []byte("event: "+PaymentEvent+"\ndata: "))
+	_, rest, ok := bytes.Cut(stream, []byte("event: "+x402.PaymentEvent+"\ndata: "))
 	if !ok {
 		return nil
 	}

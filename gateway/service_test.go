@@ -257,7 +257,7 @@ func TestServiceChargesWhatItReports(t *testing.T) {
 		if ev, ok := strings.CutPrefix(line, "event: "); ok {
 			event = ev
 		}
-		if data, ok := strings.CutPrefix(line, "data: "); ok && event == PaymentEvent {
+		if data, ok := strings.CutPrefix(line, "data: "); ok && event == x402.PaymentEvent {
 			reported += w.settled(t, data, jsonDecode)
 		}
 	}

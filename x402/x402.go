@@ -30,6 +30,11 @@ const (
 	HeaderPaymentResponse  = "PAYMENT-RESPONSE"
 )
 
+// PaymentEvent is the server-sent event that ends a paid stream, whose
+// headers were sent before the charge was known; its data is the
+// SettleResponse JSON (not base64).
+const PaymentEvent = "agora-payment"
+
 // SchemeChannel is Agora's scheme: cumulative vouchers on a payment channel.
 const SchemeChannel = "agora-channel"
 

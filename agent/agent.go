@@ -11,6 +11,12 @@
 // above its per-request budget or beyond the channel's deposit, and keeps
 // its own running total of what it owes, so a gateway that claims more is
 // refused rather than paid.
+//
+// It is SDK code linked into user programs: it speaks to the gateway only
+// through the shared protocol packages (x402, wire, e2e, openai) and reads
+// the chain through client, and must not import a server (gateway, miner,
+// validator, node) or the chain application. client's TestSDKDependencies
+// checks this.
 package agent
 
 import (
@@ -38,8 +44,9 @@ import (
 	"github.com/agoranet/agora/x402"
 )
 
-// Model is the model name the agent asks for; the gateway routes it to the
-// subnet's pinned model.
+// Model is the model name the agent asks for: the alias every Agora gateway
+// accepts for whatever its subnet serves (gateway.ModelAlias), so the agent
+// needs no per-subnet name. Gateways answer any other unknown name with 404.
 const Model = "agora"
 
 // Errors the agent refuses a gateway with. Each wraps ErrRefused, so a
@@ -576,7 +583,7 @@ func PickMiner(ctx context.Context, gatewayURL string, c Chain, netuid uint32) (
 
 // OpenedChannel finds the id of the channel payer opened in the block at height.
 func OpenedChannel(ctx context.Context, c *client.Client, payer address.Address, height int64) (uint64, error) {
-	blk, err := c.RPC().BlockResults(ctx, &height)
+	blk, err := c.BlockResults(ctx, height)
 	if err != nil {
 		return 0, fmt.Errorf("read block %d: %w", height, err)
 	}

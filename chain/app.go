@@ -1,5 +1,12 @@
 // Package chain is Agora's ABCI application: a deterministic state machine
-// over an IAVL store. It imports no network or service code.
+// over an IAVL store, built from chain/bank, chain/channel, chain/subnet and
+// chain/emission over chain/state.
+//
+// Only a node links it. What clients share with it (transaction and state
+// types, result codes, query paths, state keys, fees) lives in chain/tx and
+// the proof check in chain/proof, so no SDK build needs this package. It
+// imports no network or service code (client, gateway, miner, validator,
+// node), and nothing outside chain/ may need it except node and genesis tooling.
 package chain
 
 import (
@@ -19,18 +26,9 @@ import (
 // AppVersion is reported to CometBFT in Info and block headers.
 const AppVersion uint64 = 1
 
-var (
-	keyParams  = []byte{0x02}
-	keySupply  = bank.SupplyKey
-	keyChainID = []byte{0x04}
-)
-
-// ParamsKey and SupplyKey are the state keys of the singleton records, for
-// clients that query and prove them.
-func ParamsKey() []byte { return append([]byte(nil), keyParams...) }
-
-// SupplyKey is the state key of the supply record.
-func SupplyKey() []byte { return append([]byte(nil), keySupply...) }
+// keyChainID is the state key of the chain id the genesis was built for;
+// only the app reads it, so it is not in the public key layout (chain/tx).
+var keyChainID = []byte{0x04}
 
 // App is the Agora ABCI application.
 //
@@ -120,15 +118,15 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	d, err := tx.Decode(req.Tx)
 	if err != nil {
-		return checkErr(CodeMalformed, err), nil
+		return checkErr(tx.CodeMalformed, err), nil
 	}
 	a.height = uint64(a.store.Version()) + 1
-	if _, res := a.ante(a.check, d); res.code != CodeOK {
+	if _, res := a.ante(a.check, d); res.code != tx.CodeOK {
 		return checkErr(res.code, res.err), nil
 	}
 	if req.Type == abci.CheckTxType_New {
 		if err := d.Verify(); err != nil {
-			return checkErr(CodeBadSignature, err), nil
+			return checkErr(tx.CodeBadSignature, err), nil
 		}
 		if len(a.verified) >= maxVerifiedCache {
 			clear(a.verified)
@@ -137,17 +135,17 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	}
 	txc := state.NewCache(a.check)
 	res := a.execTx(txc, d)
-	if res.code != CodeOK {
+	if res.code != tx.CodeOK {
 		return checkErr(res.code, res.err), nil
 	}
 	if err := txc.WriteTo(a.check); err != nil {
-		return checkErr(CodeInternal, err), nil
+		return checkErr(tx.CodeInternal, err), nil
 	}
-	return &abci.ResponseCheckTx{Code: CodeOK, GasWanted: 1}, nil
+	return &abci.ResponseCheckTx{Code: tx.CodeOK, GasWanted: 1}, nil
 }
 
 func checkErr(code uint32, err error) *abci.ResponseCheckTx {
-	return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: err.Error()}
+	return &abci.ResponseCheckTx{Code: code, Codespace: tx.Codespace, Log: err.Error()}
 }
 
 // PrepareProposal drops transactions that cannot even be decoded.
@@ -220,18 +218,18 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 func (a *App) deliverTx(blk *state.Block, raw []byte) txResult {
 	d, err := tx.Decode(raw)
 	if err != nil {
-		return txResult{code: CodeMalformed, err: err}
+		return txResult{code: tx.CodeMalformed, err: err}
 	}
 	if _, ok := a.verified[d.Hash]; ok {
 		delete(a.verified, d.Hash)
 	} else if err := d.Verify(); err != nil {
-		return txResult{code: CodeBadSignature, err: err}
+		return txResult{code: tx.CodeBadSignature, err: err}
 	}
 	txc := state.NewCache(blk)
 	res := a.execTx(txc, d)
-	if res.feeCharged > 0 || res.code == CodeOK {
+	if res.feeCharged > 0 || res.code == tx.CodeOK {
 		if err := txc.WriteTo(blk); err != nil {
-			return txResult{code: CodeInternal, err: err}
+			return txResult{code: tx.CodeInternal, err: err}
 		}
 	}
 	return res

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/proof"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/tx"
 )
@@ -125,7 +126,7 @@ func TestTransferChargesFeeAndMoves(t *testing.T) {
 	alice, bob := newKey(1), newKey(2)
 	h := newHarness(t, map[address.Address]uint64{alice.addr: 10_000_000})
 	res := h.block(signTransfer(t, alice, bob.addr, 4_000_000, 0, fee))
-	if res[0].Code != CodeOK {
+	if res[0].Code != tx.CodeOK {
 		t.Fatalf("transfer failed: %d %s", res[0].Code, res[0].Log)
 	}
 	if got := h.balance(alice); got != 10_000_000-4_000_000-fee {
@@ -150,14 +151,14 @@ func TestRejections(t *testing.T) {
 		raw  []byte
 		code uint32
 	}{
-		{"garbage", []byte{0xff, 0x01, 0x02}, CodeMalformed},
-		{"empty", nil, CodeMalformed},
-		{"bad signature", forged, CodeBadSignature},
-		{"wrong chain", wrongChain, CodeWrongChain},
-		{"future nonce", signTransfer(t, alice, bob.addr, 1, 5, fee), CodeBadNonce},
-		{"fee too low", signTransfer(t, alice, bob.addr, 1, 0, fee-1), CodeFeeTooLow},
-		{"cannot pay fee", signTransfer(t, bob, alice.addr, 1, 0, fee), CodeInsufficientFunds},
-		{"insufficient funds", signTransfer(t, alice, bob.addr, 50_000_000, 0, fee), CodeInsufficientFunds},
+		{"garbage", []byte{0xff, 0x01, 0x02}, tx.CodeMalformed},
+		{"empty", nil, tx.CodeMalformed},
+		{"bad signature", forged, tx.CodeBadSignature},
+		{"wrong chain", wrongChain, tx.CodeWrongChain},
+		{"future nonce", signTransfer(t, alice, bob.addr, 1, 5, fee), tx.CodeBadNonce},
+		{"fee too low", signTransfer(t, alice, bob.addr, 1, 0, fee-1), tx.CodeFeeTooLow},
+		{"cannot pay fee", signTransfer(t, bob, alice.addr, 1, 0, fee), tx.CodeInsufficientFunds},
+		{"insufficient funds", signTransfer(t, alice, bob.addr, 50_000_000, 0, fee), tx.CodeInsufficientFunds},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,15 +174,15 @@ func TestReplayRejected(t *testing.T) {
 	alice, bob := newKey(1), newKey(2)
 	h := newHarness(t, map[address.Address]uint64{alice.addr: 10_000_000})
 	raw := signTransfer(t, alice, bob.addr, 1_000, 0, fee)
-	if r := h.block(raw); r[0].Code != CodeOK {
+	if r := h.block(raw); r[0].Code != tx.CodeOK {
 		t.Fatalf("first: %d %s", r[0].Code, r[0].Log)
 	}
-	if got := h.check(raw); got.Code != CodeBadNonce {
-		t.Fatalf("replay CheckTx code %d, want %d", got.Code, CodeBadNonce)
+	if got := h.check(raw); got.Code != tx.CodeBadNonce {
+		t.Fatalf("replay CheckTx code %d, want %d", got.Code, tx.CodeBadNonce)
 	}
 	// A byzantine proposer could still include it: execution must refuse too.
-	if r := h.block(raw); r[0].Code != CodeBadNonce {
-		t.Fatalf("replay in block code %d, want %d", r[0].Code, CodeBadNonce)
+	if r := h.block(raw); r[0].Code != tx.CodeBadNonce {
+		t.Fatalf("replay in block code %d, want %d", r[0].Code, tx.CodeBadNonce)
 	}
 	if got := h.balance(bob); got != 1_000 {
 		t.Fatalf("bob balance %d after replay, want 1000", got)
@@ -193,7 +194,7 @@ func TestFailedMessageStillPaysFee(t *testing.T) {
 	h := newHarness(t, map[address.Address]uint64{alice.addr: 10_000_000})
 	// Passes the fee check but the transfer itself overdraws.
 	r := h.block(signTransfer(t, alice, bob.addr, 9_500_000, 0, fee))
-	if r[0].Code != CodeInsufficientFunds {
+	if r[0].Code != tx.CodeInsufficientFunds {
 		t.Fatalf("code %d, want insufficient funds", r[0].Code)
 	}
 	if got := h.balance(alice); got != 10_000_000-fee {
@@ -203,7 +204,7 @@ func TestFailedMessageStillPaysFee(t *testing.T) {
 		t.Fatalf("bob %d, want 0", got)
 	}
 	// The nonce advanced, so nonce 1 is next.
-	if r := h.block(signTransfer(t, alice, bob.addr, 1, 1, fee)); r[0].Code != CodeOK {
+	if r := h.block(signTransfer(t, alice, bob.addr, 1, 1, fee)); r[0].Code != tx.CodeOK {
 		t.Fatalf("next nonce: %d %s", r[0].Code, r[0].Log)
 	}
 }
@@ -214,17 +215,17 @@ func TestCheckTxPendingView(t *testing.T) {
 	var txs [][]byte
 	for n := uint64(0); n < 5; n++ {
 		raw := signTransfer(t, alice, bob.addr, 100_000, n, fee)
-		if r := h.check(raw); r.Code != CodeOK {
+		if r := h.check(raw); r.Code != tx.CodeOK {
 			t.Fatalf("nonce %d: %d %s", n, r.Code, r.Log)
 		}
 		txs = append(txs, raw)
 	}
 	// The pending view already spent 5.5M; 5M more does not fit.
-	if r := h.check(signTransfer(t, alice, bob.addr, 5_000_000, 5, fee)); r.Code != CodeInsufficientFunds {
+	if r := h.check(signTransfer(t, alice, bob.addr, 5_000_000, 5, fee)); r.Code != tx.CodeInsufficientFunds {
 		t.Fatalf("overspend across pending txs: code %d", r.Code)
 	}
 	for i, r := range h.block(txs...) {
-		if r.Code != CodeOK {
+		if r.Code != tx.CodeOK {
 			t.Fatalf("tx %d: %d %s", i, r.Code, r.Log)
 		}
 	}
@@ -320,9 +321,9 @@ func TestQueryWithProof(t *testing.T) {
 	alice, bob := newKey(1), newKey(2)
 	h := newHarness(t, map[address.Address]uint64{alice.addr: 10_000_000})
 	h.block(signTransfer(t, alice, bob.addr, 5, 0, fee))
-	for _, path := range []string{QueryAccount + alice.addr.String(), QueryAccount + newKey(9).addr.String(), QuerySupply, QueryParams} {
+	for _, path := range []string{tx.QueryAccount + alice.addr.String(), tx.QueryAccount + newKey(9).addr.String(), tx.QuerySupply, tx.QueryParams} {
 		res, err := h.app.Query(context.Background(), &abci.RequestQuery{Path: path, Prove: true})
-		if err != nil || res.Code != CodeOK {
+		if err != nil || res.Code != tx.CodeOK {
 			t.Fatalf("%s: %v %d %s", path, err, res.Code, res.Log)
 		}
 		p, err := h.store.Query(res.Key, res.Height, true)
@@ -333,17 +334,17 @@ func TestQueryWithProof(t *testing.T) {
 		if len(res.Value) > 0 {
 			val = res.Value
 		}
-		if err := state.VerifyProof(h.store.Hash(), p.Proof, res.Key, val); err != nil {
+		if err := proof.Verify(h.store.Hash(), p.Proof, res.Key, val); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 		// A tampered value must not verify.
 		bad := append(append([]byte(nil), val...), 1)
-		if state.VerifyProof(h.store.Hash(), p.Proof, res.Key, bad) == nil {
+		if proof.Verify(h.store.Hash(), p.Proof, res.Key, bad) == nil {
 			t.Fatalf("%s: tampered value verified", path)
 		}
 	}
 	res, _ := h.app.Query(context.Background(), &abci.RequestQuery{Path: "/nope"})
-	if res.Code != CodeUnknownQuery {
+	if res.Code != tx.CodeUnknownQuery {
 		t.Fatalf("unknown path code %d", res.Code)
 	}
 }
@@ -360,7 +361,7 @@ func FuzzCheckTx(f *testing.F) {
 		if err != nil {
 			t.Fatalf("CheckTx returned a Go error: %v", err)
 		}
-		if res.Code != CodeOK && res.Log == "" {
+		if res.Code != tx.CodeOK && res.Log == "" {
 			t.Fatalf("rejection without a log message (code %d)", res.Code)
 		}
 	})

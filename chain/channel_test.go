@@ -50,7 +50,7 @@ func TestPaymentChannelLifecycle(t *testing.T) {
 	if settled() != 250_000 {
 		t.Fatalf("claimed %d, want 250000", settled())
 	}
-	if r := w.send(gateway, &tx.Msg{Sum: &tx.Msg_ChannelClaim{ChannelClaim: &tx.MsgChannelClaim{Voucher: v(260_000), Amount: 270_000}}}); r.Code != CodeInvalid {
+	if r := w.send(gateway, &tx.Msg{Sum: &tx.Msg_ChannelClaim{ChannelClaim: &tx.MsgChannelClaim{Voucher: v(260_000), Amount: 270_000}}}); r.Code != tx.CodeInvalid {
 		t.Fatalf("claim above its voucher: code %d (%s)", r.Code, r.Log)
 	}
 	forged := v(400_000)
@@ -62,11 +62,11 @@ func TestPaymentChannelLifecycle(t *testing.T) {
 		v    *tx.Voucher
 		code uint32
 	}{
-		{"over the deposit", gateway, v(deposit + 1), CodeInvalid},
-		{"forged signature", gateway, forged, CodeUnauthorized},
-		{"voucher for another chain", gateway, other, CodeUnauthorized},
-		{"not the payee", payer, v(400_000), CodeUnauthorized},
-		{"unknown channel", gateway, tx.SignVoucher(payer.priv, testChain, 9, 1), CodeNotFound},
+		{"over the deposit", gateway, v(deposit + 1), tx.CodeInvalid},
+		{"forged signature", gateway, forged, tx.CodeUnauthorized},
+		{"voucher for another chain", gateway, other, tx.CodeUnauthorized},
+		{"not the payee", payer, v(400_000), tx.CodeUnauthorized},
+		{"unknown channel", gateway, tx.SignVoucher(payer.priv, testChain, 9, 1), tx.CodeNotFound},
 	}
 	for _, tc := range cases {
 		if r := w.send(tc.who, claimMsg(tc.v)); r.Code != tc.code {
@@ -79,10 +79,10 @@ func TestPaymentChannelLifecycle(t *testing.T) {
 		t.Fatalf("deposit after top-up %d", ch.Deposit)
 	}
 	closeMsg := &tx.Msg{Sum: &tx.Msg_ChannelClose{ChannelClose: &tx.MsgChannelClose{ChannelId: 1}}}
-	if r := w.send(payer, closeMsg); r.Code != CodeWindow {
+	if r := w.send(payer, closeMsg); r.Code != tx.CodeWindow {
 		t.Fatalf("close before expiry: code %d (%s)", r.Code, r.Log)
 	}
-	if r := w.send(gateway, closeMsg); r.Code != CodeUnauthorized {
+	if r := w.send(gateway, closeMsg); r.Code != tx.CodeUnauthorized {
 		t.Fatalf("payee closing: code %d", r.Code)
 	}
 	w.steps(25)
@@ -91,7 +91,7 @@ func TestPaymentChannelLifecycle(t *testing.T) {
 	if got := w.balance(payer) + fee - before; got != deposit+500_000-250_000 {
 		t.Fatalf("refund %d, want %d", got, deposit+500_000-250_000)
 	}
-	if r := w.send(gateway, claimMsg(v(300_000))); r.Code != CodeNotFound {
+	if r := w.send(gateway, claimMsg(v(300_000))); r.Code != tx.CodeNotFound {
 		t.Fatalf("claim after close: code %d", r.Code)
 	}
 	if s, _ := bank.GetSupply(w.store.Committed()); s.Escrowed != 0 {

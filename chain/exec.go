@@ -29,70 +29,11 @@ type txResult struct {
 
 func (r txResult) abci() *abci.ExecTxResult {
 	out := &abci.ExecTxResult{Code: r.code, Events: r.events, GasUsed: 1, GasWanted: 1}
-	if r.code != CodeOK {
-		out.Codespace = Codespace
+	if r.code != tx.CodeOK {
+		out.Codespace = tx.Codespace
 		out.Log = r.err.Error()
 	}
 	return out
-}
-
-// EntriesPerFee is how many entries of a sized message (a weight vector)
-// its flat fee covers. Each further EntriesPerFee entries cost another
-// fee_default, so a message pays for the state it writes and the epoch work
-// it feeds: a 4,096-entry weight vector costs 64 flat fees, not one.
-const EntriesPerFee = 64
-
-// RequiredFee is the fee a transaction's messages require (see TxFee). A fee
-// too large for uint64 comes back as MaxUint64, which no account can pay.
-func RequiredFee(p *tx.Params, msgs []*tx.Msg) uint64 {
-	fee, err := TxFee(p, msgs)
-	if err != nil {
-		return math.MaxUint64
-	}
-	return fee
-}
-
-// TxFee is the fee a transaction's messages require: each message's flat
-// fee plus, for messages whose work grows with their size, a per-entry part.
-func TxFee(p *tx.Params, msgs []*tx.Msg) (uint64, error) {
-	var fee uint64
-	for i, m := range msgs {
-		f, err := MsgFee(p, m)
-		if err != nil {
-			return 0, fmt.Errorf("fee of message %d: %w", i, err)
-		}
-		if fee, err = agr.Add(fee, f); err != nil {
-			return 0, fmt.Errorf("fee of %d messages: %w", len(msgs), err)
-		}
-	}
-	return fee, nil
-}
-
-// MsgFee is one message's fee.
-func MsgFee(p *tx.Params, m *tx.Msg) (uint64, error) {
-	switch s := m.GetSum().(type) {
-	case *tx.Msg_Transfer:
-		return p.FeeTransfer, nil
-	case *tx.Msg_WeightsSet:
-		return sizedFee(p.FeeDefault, len(s.WeightsSet.GetUids()))
-	case *tx.Msg_WeightsReveal:
-		return sizedFee(p.FeeDefault, len(s.WeightsReveal.GetUids()))
-	default:
-		return p.FeeDefault, nil
-	}
-}
-
-// sizedFee is base for up to EntriesPerFee entries, plus base per further
-// EntriesPerFee entries (rounded up, so no entry is free beyond the first block).
-func sizedFee(base uint64, entries int) (uint64, error) {
-	if entries <= EntriesPerFee {
-		return base, nil
-	}
-	extra, err := agr.MulDivCeil(base, uint64(entries-EntriesPerFee), EntriesPerFee)
-	if err != nil {
-		return 0, err
-	}
-	return agr.Add(base, extra)
 }
 
 // execTx runs a structurally valid, signature-checked transaction against kv.
@@ -102,14 +43,14 @@ func sizedFee(base uint64, entries int) (uint64, error) {
 // then fails, so a failing transaction still pays for its block space.
 func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	acc, res := a.ante(kv, d)
-	if res.code != CodeOK {
+	if res.code != tx.CodeOK {
 		return res
 	}
 	b := d.Body
 	acc.Nonce++
 	acc.Balance -= b.Fee // covered: ante checked it
 	if err := bank.SetAccount(kv, d.Sender, acc); err != nil {
-		return txResult{code: CodeInternal, err: err}
+		return txResult{code: tx.CodeInternal, err: err}
 	}
 	res = txResult{feeCharged: b.Fee}
 	msgs := state.NewCache(kv)
@@ -122,7 +63,7 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 		res.events = append(res.events, ev...)
 	}
 	if err := msgs.WriteTo(kv); err != nil {
-		return txResult{code: CodeInternal, err: err}
+		return txResult{code: tx.CodeInternal, err: err}
 	}
 	return res
 }
@@ -134,33 +75,33 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 func (a *App) ante(kv state.KVReader, d *tx.Decoded) (*tx.Account, txResult) {
 	b := d.Body
 	if b.ChainId != a.chainID {
-		return nil, txResult{code: CodeWrongChain, err: fmt.Errorf("chain id %q, this chain is %q", b.ChainId, a.chainID)}
+		return nil, txResult{code: tx.CodeWrongChain, err: fmt.Errorf("chain id %q, this chain is %q", b.ChainId, a.chainID)}
 	}
 	if uint64(len(b.Msgs)) > a.params.MaxMsgsPerTx {
-		return nil, txResult{code: CodeTooLarge, err: fmt.Errorf("%d messages, limit %d", len(b.Msgs), a.params.MaxMsgsPerTx)}
+		return nil, txResult{code: tx.CodeTooLarge, err: fmt.Errorf("%d messages, limit %d", len(b.Msgs), a.params.MaxMsgsPerTx)}
 	}
 	if uint64(len(b.Memo)) > a.params.MaxMemoBytes {
-		return nil, txResult{code: CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
+		return nil, txResult{code: tx.CodeTooLarge, err: fmt.Errorf("memo of %d bytes, limit %d", len(b.Memo), a.params.MaxMemoBytes)}
 	}
-	need, err := TxFee(a.params, b.Msgs)
+	need, err := tx.TxFee(a.params, b.Msgs)
 	if err != nil {
-		return nil, txResult{code: CodeOverflow, err: err}
+		return nil, txResult{code: tx.CodeOverflow, err: err}
 	}
 	if b.Fee < need {
-		return nil, txResult{code: CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
+		return nil, txResult{code: tx.CodeFeeTooLow, err: fmt.Errorf("fee %d below the required %d", b.Fee, need)}
 	}
 	acc, err := bank.GetAccount(kv, d.Sender)
 	if err != nil {
-		return nil, txResult{code: CodeInternal, err: err}
+		return nil, txResult{code: tx.CodeInternal, err: err}
 	}
 	if b.Nonce != acc.Nonce {
-		return nil, txResult{code: CodeBadNonce, err: fmt.Errorf("nonce %d, account %s expects %d", b.Nonce, d.Sender, acc.Nonce)}
+		return nil, txResult{code: tx.CodeBadNonce, err: fmt.Errorf("nonce %d, account %s expects %d", b.Nonce, d.Sender, acc.Nonce)}
 	}
 	if acc.Balance < b.Fee {
-		return nil, txResult{code: CodeInsufficientFunds, err: fmt.Errorf("%w: %s has %d, fee is %d", bank.ErrInsufficientFunds, d.Sender, acc.Balance, b.Fee)}
+		return nil, txResult{code: tx.CodeInsufficientFunds, err: fmt.Errorf("%w: %s has %d, fee is %d", bank.ErrInsufficientFunds, d.Sender, acc.Balance, b.Fee)}
 	}
 	if acc.Nonce == math.MaxUint64 {
-		return nil, txResult{code: CodeBadNonce, err: fmt.Errorf("account %s has used every nonce", d.Sender)}
+		return nil, txResult{code: tx.CodeBadNonce, err: fmt.Errorf("account %s has used every nonce", d.Sender)}
 	}
 	return acc, txResult{}
 }
@@ -173,7 +114,7 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 	case *tx.Msg_Transfer:
 		to, err := address.FromBytes(s.Transfer.To)
 		if err != nil {
-			return nil, CodeMalformed, err
+			return nil, tx.CodeMalformed, err
 		}
 		if err := bank.Transfer(kv, sender, to, s.Transfer.Amount); err != nil {
 			return nil, codeOf(err), err
@@ -182,7 +123,7 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 			{Key: "sender", Value: sender.String(), Index: true},
 			{Key: "recipient", Value: to.String(), Index: true},
 			{Key: "amount", Value: strconv.FormatUint(s.Transfer.Amount, 10)},
-		}}}, CodeOK, nil
+		}}}, tx.CodeOK, nil
 	case *tx.Msg_SubnetRegister:
 		var netuid uint32
 		if netuid, err = subnet.RegisterSubnet(c, sender, s.SubnetRegister); err == nil {
@@ -240,12 +181,12 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 	case *tx.Msg_ChannelClose:
 		_, err = channel.Close(c, sender, s.ChannelClose.ChannelId)
 	default:
-		return nil, CodeMalformed, fmt.Errorf("unknown message %T", s)
+		return nil, tx.CodeMalformed, fmt.Errorf("unknown message %T", s)
 	}
 	if err != nil {
 		return nil, codeOf(err), err
 	}
-	return events, CodeOK, nil
+	return events, tx.CodeOK, nil
 }
 
 // codeOf maps a module error to its ABCI code.
@@ -254,30 +195,30 @@ func codeOf(err error) uint32 {
 		target error
 		code   uint32
 	}{
-		{bank.ErrInvariant, CodeInternal},
-		{agr.ErrOverflow, CodeOverflow},
-		{bank.ErrInsufficientFunds, CodeInsufficientFunds},
-		{subnet.ErrNotFound, CodeNotFound},
-		{subnet.ErrUnauthorized, CodeUnauthorized},
-		{subnet.ErrInvalid, CodeInvalid},
-		{subnet.ErrPriceMoved, CodePriceMoved},
-		{subnet.ErrFull, CodeFull},
-		{subnet.ErrRateLimited, CodeRateLimited},
-		{subnet.ErrExists, CodeExists},
-		{subnet.ErrWindow, CodeWindow},
+		{bank.ErrInvariant, tx.CodeInternal},
+		{agr.ErrOverflow, tx.CodeOverflow},
+		{bank.ErrInsufficientFunds, tx.CodeInsufficientFunds},
+		{subnet.ErrNotFound, tx.CodeNotFound},
+		{subnet.ErrUnauthorized, tx.CodeUnauthorized},
+		{subnet.ErrInvalid, tx.CodeInvalid},
+		{subnet.ErrPriceMoved, tx.CodePriceMoved},
+		{subnet.ErrFull, tx.CodeFull},
+		{subnet.ErrRateLimited, tx.CodeRateLimited},
+		{subnet.ErrExists, tx.CodeExists},
+		{subnet.ErrWindow, tx.CodeWindow},
 	} {
 		if errors.Is(err, c.target) {
 			return c.code
 		}
 	}
-	return CodeInternal
+	return tx.CodeInternal
 }
 
 func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
 	if err := kv.Set(keyChainID, []byte(chainID)); err != nil {
 		return err
 	}
-	if err := setProto(kv, keyParams, p); err != nil {
+	if err := setProto(kv, tx.ParamsKey(), p); err != nil {
 		return err
 	}
 	var total uint64
@@ -290,7 +231,7 @@ func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
 			return err
 		}
 	}
-	return setProto(kv, keySupply, &tx.Supply{Genesis: total})
+	return setProto(kv, tx.SupplyKey(), &tx.Supply{Genesis: total})
 }
 
 // endBlock records burned fees and mints the block's emission into the
@@ -318,7 +259,7 @@ func endBlock(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
 		}
 	}
 	s.LastBlockEmission = reward
-	if err := setProto(kv, keySupply, s); err != nil {
+	if err := setProto(kv, tx.SupplyKey(), s); err != nil {
 		return nil, err
 	}
 	events := []abci.Event{{Type: "emission", Attributes: []abci.EventAttribute{
@@ -357,7 +298,7 @@ func getProto(kv state.KVReader, key []byte, m proto.Message) error {
 
 func loadParams(kv state.KVReader) (*tx.Params, error) {
 	p := &tx.Params{}
-	return p, getProto(kv, keyParams, p)
+	return p, getProto(kv, tx.ParamsKey(), p)
 }
 
 func loadSupply(kv state.KVReader) (*tx.Supply, error) { return bank.GetSupply(kv) }

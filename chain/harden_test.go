@@ -62,7 +62,7 @@ func TestDelegatedVoucherLimitsOnChain(t *testing.T) {
 	t.Run("subnet not in the delegation", func(t *testing.T) {
 		w, claimed := setup(t)
 		r := w.send(gateway, claimMsg(voucher(delegate(uint64(w.height)+50, 2, 3), 300)))
-		if r.Code != CodeUnauthorized || !strings.Contains(r.Log, "subnet 1") {
+		if r.Code != tx.CodeUnauthorized || !strings.Contains(r.Log, "subnet 1") {
 			t.Fatalf("delegation for subnets 2,3 claimed on subnet 1: code %d (%s)", r.Code, r.Log)
 		}
 		if got := claimed(); got != 0 {
@@ -79,11 +79,11 @@ func TestDelegatedVoucherLimitsOnChain(t *testing.T) {
 		for uint64(w.height)+1 < exp {
 			w.step()
 		}
-		if r := w.send(gateway, claimMsg(voucher(short, 400))); r.Code != CodeUnauthorized || !strings.Contains(r.Log, "expired") {
+		if r := w.send(gateway, claimMsg(voucher(short, 400))); r.Code != tx.CodeUnauthorized || !strings.Contains(r.Log, "expired") {
 			t.Fatalf("claim included at the expiry height %d: code %d (%s)", exp, r.Code, r.Log)
 		}
 		w.steps(2)
-		if r := w.send(gateway, claimMsg(voucher(short, 400))); r.Code != CodeUnauthorized {
+		if r := w.send(gateway, claimMsg(voucher(short, 400))); r.Code != tx.CodeUnauthorized {
 			t.Fatalf("claim after expiry: code %d (%s)", r.Code, r.Log)
 		}
 		if got := claimed(); got != 0 {
@@ -159,7 +159,7 @@ func TestSetParamsOutOfBoundsRefused(t *testing.T) {
 	attack.MinBurn, attack.MaxBurn = 0, 0
 	attack.MaxUids, attack.MaxValidators, attack.Tempo = 4096, 4096, 1
 	r := w.send(owner, &tx.Msg{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: 1, Params: attack}}})
-	if r.Code != CodeInvalid {
+	if r.Code != tx.CodeInvalid {
 		t.Fatalf("4096 UIDs × 4096 validators at tempo 1 with free registration: code %d (%s)", r.Code, r.Log)
 	}
 	if got := w.metagraph(1).Subnet.Params; got.MaxUids != fastSubnet().MaxUids || got.Tempo != fastSubnet().Tempo {
@@ -168,7 +168,7 @@ func TestSetParamsOutOfBoundsRefused(t *testing.T) {
 }
 
 // TestWeightsFeeGrowsWithEntries (hole 13): a weight vector pays per entry
-// beyond the first EntriesPerFee, so a max-size one costs far more than a
+// beyond the first tx.EntriesPerFee, so a max-size one costs far more than a
 // transfer, and the flat fee alone is refused.
 func TestWeightsFeeGrowsWithEntries(t *testing.T) {
 	p := DefaultParams(1000).proto()
@@ -179,7 +179,7 @@ func TestWeightsFeeGrowsWithEntries(t *testing.T) {
 		}
 		return setWeightsMsg(1, uids, vals)
 	}
-	transfer, err := TxFee(p, []*tx.Msg{tx.Transfer(newKey(2).addr, 1)})
+	transfer, err := tx.TxFee(p, []*tx.Msg{tx.Transfer(newKey(2).addr, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,23 +188,23 @@ func TestWeightsFeeGrowsWithEntries(t *testing.T) {
 		want    uint64
 	}{
 		{1, p.FeeDefault},
-		{EntriesPerFee, p.FeeDefault},
-		{EntriesPerFee + 1, p.FeeDefault + (p.FeeDefault+EntriesPerFee-1)/EntriesPerFee},
-		{tx.MaxWeights, p.FeeDefault * tx.MaxWeights / EntriesPerFee},
+		{tx.EntriesPerFee, p.FeeDefault},
+		{tx.EntriesPerFee + 1, p.FeeDefault + (p.FeeDefault+tx.EntriesPerFee-1)/tx.EntriesPerFee},
+		{tx.MaxWeights, p.FeeDefault * tx.MaxWeights / tx.EntriesPerFee},
 	}
 	for _, c := range cases {
-		got, err := TxFee(p, []*tx.Msg{weights(c.entries)})
+		got, err := tx.TxFee(p, []*tx.Msg{weights(c.entries)})
 		if err != nil || got != c.want {
 			t.Errorf("%d entries: fee %d (%v), want %d", c.entries, got, err, c.want)
 		}
 	}
-	maxFee, _ := TxFee(p, []*tx.Msg{weights(tx.MaxWeights)})
+	maxFee, _ := tx.TxFee(p, []*tx.Msg{weights(tx.MaxWeights)})
 	if maxFee < 60*transfer {
 		t.Fatalf("a %d-entry weights message costs %d, a transfer %d", tx.MaxWeights, maxFee, transfer)
 	}
 	// Reveals are priced the same way.
 	reveal := &tx.Msg{Sum: &tx.Msg_WeightsReveal{WeightsReveal: &tx.MsgWeightsReveal{Netuid: 1, Uids: weights(tx.MaxWeights).GetWeightsSet().Uids, Values: weights(tx.MaxWeights).GetWeightsSet().Values}}}
-	if f, _ := TxFee(p, []*tx.Msg{reveal}); f != maxFee {
+	if f, _ := tx.TxFee(p, []*tx.Msg{reveal}); f != maxFee {
 		t.Fatalf("max-size reveal costs %d, set %d", f, maxFee)
 	}
 
@@ -215,21 +215,21 @@ func TestWeightsFeeGrowsWithEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := h.check(raw); r.Code != CodeFeeTooLow {
+	if r := h.check(raw); r.Code != tx.CodeFeeTooLow {
 		t.Fatalf("max-size weights at the flat fee: code %d (%s)", r.Code, r.Log)
 	}
 	raw, _ = tx.Sign(alice.priv, &tx.TxBody{ChainId: testChain, Fee: maxFee, Msgs: []*tx.Msg{weights(tx.MaxWeights)}})
-	if r := h.check(raw); r.Code == CodeFeeTooLow {
+	if r := h.check(raw); r.Code == tx.CodeFeeTooLow {
 		t.Fatalf("max-size weights at the per-entry fee still too low: %s", r.Log)
 	}
 	// Fee sums never wrap: absurd fees refuse with a code.
 	huge := DefaultParams(1000).proto()
 	huge.FeeDefault = math.MaxUint64 / 2
-	if _, err := TxFee(huge, []*tx.Msg{weights(1), weights(1), weights(1)}); err == nil {
+	if _, err := tx.TxFee(huge, []*tx.Msg{weights(1), weights(1), weights(1)}); err == nil {
 		t.Fatal("a fee sum past 2^64 did not fail")
 	}
-	if RequiredFee(huge, []*tx.Msg{weights(1), weights(1), weights(1)}) != math.MaxUint64 {
-		t.Fatal("RequiredFee wrapped instead of saturating")
+	if tx.RequiredFee(huge, []*tx.Msg{weights(1), weights(1), weights(1)}) != math.MaxUint64 {
+		t.Fatal("tx.RequiredFee wrapped instead of saturating")
 	}
 }
 
@@ -282,13 +282,13 @@ func TestInvariantHaltsOnInjectedNegative(t *testing.T) {
 		t.Fatalf("state moved after the violation: escrowed %d", s.Escrowed)
 	}
 	// CheckTx refuses the same tx with a code instead of crashing the mempool.
-	if r := w.check(raw); r.Code != CodeInternal || !strings.Contains(r.Log, "invariant") {
+	if r := w.check(raw); r.Code != tx.CodeInternal || !strings.Contains(r.Log, "invariant") {
 		t.Fatalf("CheckTx over a broken escrow: code %d (%s)", r.Code, r.Log)
 	}
 }
 
 // TestOverflowRefusedNotWrapped (hole 1, chain part): an amount that would
-// not fit is refused with CodeOverflow and changes nothing.
+// not fit is refused with tx.CodeOverflow and changes nothing.
 func TestOverflowRefusedNotWrapped(t *testing.T) {
 	c := newCast()
 	payer, gateway := newKey(50), newKey(51)
@@ -316,7 +316,7 @@ func TestOverflowRefusedNotWrapped(t *testing.T) {
 			}
 			ch.Deposit = near
 			raw, _ := tx.Marshal(ch)
-			if err := kv.Set(channel.Key(1), raw); err != nil {
+			if err := kv.Set(tx.ChannelKey(1), raw); err != nil {
 				t.Fatal(err)
 			}
 		}, payer, &tx.Msg{Sum: &tx.Msg_ChannelTopup{ChannelTopup: &tx.MsgChannelTopup{ChannelId: 1, Amount: 10}}}, func(t *testing.T, kv state.KVReader) {
@@ -326,7 +326,7 @@ func TestOverflowRefusedNotWrapped(t *testing.T) {
 		}},
 		{"stake into a full pool", func(t *testing.T, kv state.KV) {
 			raw, _ := tx.Marshal(&tx.StakePool{Stake: near, Shares: near})
-			if err := kv.Set(subnet.PoolKey(1, c.valHot.addr), raw); err != nil {
+			if err := kv.Set(tx.PoolKey(1, c.valHot.addr), raw); err != nil {
 				t.Fatal(err)
 			}
 		}, payer, stakeMsg(1, c.valHot, 10), func(t *testing.T, kv state.KVReader) {
@@ -348,8 +348,8 @@ func TestOverflowRefusedNotWrapped(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := w.block(raw) // no supply check: the injected state breaks it on purpose
-			if res[0].Code != CodeOverflow || !strings.Contains(res[0].Log, "overflow") {
-				t.Fatalf("code %d (%s), want CodeOverflow", res[0].Code, res[0].Log)
+			if res[0].Code != tx.CodeOverflow || !strings.Contains(res[0].Log, "overflow") {
+				t.Fatalf("code %d (%s), want tx.CodeOverflow", res[0].Code, res[0].Log)
 			}
 			if got := w.balance(r.from); got != before-fee {
 				t.Fatalf("sender paid %d, want only the fee %d", before-got, uint64(fee))
@@ -375,10 +375,10 @@ func TestCheckTxCheapChecksFirst(t *testing.T) {
 		raw  []byte
 		code uint32
 	}{
-		{"forged, stale nonce", forge(signTransfer(t, alice, bob.addr, 1, 9, fee)), CodeBadNonce},
-		{"forged, fee too low", forge(signTransfer(t, alice, bob.addr, 1, 0, fee-1)), CodeFeeTooLow},
-		{"forged, cannot pay", forge(signTransfer(t, bob, alice.addr, 1, 0, fee)), CodeInsufficientFunds},
-		{"forged, otherwise fine", forge(signTransfer(t, alice, bob.addr, 1, 0, fee)), CodeBadSignature},
+		{"forged, stale nonce", forge(signTransfer(t, alice, bob.addr, 1, 9, fee)), tx.CodeBadNonce},
+		{"forged, fee too low", forge(signTransfer(t, alice, bob.addr, 1, 0, fee-1)), tx.CodeFeeTooLow},
+		{"forged, cannot pay", forge(signTransfer(t, bob, alice.addr, 1, 0, fee)), tx.CodeInsufficientFunds},
+		{"forged, otherwise fine", forge(signTransfer(t, alice, bob.addr, 1, 0, fee)), tx.CodeBadSignature},
 	}
 	for _, c := range cases {
 		if r := h.check(c.raw); r.Code != c.code {

@@ -76,7 +76,7 @@ func (w *world) send(k testKey, msgs ...*tx.Msg) *abci.ExecTxResult {
 
 func (w *world) mustSend(k testKey, msgs ...*tx.Msg) {
 	w.t.Helper()
-	if r := w.send(k, msgs...); r.Code != CodeOK {
+	if r := w.send(k, msgs...); r.Code != tx.CodeOK {
 		w.t.Fatalf("height %d: code %d: %s", w.height, r.Code, r.Log)
 	}
 }
@@ -301,16 +301,16 @@ func TestTakeRateLimit(t *testing.T) {
 		return &tx.Msg{Sum: &tx.Msg_SetTake{SetTake: &tx.MsgSetTake{Hotkey: ownerHot.addr[:], TakeBps: bps}}}
 	}
 	w.mustSend(owner, setTake(1000)) // lowering is always allowed
-	if r := w.send(owner, setTake(1500)); r.Code != CodeRateLimited {
+	if r := w.send(owner, setTake(1500)); r.Code != tx.CodeRateLimited {
 		t.Fatalf("raise right after a change: code %d, want rate limited", r.Code)
 	}
-	if r := w.send(owner, setTake(5000)); r.Code != CodeInvalid {
+	if r := w.send(owner, setTake(5000)); r.Code != tx.CodeInvalid {
 		t.Fatalf("take above max: code %d", r.Code)
 	}
 	stranger := newKey(99)
 	w.known[stranger.addr] = true
 	w.mustSend(owner, tx.Transfer(stranger.addr, 10*fee))
-	if r := w.send(stranger, setTake(100)); r.Code != CodeUnauthorized {
+	if r := w.send(stranger, setTake(100)); r.Code != tx.CodeUnauthorized {
 		t.Fatalf("stranger set take: code %d", r.Code)
 	}
 }
@@ -325,7 +325,7 @@ func TestWeightRejections(t *testing.T) {
 	w.mustSend(minerCold, registerNeuronMsg(1, minerCold, m1))
 	w.mustSend(valCold, stakeMsg(1, valHot, 1_000_000_000))
 	// No permit yet.
-	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{1})); r.Code != CodeUnauthorized {
+	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{1})); r.Code != tx.CodeUnauthorized {
 		t.Fatalf("weights without permit: code %d (%s)", r.Code, r.Log)
 	}
 	w.mustSend(owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: 1}}})
@@ -336,12 +336,12 @@ func TestWeightRejections(t *testing.T) {
 		msg  *tx.Msg
 		code uint32
 	}{
-		{"unregistered", newKey(77), setWeightsMsg(1, []uint32{2}, []uint32{1}), CodeNotFound},
-		{"uid out of range", valHot, setWeightsMsg(1, []uint32{9}, []uint32{1}), CodeInvalid},
-		{"duplicate uid", valHot, setWeightsMsg(1, []uint32{2, 2}, []uint32{1, 1}), CodeInvalid},
-		{"self weight", valHot, setWeightsMsg(1, []uint32{1, 2}, []uint32{1, 1}), CodeInvalid},
-		{"commit on a set subnet", valHot, &tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{Netuid: 1, Hash: make([]byte, 32)}}}, CodeInvalid},
-		{"miner has no permit", m1, setWeightsMsg(1, []uint32{1}, []uint32{1}), CodeUnauthorized},
+		{"unregistered", newKey(77), setWeightsMsg(1, []uint32{2}, []uint32{1}), tx.CodeNotFound},
+		{"uid out of range", valHot, setWeightsMsg(1, []uint32{9}, []uint32{1}), tx.CodeInvalid},
+		{"duplicate uid", valHot, setWeightsMsg(1, []uint32{2, 2}, []uint32{1, 1}), tx.CodeInvalid},
+		{"self weight", valHot, setWeightsMsg(1, []uint32{1, 2}, []uint32{1, 1}), tx.CodeInvalid},
+		{"commit on a set subnet", valHot, &tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{Netuid: 1, Hash: make([]byte, 32)}}}, tx.CodeInvalid},
+		{"miner has no permit", m1, setWeightsMsg(1, []uint32{1}, []uint32{1}), tx.CodeUnauthorized},
 	}
 	for _, c := range cases {
 		if c.who.addr != valHot.addr && c.who.addr != m1.addr {
@@ -368,27 +368,27 @@ func TestCommitReveal(t *testing.T) {
 	uids, vals := []uint32{2}, []uint32{65535}
 	commit := func() {
 		w.mustSend(valHot, &tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{
-			Netuid: 1, Hash: subnet.WeightsHash(valHot.addr, 1, uids, vals, salt, 0)}}})
+			Netuid: 1, Hash: tx.WeightsHash(valHot.addr, 1, uids, vals, salt, 0)}}})
 	}
 	reveal := func(s []byte) *abci.ExecTxResult {
 		return w.send(valHot, &tx.Msg{Sum: &tx.Msg_WeightsReveal{WeightsReveal: &tx.MsgWeightsReveal{Netuid: 1, Uids: uids, Values: vals, Salt: s}}})
 	}
-	if r := w.send(valHot, setWeightsMsg(1, uids, vals)); r.Code != CodeInvalid {
+	if r := w.send(valHot, setWeightsMsg(1, uids, vals)); r.Code != tx.CodeInvalid {
 		t.Fatalf("plain set under commit-reveal: code %d", r.Code)
 	}
 	commit()
-	if r := reveal(salt); r.Code != CodeWindow {
+	if r := reveal(salt); r.Code != tx.CodeWindow {
 		t.Fatalf("early reveal: code %d (%s)", r.Code, r.Log)
 	}
 	// Move into the next epoch window (tempo 9: epochs every 10 blocks).
-	for subnet.EpochIndex(1, sp.Tempo, uint64(w.height+1)) == subnet.EpochIndex(1, sp.Tempo, uint64(w.height)) {
+	for tx.EpochIndex(1, sp.Tempo, uint64(w.height+1)) == tx.EpochIndex(1, sp.Tempo, uint64(w.height)) {
 		w.step()
 	}
 	w.step()
-	if r := reveal([]byte("wrong salt")); r.Code != CodeUnauthorized {
+	if r := reveal([]byte("wrong salt")); r.Code != tx.CodeUnauthorized {
 		t.Fatalf("wrong salt: code %d (%s)", r.Code, r.Log)
 	}
-	if r := reveal(salt); r.Code != CodeOK {
+	if r := reveal(salt); r.Code != tx.CodeOK {
 		t.Fatalf("reveal in window: code %d (%s)", r.Code, r.Log)
 	}
 	w.steps(20)
@@ -398,7 +398,7 @@ func TestCommitReveal(t *testing.T) {
 	// A late reveal is refused.
 	commit()
 	w.steps(25)
-	if r := reveal(salt); r.Code != CodeWindow {
+	if r := reveal(salt); r.Code != tx.CodeWindow {
 		t.Fatalf("late reveal: code %d (%s)", r.Code, r.Log)
 	}
 }
@@ -414,7 +414,7 @@ func TestRegistrationChurnAndPruning(t *testing.T) {
 	w.mustSend(cold, registerNeuronMsg(1, cold, newKey(31)))
 	w.mustSend(cold, registerNeuronMsg(1, cold, newKey(32)))
 	// Full, and both miners are within their 5-block immunity.
-	if r := w.send(cold, registerNeuronMsg(1, cold, newKey(33))); r.Code != CodeFull {
+	if r := w.send(cold, registerNeuronMsg(1, cold, newKey(33))); r.Code != tx.CodeFull {
 		t.Fatalf("register into a full immune subnet: code %d (%s)", r.Code, r.Log)
 	}
 	// The burn rose with each registration.
@@ -472,7 +472,7 @@ func TestSubnetLockAndPruning(t *testing.T) {
 	// max_lock protects the registrant from a price it did not expect.
 	limited := registerSubnetMsg(c, cHot)
 	limited.GetSubnetRegister().MaxLock = floor
-	if r := w.send(c, limited); r.Code != CodePriceMoved {
+	if r := w.send(c, limited); r.Code != tx.CodePriceMoved {
 		t.Fatalf("register above max_lock: code %d (%s)", r.Code, r.Log)
 	}
 	w.mustSend(b, registerSubnetMsg(b, bHot))
@@ -481,7 +481,7 @@ func TestSubnetLockAndPruning(t *testing.T) {
 		t.Fatalf("second lock %d, want just under double %d", second, 2*floor)
 	}
 	// Both subnets are immune: the chain is full.
-	if r := w.send(c, registerSubnetMsg(c, cHot)); r.Code != CodeFull {
+	if r := w.send(c, registerSubnetMsg(c, cHot)); r.Code != tx.CodeFull {
 		t.Fatalf("register into a full immune chain: code %d (%s)", r.Code, r.Log)
 	}
 	w.steps(6)
@@ -514,7 +514,7 @@ func TestWeightsRateLimitAndStakeThreshold(t *testing.T) {
 	w := newWorld(t, sp, c.owner, c.valCold, c.minerCold, c.valHot)
 	w.openSubnet(c, 3_000_000_000)
 	w.mustSend(valHot, setWeightsMsg(1, []uint32{2}, []uint32{65535}))
-	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != CodeRateLimited {
+	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != tx.CodeRateLimited {
 		t.Fatalf("second set inside the rate limit: code %d (%s)", r.Code, r.Log)
 	}
 	// Drop below the stake threshold: weights are refused, by the threshold
@@ -522,7 +522,7 @@ func TestWeightsRateLimitAndStakeThreshold(t *testing.T) {
 	// stake no longer earns a validator permit.
 	w.mustSend(valCold, &tx.Msg{Sum: &tx.Msg_StakeRemove{StakeRemove: &tx.MsgStakeRemove{Hotkey: valHot.addr[:], Netuid: 1, Amount: 2_000_000_000}}})
 	w.steps(50)
-	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != CodeUnauthorized || !(strings.Contains(r.Log, "threshold") || strings.Contains(r.Log, "permit")) {
+	if r := w.send(valHot, setWeightsMsg(1, []uint32{2}, []uint32{100})); r.Code != tx.CodeUnauthorized || !(strings.Contains(r.Log, "threshold") || strings.Contains(r.Log, "permit")) {
 		t.Fatalf("below stake threshold: code %d (%s)", r.Code, r.Log)
 	}
 }

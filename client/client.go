@@ -1,5 +1,11 @@
-// Package client is the Go SDK for an Agora node: CometBFT RPC, queries whose
-// ICS-23 proofs are checked against a signed header, and transaction building.
+// Package client is the Go SDK for an Agora node: CometBFT JSON-RPC, queries
+// whose ICS-23 proofs are checked against a signed header, and transaction
+// building.
+//
+// It is what every agent, miner and gateway links, so it imports only the
+// chain's public types (chain/tx, chain/proof) and CometBFT's wire types and
+// JSON-RPC client: never the chain application, its store (cosmos/iavl,
+// goleveldb) or a CometBFT node. TestSDKDependencies holds that line.
 package client
 
 import (
@@ -12,18 +18,16 @@ import (
 	"sync"
 	"time"
 
-	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
-	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	jsonrpc "github.com/cometbft/cometbft/rpc/jsonrpc/client"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 )
 
 // Client talks to one node over CometBFT RPC. It is safe for concurrent use.
 type Client struct {
-	rpc *rpchttp.HTTP
+	rpc rpc
 
 	mu      sync.Mutex // guards chainID
 	chainID string
@@ -41,15 +45,12 @@ func New(url string) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
-	rpc, err := rpchttp.NewWithClient(url, "/websocket", hc)
+	rc, err := jsonrpc.NewWithHTTPClient(url, hc)
 	if err != nil {
 		return nil, fmt.Errorf("rpc client for %s: %w", url, err)
 	}
-	return &Client{rpc: rpc}, nil
+	return &Client{rpc: rpc{rc}}, nil
 }
-
-// RPC exposes the underlying CometBFT client for calls the SDK does not wrap.
-func (c *Client) RPC() *rpchttp.HTTP { return c.rpc }
 
 // ChainID asks the node once and remembers the answer.
 func (c *Client) ChainID(ctx context.Context) (string, error) {
@@ -61,7 +62,7 @@ func (c *Client) ChainID(ctx context.Context) (string, error) {
 	}
 	// Not under the lock: a slow node must not stall callers that already
 	// hold the id. Concurrent first callers may both ask; they get the same answer.
-	st, err := c.rpc.Status(ctx)
+	st, err := c.rpc.status(ctx)
 	if err != nil {
 		return "", fmt.Errorf("node status: %w", err)
 	}
@@ -78,7 +79,7 @@ func (c *Client) ChainID(ctx context.Context) (string, error) {
 
 // Height is the node's latest committed height.
 func (c *Client) Height(ctx context.Context) (int64, error) {
-	st, err := c.rpc.Status(ctx)
+	st, err := c.rpc.status(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("node status: %w", err)
 	}
@@ -99,11 +100,11 @@ func (e *TxError) Error() string {
 
 // Broadcast submits a signed transaction and waits for CheckTx.
 func (c *Client) Broadcast(ctx context.Context, raw []byte) ([]byte, error) {
-	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	res, err := c.rpc.broadcastTxSync(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("broadcast: %w", err)
 	}
-	if res.Code != chain.CodeOK {
+	if res.Code != tx.CodeOK {
 		return res.Hash, &TxError{Hash: res.Hash, Code: res.Code, Codespace: res.Codespace, Log: res.Log}
 	}
 	return res.Hash, nil
@@ -111,13 +112,13 @@ func (c *Client) Broadcast(ctx context.Context, raw []byte) ([]byte, error) {
 
 // WaitTx polls until the transaction is in a block and returns its result;
 // a failed execution is returned as *TxError.
-func (c *Client) WaitTx(ctx context.Context, hash []byte) (*ctypes.ResultTx, error) {
+func (c *Client) WaitTx(ctx context.Context, hash []byte) (*ResultTx, error) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
-		res, err := c.rpc.Tx(ctx, hash, false)
+		res, err := c.rpc.tx(ctx, hash)
 		if err == nil {
-			if res.TxResult.Code != chain.CodeOK {
+			if res.TxResult.Code != tx.CodeOK {
 				return res, &TxError{Hash: hash, Code: res.TxResult.Code, Codespace: res.TxResult.Codespace, Log: res.TxResult.Log}
 			}
 			return res, nil
@@ -131,8 +132,8 @@ func (c *Client) WaitTx(ctx context.Context, hash []byte) (*ctypes.ResultTx, err
 }
 
 // Tx fetches a committed transaction by hash.
-func (c *Client) Tx(ctx context.Context, hash []byte) (*ctypes.ResultTx, error) {
-	res, err := c.rpc.Tx(ctx, hash, false)
+func (c *Client) Tx(ctx context.Context, hash []byte) (*ResultTx, error) {
+	res, err := c.rpc.tx(ctx, hash)
 	if err != nil {
 		return nil, fmt.Errorf("tx %X: %w", hash, err)
 	}
@@ -140,14 +141,20 @@ func (c *Client) Tx(ctx context.Context, hash []byte) (*ctypes.ResultTx, error) 
 }
 
 // Block fetches a block; height 0 means the latest.
-func (c *Client) Block(ctx context.Context, height int64) (*ctypes.ResultBlock, error) {
-	var h *int64
-	if height > 0 {
-		h = &height
-	}
-	res, err := c.rpc.Block(ctx, h)
+func (c *Client) Block(ctx context.Context, height int64) (*ResultBlock, error) {
+	res, err := c.rpc.block(ctx, height)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return res, nil
+}
+
+// BlockResults fetches the execution results of a block's transactions;
+// height 0 means the latest.
+func (c *Client) BlockResults(ctx context.Context, height int64) (*ResultBlockResults, error) {
+	res, err := c.rpc.blockResults(ctx, height)
+	if err != nil {
+		return nil, fmt.Errorf("block results %d: %w", height, err)
 	}
 	return res, nil
 }
@@ -178,7 +185,7 @@ func (c *Client) SignAndSend(ctx context.Context, priv ed25519.PrivateKey, msgs 
 		if err != nil {
 			return nil, err
 		}
-		fee = chain.RequiredFee(p, msgs)
+		fee = tx.RequiredFee(p, msgs)
 	}
 	raw, err := tx.Sign(priv, &tx.TxBody{ChainId: chainID, Nonce: nonce, Fee: fee, Msgs: msgs, Memo: o.Memo})
 	if err != nil {
@@ -203,11 +210,11 @@ func (c *Client) SendAndWait(ctx context.Context, priv ed25519.PrivateKey, msgs 
 
 // PendingNonce is the next nonce the node's mempool expects from addr.
 func (c *Client) PendingNonce(ctx context.Context, addr address.Address) (uint64, error) {
-	res, err := c.rpc.ABCIQuery(ctx, chain.QueryNonce+addr.String(), nil)
+	res, err := c.rpc.abciQuery(ctx, tx.QueryNonce+addr.String(), nil, 0, false)
 	if err != nil {
 		return 0, fmt.Errorf("query nonce of %s: %w", addr, err)
 	}
-	if res.Response.Code != chain.CodeOK {
+	if res.Response.Code != tx.CodeOK {
 		return 0, fmt.Errorf("query nonce of %s: %s", addr, res.Response.Log)
 	}
 	var acc tx.Account

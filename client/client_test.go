@@ -15,6 +15,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/node"
@@ -112,7 +113,7 @@ func TestProvenQuery(t *testing.T) {
 		t.Fatalf("proven absent subnet: %v, want ErrNoSubnet", err)
 	}
 
-	aliceQ, bobQ := chain.QueryAccount+alice.String(), chain.QueryAccount+bob.String()
+	aliceQ, bobQ := tx.QueryAccount+alice.String(), tx.QueryAccount+bob.String()
 	for _, tc := range []struct {
 		name string
 		req  func(map[string]any)

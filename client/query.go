@@ -8,14 +8,12 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	cmttypes "github.com/cometbft/cometbft/types"
 	ics23 "github.com/cosmos/ics23/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/chain/proof"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -52,16 +50,16 @@ func (c *Client) Query(ctx context.Context, path string, data []byte, height int
 		// The key comes from the question, computed here: a node cannot
 		// answer Alice's balance with Bob's, proof and all.
 		var err error
-		if want, err = chain.QueryKey(path, data); err != nil {
+		if want, err = tx.QueryKey(path, data); err != nil {
 			return nil, nil, 0, fmt.Errorf("query %s: not provable: %w", path, err)
 		}
 	}
-	res, err := c.rpc.ABCIQueryWithOptions(ctx, path, data, rpcclient.ABCIQueryOptions{Height: height, Prove: prove})
+	res, err := c.rpc.abciQuery(ctx, path, data, height, prove)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("query %s: %w", path, err)
 	}
 	r := res.Response
-	if r.Code != chain.CodeOK {
+	if r.Code != tx.CodeOK {
 		return nil, nil, 0, &QueryError{Path: path, Code: r.Code, Log: r.Log}
 	}
 	if !prove {
@@ -83,8 +81,8 @@ func (c *Client) verify(ctx context.Context, key []byte, height int64, r abci.Re
 	if r.Height <= 0 || (height > 0 && r.Height != height) {
 		return nil, fmt.Errorf("%w: asked for height %d, node answered for %d", ErrProof, height, r.Height)
 	}
-	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != chain.ProofOpType {
-		return nil, fmt.Errorf("%w: node returned no %s proof", ErrProof, chain.ProofOpType)
+	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != proof.OpType {
+		return nil, fmt.Errorf("%w: node returned no %s proof", ErrProof, proof.OpType)
 	}
 	op := r.ProofOps.Ops[0]
 	if !bytes.Equal(op.Key, key) {
@@ -103,7 +101,7 @@ func (c *Client) verify(ctx context.Context, key []byte, height int64, r abci.Re
 	if len(r.Value) > 0 {
 		value = r.Value
 	}
-	if err := state.VerifyProof(hdr.AppHash, &cp, key, value); err != nil {
+	if err := proof.Verify(hdr.AppHash, &cp, key, value); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrProof, err)
 	}
 	return &Proof{Height: r.Height, AppHash: hdr.AppHash, Header: hdr.Height}, nil
@@ -119,7 +117,7 @@ func (c *Client) SignedHeader(ctx context.Context, height int64) (*cmttypes.Sign
 	var commit *cmttypes.SignedHeader
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		res, err := c.rpc.Commit(ctx, &height)
+		res, err := c.rpc.commit(ctx, height)
 		if err == nil && res.CanonicalCommit {
 			commit = &res.SignedHeader
 			break
@@ -154,7 +152,7 @@ func (c *Client) validators(ctx context.Context, height int64) (*cmttypes.Valida
 	perPage := 100
 	for page := 1; ; page++ {
 		p := page
-		res, err := c.rpc.Validators(ctx, &height, &p, &perPage)
+		res, err := c.rpc.validators(ctx, height, p, perPage)
 		if err != nil {
 			return nil, fmt.Errorf("validators at %d: %w", height, err)
 		}
@@ -184,20 +182,20 @@ func (c *Client) queryProto(ctx context.Context, path string, prove bool, m prot
 // Account reads addr's committed account (zero if never used).
 func (c *Client) Account(ctx context.Context, addr address.Address, prove bool) (*tx.Account, *Proof, error) {
 	acc := &tx.Account{}
-	p, _, err := c.queryProto(ctx, chain.QueryAccount+addr.String(), prove, acc)
+	p, _, err := c.queryProto(ctx, tx.QueryAccount+addr.String(), prove, acc)
 	return acc, p, err
 }
 
 // Supply reads the supply record: genesis, minted, burned, pending emission.
 func (c *Client) Supply(ctx context.Context, prove bool) (*tx.Supply, *Proof, error) {
 	s := &tx.Supply{}
-	p, _, err := c.queryProto(ctx, chain.QuerySupply, prove, s)
+	p, _, err := c.queryProto(ctx, tx.QuerySupply, prove, s)
 	return s, p, err
 }
 
 // Params reads the chain parameters.
 func (c *Client) Params(ctx context.Context, prove bool) (*tx.Params, error) {
 	p := &tx.Params{}
-	_, _, err := c.queryProto(ctx, chain.QueryParams, prove, p)
+	_, _, err := c.queryProto(ctx, tx.QueryParams, prove, p)
 	return p, err
 }

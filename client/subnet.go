@@ -8,16 +8,14 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 )
 
 // Metagraph reads a subnet and all its UIDs with their stake, from one
 // committed version (height 0: the latest).
 func (c *Client) Metagraph(ctx context.Context, netuid uint32, height int64) (*tx.Metagraph, error) {
-	raw, _, h, err := c.Query(ctx, chain.QueryMetagraph+strconv.FormatUint(uint64(netuid), 10), nil, height, false)
-	if qe := (*QueryError)(nil); errors.As(err, &qe) && qe.Code == chain.CodeNotFound {
+	raw, _, h, err := c.Query(ctx, tx.QueryMetagraph+strconv.FormatUint(uint64(netuid), 10), nil, height, false)
+	if qe := (*QueryError)(nil); errors.As(err, &qe) && qe.Code == tx.CodeNotFound {
 		return nil, fmt.Errorf("subnet %d: %w (%v)", netuid, ErrNoSubnet, err)
 	}
 	if err != nil {
@@ -33,7 +31,7 @@ func (c *Client) Metagraph(ctx context.Context, netuid uint32, height int64) (*t
 
 // Subnets lists every subnet.
 func (c *Client) Subnets(ctx context.Context) ([]*tx.Subnet, error) {
-	raw, _, _, err := c.Query(ctx, chain.QuerySubnets, nil, 0, false)
+	raw, _, _, err := c.Query(ctx, tx.QuerySubnets, nil, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +47,7 @@ var ErrNoChannel = errors.New("no such channel")
 
 // Channel reads a payment channel, proven when asked.
 func (c *Client) Channel(ctx context.Context, id uint64, prove bool) (*tx.Channel, error) {
-	raw, _, _, err := c.Query(ctx, chain.QueryChannel+strconv.FormatUint(id, 10), nil, 0, prove)
+	raw, _, _, err := c.Query(ctx, tx.QueryChannel+strconv.FormatUint(id, 10), nil, 0, prove)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +67,7 @@ var ErrNoSubnet = errors.New("no such subnet")
 // Subnet reads one subnet record (owner, hyperparameters, price), proven
 // when asked: an agent checks a gateway's price against it.
 func (c *Client) Subnet(ctx context.Context, netuid uint32, prove bool) (*tx.Subnet, error) {
-	raw, _, _, err := c.Query(ctx, chain.QueryStore, subnet.SubnetKey(netuid), 0, prove)
+	raw, _, _, err := c.Query(ctx, tx.QueryStore, tx.SubnetKey(netuid), 0, prove)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,13 @@
-// Package devnet brings a whole Agora network up on one machine: it takes a
-// running single-validator chain and adds subnet 1 pinned to a model, miners
-// on the built-in engine, a validator that scores them, and (optionally) a
-// cheating miner, all on loopback.
+// Package devnet brings a whole Agora network up on one machine: Prepare
+// writes a single-validator chain's home with a funded faucet, and Start
+// takes that chain, running, and adds subnet 1 pinned to a model, miners on
+// the built-in engine, a validator that scores them, its paid gateway, and
+// (optionally) a cheating miner, all on loopback.
+//
+// It wires services with the constructors their packages own
+// (miner.Enrollment, validator.New, gateway.NewService), the same ones the
+// agora command uses, so the devnet behaves as separate processes would.
+// Only the agora command imports it.
 package devnet
 
 import (
@@ -51,7 +57,10 @@ type Options struct {
 	GatewayLimits *gateway.Limits
 	// ClaimInterval is how often the gateway claims what it charged (0: 10 s).
 	ClaimInterval time.Duration
-	Logger        *slog.Logger
+	// CommitPath is where the validator keeps its pending weight commit
+	// across restarts (empty: in memory only).
+	CommitPath string
+	Logger     *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -138,20 +147,18 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	}
 	if _, err := c.Metagraph(ctx, Netuid, 0); err != nil {
 		// First run of this home: create the subnet and its neurons.
-		err := send(o.Faucet, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{
-			Name: "devnet-chat", OwnerHotkey: tx.ProveHotkey(hot["owner"], chainID, subnet.NewSubnetNetuid, faucetAddr)}}})
+		err := send(o.Faucet, tx.SubnetRegister("devnet-chat", tx.ProveHotkey(hot["owner"], chainID, subnet.NewSubnetNetuid, faucetAddr), 0))
 		if err != nil {
 			return nil, fmt.Errorf("register subnet: %w", err)
 		}
-		msgs := []*tx.Msg{{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: Netuid, Params: DevnetSubnetParams(o.Tempo, modelID)}}}}
+		msgs := []*tx.Msg{tx.SubnetSetParams(Netuid, DevnetSubnetParams(o.Tempo, modelID))}
 		for _, n := range names {
 			msgs = append(msgs,
-				&tx.Msg{Sum: &tx.Msg_NeuronRegister{NeuronRegister: &tx.MsgNeuronRegister{Netuid: Netuid, Hotkey: tx.ProveHotkey(hot[n], chainID, Netuid, faucetAddr)}}},
+				tx.NeuronRegister(Netuid, tx.ProveHotkey(hot[n], chainID, Netuid, faucetAddr), 0),
 				tx.Transfer(addrOf(n), 10*agr.Unit)) // hotkeys pay their own fees
 		}
 		msgs = append(msgs,
-			&tx.Msg{Sum: &tx.Msg_StakeAdd{StakeAdd: &tx.MsgStakeAdd{Hotkey: addrOf("validator").Bytes(), Netuid: Netuid, Amount: 1000 * agr.Unit}}},
-			&tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: Netuid}}})
+			tx.StakeAdd(addrOf("validator"), Netuid, 1000*agr.Unit), tx.SubnetStart(Netuid))
 		if err := send(o.Faucet, msgs...); err != nil {
 			return nil, fmt.Errorf("set up subnet %d: %w", Netuid, err)
 		}
@@ -161,6 +168,13 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	serveErr := make(chan error, len(names))
 	var serves sync.WaitGroup
 	for _, name := range names[1:] {
+		// The same enrollment `agora miner` does: registered and funded
+		// above on a first run, so normally nothing to send here.
+		enroll := miner.Enrollment{Chain: c, Netuid: Netuid, Hotkey: hot[name], Coldkey: o.Faucet}
+		if _, err := enroll.Join(ctx); err != nil {
+			n.Stop()
+			return nil, fmt.Errorf("enroll %s: %w", name, err)
+		}
 		var backend miner.Backend
 		b, err := miner.NewBuiltin(o.Model)
 		if err != nil {
@@ -202,8 +216,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		serves.Add(1)
 		go func(name, endpoint string, e2eKey []byte) {
 			defer serves.Done()
-			err := send(hot[name], &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: Netuid, Endpoint: endpoint, X25519PubKey: e2eKey, ModelId: modelID}}})
-			if err != nil {
+			if err := enroll.Publish(ctx, endpoint, e2eKey, modelID); err != nil {
 				serveErr <- fmt.Errorf("serve %s: %w", name, err)
 			}
 		}(name, endpoint, m.E2EPublicKey())
@@ -214,8 +227,12 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		n.Stop()
 		return nil, err
 	}
-	n.Validator = validator.New(validator.Config{Hotkey: hot["validator"], Netuid: Netuid, Model: o.Model, Chain: c,
-		Seed: uint64(time.Now().UnixNano()), Timeout: 60 * time.Second, Logger: o.Logger.With("validator", "validator")})
+	if n.Validator, err = validator.New(validator.Config{Hotkey: hot["validator"], Netuid: Netuid, Model: o.Model, Chain: c,
+		Seed: uint64(time.Now().UnixNano()), Timeout: 60 * time.Second, Logger: o.Logger.With("validator", "validator"),
+		CommitPath: o.CommitPath}); err != nil {
+		n.Stop()
+		return nil, err
+	}
 	n.Participants = append([]Participant{{Role: "validator", Name: "validator", Hotkey: addrOf("validator")}}, n.Participants...)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.Validator.Run(runCtx, o.Interval) }()
@@ -229,8 +246,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	}
 	const deposit = 100 * agr.Unit
 	gwAddr := addrOf("validator")
-	res, err := c.SendAndWait(ctx, o.Faucet, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
-		Payee: gwAddr.Bytes(), Netuid: Netuid, Deposit: deposit, ExpiryHeight: uint64(h) + 10_000_000}}}}, client.SendOptions{})
+	res, err := c.SendAndWait(ctx, o.Faucet, []*tx.Msg{tx.ChannelOpen(gwAddr, Netuid, deposit, uint64(h)+10_000_000)}, client.SendOptions{})
 	if err != nil {
 		n.Stop()
 		return nil, fmt.Errorf("open the devnet payment channel: %w", err)

@@ -134,8 +134,7 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 			}
 			payee, _ := address.Parse(reqs.PayTo)
 			h, _ := c.Height(ctx)
-			at, err := c.SendAndWait(ctx, faucet, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
-				Payee: payee[:], Netuid: reqs.Extra.Netuid, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
+			at, err := c.SendAndWait(ctx, faucet, []*tx.Msg{tx.ChannelOpen(payee, reqs.Extra.Netuid, agr.Unit, uint64(h)+100_000)}, client.SendOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

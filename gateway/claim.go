@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 )
@@ -319,7 +318,7 @@ func (c *Claimer) sendMsgs(ctx context.Context, msgs []*tx.Msg) error {
 	for attempt := 0; ; attempt++ {
 		_, err := c.cfg.Chain.SendAndWait(ctx, c.cfg.Key, msgs, client.SendOptions{})
 		var te *client.TxError
-		if attempt == nonceRetries || !errors.As(err, &te) || te.Code != chain.CodeBadNonce {
+		if attempt == nonceRetries || !errors.As(err, &te) || te.Code != tx.CodeBadNonce {
 			return err
 		}
 		select {
@@ -345,9 +344,9 @@ func (c *Claimer) fail(cl *tx.MsgChannelClaim, cause error, rep *ClaimReport) er
 // later may succeed.
 func transientCode(code uint32) bool {
 	switch code {
-	case chain.CodeBadNonce, chain.CodeFeeTooLow, chain.CodeInsufficientFunds, chain.CodeWrongChain,
-		chain.CodeMalformed, chain.CodeBadSignature, chain.CodeFull, chain.CodeRateLimited,
-		chain.CodeInternal, chain.CodeNotAvailable:
+	case tx.CodeBadNonce, tx.CodeFeeTooLow, tx.CodeInsufficientFunds, tx.CodeWrongChain,
+		tx.CodeMalformed, tx.CodeBadSignature, tx.CodeFull, tx.CodeRateLimited,
+		tx.CodeInternal, tx.CodeNotAvailable:
 		return true
 	}
 	return false

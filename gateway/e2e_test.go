@@ -15,6 +15,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 )
 
@@ -66,7 +67,7 @@ func TestSealedRoundTripGatewayCannotRead(t *testing.T) {
 	gk, _ := key(99)
 	g := New(Config{Key: gk, Model: "agora-test", HTTP: &http.Client{Transport: tp},
 		Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{other, target}, nil }})
+		Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{other, target}, nil }})
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 
@@ -168,7 +169,7 @@ func TestSealedRequestRouting(t *testing.T) {
 		t.Fatal("a miner answered a request sealed to another miner")
 	}
 	// A malformed envelope is the client's error.
-	resp = post(t, gatewayFor(t, target), "/v1/chat/completions", `{"model":"m","max_tokens":4,"agora_sealed":{"miner":"x"}}`, nil)
+	resp = post(t, gatewayFor(t, target), "/v1/chat/completions", `{"model":"agora-test","max_tokens":4,"agora_sealed":{"miner":"x"}}`, nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad envelope: %d", resp.StatusCode)

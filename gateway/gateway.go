@@ -2,6 +2,11 @@
 // each request to a subnet's miners by validator scores, retries elsewhere
 // before the first byte, and returns every answer with the serving miner's
 // verified receipt. It never logs prompts or completions.
+//
+// It is a server: it builds on client, wire, e2e, x402, route and httpserve,
+// and must not import the chain application (chain, chain/state) or the
+// validator and miner it sits next to; scored miners reach it as
+// route.Candidate values.
 package gateway
 
 import (
@@ -26,17 +31,10 @@ import (
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/e2e"
 	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 	"github.com/agoranet/agora/x402"
 )
-
-// Candidate is a miner the gateway may route to.
-type Candidate struct {
-	UID      int
-	Hotkey   address.Address
-	Endpoint string
-	Score    float64
-}
 
 // FailoverEvent is the SSE event that marks where another miner continues a
 // stream the first one failed part-way (see resumption).
@@ -51,8 +49,8 @@ const (
 // Config configures a gateway.
 type Config struct {
 	Key        ed25519.PrivateKey // signs wire requests to miners
-	Candidates func(ctx context.Context) ([]Candidate, error)
-	Model      string // the model name /v1/models lists
+	Candidates func(ctx context.Context) ([]route.Candidate, error)
+	Model      string // the served model name: what /v1/models lists and requests may name (besides ModelAlias)
 	HTTP       *http.Client
 	MaxBody    int64
 	Attempts   int // miners tried before giving up
@@ -118,6 +116,42 @@ func (g *Gateway) Handler() http.Handler {
 	return mux
 }
 
+// ModelAlias is the model name that means "whatever this gateway's subnet
+// serves". Agora's own clients (the agent SDK, agora chat) send it, so they
+// work against any subnet without first reading GET /v1/models.
+const ModelAlias = "agora"
+
+// serves reports whether a request naming model is for this gateway: the
+// subnet's model under its served name (Config.Model) or ModelAlias. Any
+// other name is refused rather than answered by a model the client did not
+// ask for.
+func (g *Gateway) serves(model string) bool {
+	return model == ModelAlias || (g.cfg.Model != "" && model == g.cfg.Model)
+}
+
+// modelNotFound answers like OpenAI does for a model it does not have: 404,
+// type invalid_request_error, param "model", code model_not_found, so
+// OpenAI clients raise their usual not-found error.
+func (g *Gateway) modelNotFound(w http.ResponseWriter, model string) {
+	msg := fmt.Sprintf("model %q is not served here; ask for %q", model, ModelAlias)
+	if g.cfg.Model != "" {
+		msg = fmt.Sprintf("model %q is not served here; this gateway serves %q (or ask for %q)", model, g.cfg.Model, ModelAlias)
+	}
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			Param   string `json:"param"`
+			Code    string `json:"code"`
+		} `json:"error"`
+	}
+	body.Error.Message = msg
+	body.Error.Type, body.Error.Param, body.Error.Code = "invalid_request_error", "model", "model_not_found"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
 func (g *Gateway) models(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []map[string]any{
@@ -162,14 +196,14 @@ func (g *Gateway) miners(w http.ResponseWriter, r *http.Request) {
 // order ranks candidates for one request: the client's exclusions removed,
 // then a draw weighted by score, so the best miners get most traffic and
 // the rest still get some.
-func order(cands []Candidate, exclude map[address.Address]bool, rng *rand.Rand) []Candidate {
-	var pool []Candidate
+func order(cands []route.Candidate, exclude map[address.Address]bool, rng *rand.Rand) []route.Candidate {
+	var pool []route.Candidate
 	for _, c := range cands {
 		if c.Endpoint != "" && c.Score > 0 && !exclude[c.Hotkey] {
 			pool = append(pool, c)
 		}
 	}
-	var out []Candidate
+	var out []route.Candidate
 	for len(pool) > 0 {
 		var total float64
 		for _, c := range pool {
@@ -217,6 +251,10 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
 	}
+	if !g.serves(req.Model) {
+		g.modelNotFound(w, req.Model)
+		return
+	}
 	maxTokens, err := g.maxTokens(req)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
@@ -259,7 +297,7 @@ func (g *Gateway) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 	ranked := order(cands, exclude, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)))
 	if sealed != nil {
 		// Only the miner it is sealed to can read it.
-		ranked = slices.DeleteFunc(ranked, func(c Candidate) bool { return c.Hotkey != sealed.Miner() })
+		ranked = slices.DeleteFunc(ranked, func(c route.Candidate) bool { return c.Hotkey != sealed.Miner() })
 		if len(ranked) == 0 {
 			w.Header().Set("Retry-After", "5")
 			wire.WriteError(w, http.StatusServiceUnavailable, "overloaded_error",
@@ -426,7 +464,7 @@ type attempt struct {
 
 // try sends the request to one miner. It returns an error wrapping errRetry
 // when nothing has been written to the client yet.
-func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, path string, a attempt, stream bool, pay *payState, resume *resumption) error {
+func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c route.Candidate, path string, a attempt, stream bool, pay *payState, resume *resumption) error {
 	resp, err := g.wire.Post(ctx, strings.TrimRight(c.Endpoint, "/")+path, c.Hotkey, a.body)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errRetry, err)
@@ -480,7 +518,7 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c Candidate, p
 // the tokens the client was sent (see meter), so walking away mid-stream is
 // not free. A miner whose stream never verified earns nothing from it; the
 // payer still pays for what it received.
-func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c Candidate, a attempt, pay *payState, resume *resumption) error {
+func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c route.Candidate, a attempt, pay *payState, resume *resumption) error {
 	flusher, _ := w.(http.Flusher)
 	started := resume != nil && resume.started
 	if started {
@@ -576,7 +614,7 @@ func (g *Gateway) endStream(w http.ResponseWriter, pay *payState) {
 // byte — and completion tokens by the attempt's max_tokens and, where it
 // saw them, the tokens it relayed; relayed < 0 means it could not see
 // them). A receipt whose price disagrees is flagged, with its numbers only.
-func (g *Gateway) billReceipt(pay *payState, c Candidate, rc *wire.Receipt, a attempt, relayed int) {
+func (g *Gateway) billReceipt(pay *payState, c route.Candidate, rc *wire.Receipt, a attempt, relayed int) {
 	prompt := min(rc.PromptTokens, len(a.body))
 	completion := min(rc.CompletionTokens, a.maxTokens)
 	if relayed >= 0 {

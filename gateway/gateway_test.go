@@ -20,6 +20,7 @@ import (
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 )
 
@@ -31,7 +32,7 @@ func key(seed byte) (ed25519.PrivateKey, address.Address) {
 }
 
 // realMiner runs a miner on the built-in engine with a tiny model.
-func realMiner(t *testing.T, seed byte) Candidate {
+func realMiner(t *testing.T, seed byte) route.Candidate {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "m.gguf")
 	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
@@ -50,20 +51,20 @@ func realMiner(t *testing.T, seed byte) Candidate {
 	}
 	srv := httptest.NewServer(mn.Handler())
 	t.Cleanup(srv.Close)
-	return Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+	return route.Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
 }
 
 // fakeMiner answers every request with handler, whatever it says.
-func fakeMiner(t *testing.T, seed byte, h http.HandlerFunc) Candidate {
+func fakeMiner(t *testing.T, seed byte, h http.HandlerFunc) route.Candidate {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	_, a := key(seed)
-	return Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+	return route.Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
 }
 
-func gatewayFor(t *testing.T, cands ...Candidate) *httptest.Server {
+func gatewayFor(t *testing.T, cands ...route.Candidate) *httptest.Server {
 	gk, _ := key(99)
-	g := New(Config{Key: gk, Model: "agora-test", Candidates: func(context.Context) ([]Candidate, error) { return cands, nil }})
+	g := New(Config{Key: gk, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) { return cands, nil }})
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -124,7 +125,7 @@ func TestFailoverBeforeFirstByte(t *testing.T) {
 	good := realMiner(t, 1)
 	broken := fakeMiner(t, 2, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
 	liar := fakeMiner(t, 3, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `{"choices":[]}`) }) // no receipt
-	dead := Candidate{Hotkey: address.Address{7}, Endpoint: "http://127.0.0.1:1", Score: 1}
+	dead := route.Candidate{Hotkey: address.Address{7}, Endpoint: "http://127.0.0.1:1", Score: 1}
 	srv := gatewayFor(t, broken, liar, dead, good)
 	for range 5 {
 		resp := post(t, srv, "/v1/chat/completions", chatBody, nil)
@@ -135,7 +136,9 @@ func TestFailoverBeforeFirstByte(t *testing.T) {
 	}
 	// With every retry allowed, the good miner is always reached.
 	gk, _ := key(99)
-	g := New(Config{Key: gk, Attempts: 4, Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{broken, liar, dead, good}, nil }})
+	g := New(Config{Key: gk, Model: "agora-test", Attempts: 4, Candidates: func(context.Context) ([]route.Candidate, error) {
+		return []route.Candidate{broken, liar, dead, good}, nil
+	}})
 	s2 := httptest.NewServer(g.Handler())
 	defer s2.Close()
 	for range 5 {
@@ -148,7 +151,7 @@ func TestFailoverBeforeFirstByte(t *testing.T) {
 }
 
 func TestBusyMinersPassRetryAfter(t *testing.T) {
-	busy := func(seed byte) Candidate {
+	busy := func(seed byte) route.Candidate {
 		return fakeMiner(t, seed, func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Retry-After", "9")
 			w.WriteHeader(503)

@@ -32,6 +32,7 @@ import (
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/node"
 	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 	"github.com/agoranet/agora/x402"
 )
@@ -110,8 +111,8 @@ func newPayWorld(t *testing.T) *payWorld {
 	if w.ledger, err = OpenLedger(w.ledgerPath); err != nil {
 		t.Fatal(err)
 	}
-	gwy := New(Config{Key: gw, Model: "agora-test", Candidates: func(context.Context) ([]Candidate, error) {
-		return []Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
+	gwy := New(Config{Key: gw, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) {
+		return []route.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
 	}, Payments: &Payments{Chain: c, ChainID: w.chainID, Payee: w.gwAddr, Netuid: 1, PricePer1K: 1000, Ledger: w.ledger, ExpiryMargin: 5}})
 	w.srv = httptest.NewServer(gwy.Handler())
 	t.Cleanup(w.srv.Close)
@@ -504,7 +505,7 @@ type minerScript struct {
 // wireMiner is a miner double on a real socket speaking the real wire
 // protocol: it verifies the gateway's signed request and signs a receipt
 // over exactly what it sent, but serves and claims whatever its script says.
-func wireMiner(t *testing.T, seed byte, s minerScript) Candidate {
+func wireMiner(t *testing.T, seed byte, s minerScript) route.Candidate {
 	t.Helper()
 	k, a := key(seed)
 	v := wire.NewVerifier(a, nil, 1<<20)
@@ -566,7 +567,7 @@ func wireMiner(t *testing.T, seed byte, s minerScript) Candidate {
 		wire.WriteReceiptEvent(w, rc)
 	}))
 	t.Cleanup(srv.Close)
-	return Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+	return route.Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
 }
 
 func chatRequest(maxTokens int, stream bool) string {
@@ -593,7 +594,7 @@ func TestOverflowingPriceIs400(t *testing.T) {
 		return strings.Replace(string(body), `"max_tokens":8`, `"max_tokens":`+maxTokens, 1)
 	}
 	const modelContext = 2048
-	cands := func(context.Context) ([]Candidate, error) { return []Candidate{target}, nil }
+	cands := func(context.Context) ([]route.Candidate, error) { return []route.Candidate{target}, nil }
 	pg := newPaidGateway(t, Config{Candidates: cands, MaxTokens: modelContext}, 1000, 0)
 	for _, tc := range []struct{ name, body string }{
 		{"sealed, huge", sealed("4611686018427387904")}, // 2^62: 1000 × it wraps uint64
@@ -640,7 +641,7 @@ func bigU(v uint64) *gobig.Int { return new(gobig.Int).SetUint64(v) }
 func TestAbandonedStreamIsCharged(t *testing.T) {
 	const served = 3
 	m := wireMiner(t, 1, minerScript{tokens: served, hold: true})
-	pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{m}, nil }}, 1000, 0)
+	pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{m}, nil }}, 1000, 0)
 	body := chatRequest(64, true)
 	resp := pg.post(t, t.Context(), "/v1/chat/completions", body, pg.pay(t, body, 64))
 	if resp.StatusCode != http.StatusOK {
@@ -669,7 +670,7 @@ func TestAbandonedStreamIsCharged(t *testing.T) {
 func TestMidStreamFailureCharged(t *testing.T) {
 	const served = 2
 	m := wireMiner(t, 1, minerScript{tokens: served, cut: true})
-	pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{m}, nil }}, 1000, 0)
+	pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{m}, nil }}, 1000, 0)
 	body := chatRequest(16, true)
 	resp := pg.post(t, t.Context(), "/v1/chat/completions", body, pg.pay(t, body, 16))
 	raw, _ := io.ReadAll(resp.Body)
@@ -707,7 +708,7 @@ func TestLyingMinerReceiptPrice(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/stream=%v", tc.name, stream), func(t *testing.T) {
 				body := chatRequest(maxTokens, stream)
 				m := wireMiner(t, 1, tc.script(body))
-				pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{m}, nil }}, 1000, 0)
+				pg := newPaidGateway(t, Config{Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{m}, nil }}, 1000, 0)
 				resp := pg.post(t, t.Context(), "/v1/chat/completions", body, pg.pay(t, body, maxTokens))
 				raw, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
@@ -746,7 +747,7 @@ func TestForgedChannelIDsAreLimited(t *testing.T) {
 	m := wireMiner(t, 1, minerScript{tokens: 1, prompt: 1, completion: -1})
 	const burst = 5
 	pg := newPaidGateway(t, Config{Limits: Limits{PerSecond: 0.001, Burst: burst},
-		Candidates: func(context.Context) ([]Candidate, error) { return []Candidate{m}, nil }}, 1000, time.Hour)
+		Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{m}, nil }}, 1000, time.Hour)
 	body := chatRequest(4, false)
 	honest := func() int {
 		resp := pg.post(t, t.Context(), "/v1/chat/completions", body, pg.pay(t, body, 4))

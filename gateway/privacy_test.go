@@ -14,6 +14,7 @@ import (
 
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/route"
 )
 
 // syncBuffer collects log output from several goroutines.
@@ -56,20 +57,24 @@ func TestNoPromptInLogs(t *testing.T) {
 	msrv := httptest.NewServer(mn.Handler())
 	defer msrv.Close()
 	broken := fakeMiner(t, 2, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
-	good := Candidate{Hotkey: ma, Endpoint: msrv.URL, Score: 1}
+	// Routing draws by score: weighted this heavily, the broken miner is
+	// tried first (but for a 1e-18 chance), so every routed request walks
+	// the failure path the check is about.
+	broken.Score = 1e9
+	good := route.Candidate{Hotkey: ma, Endpoint: msrv.URL, Score: 1}
 
 	gk, _ := key(99)
-	g := New(Config{Key: gk, Attempts: 3, Logger: logger, Candidates: func(context.Context) ([]Candidate, error) {
-		return []Candidate{broken, good}, nil
+	g := New(Config{Key: gk, Model: "agora-test", Attempts: 3, Logger: logger, Candidates: func(context.Context) ([]route.Candidate, error) {
+		return []route.Candidate{broken, good}, nil
 	}})
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()
 	for _, body := range []string{
-		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4}`,
-		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4,"stream":true}`,
-		`{"model":"m","prompt":"` + canary + `","max_tokens":4}`,
-		`{"model":"m","messages":[{"role":"wizard","content":"` + canary + `"}]}`, // rejected
-		`{"model":"m","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":99999}`,
+		`{"model":"agora-test","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4}`,
+		`{"model":"agora-test","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":4,"stream":true}`,
+		`{"model":"agora-test","prompt":"` + canary + `","max_tokens":4}`,
+		`{"model":"agora-test","messages":[{"role":"wizard","content":"` + canary + `"}]}`, // rejected
+		`{"model":"agora-test","messages":[{"role":"user","content":"` + canary + `"}],"max_tokens":99999}`,
 	} {
 		path := "/v1/chat/completions"
 		if strings.Contains(body, `"prompt"`) {

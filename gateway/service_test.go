@@ -18,6 +18,7 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/x402"
 )
 
@@ -61,8 +62,8 @@ func newServiceWorld(t *testing.T, limits *Limits) *serviceWorld {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w.svc, err = NewService(ctx, ServiceConfig{
-		Gateway: Config{Key: w.gw, Model: "agora-test", Candidates: func(context.Context) ([]Candidate, error) {
-			return []Candidate{{Hotkey: pubAddr(mk), Endpoint: msrv.URL, Score: 1}}, nil
+		Gateway: Config{Key: w.gw, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) {
+			return []route.Candidate{{Hotkey: pubAddr(mk), Endpoint: msrv.URL, Score: 1}}, nil
 		}},
 		Chain: w.c, Netuid: 1, LedgerPath: filepath.Join(t.TempDir(), "ledger.jsonl"), PricePer1K: 1000,
 		ExpiryMargin: 8, ClaimInterval: time.Hour, Limits: limits})

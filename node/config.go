@@ -1,5 +1,9 @@
 // Package node runs an Agora chain node: CometBFT v0.38 in-process with the
 // chain application, plus the files a node's home directory holds.
+//
+// It is the one place CometBFT's node, its p2p stack and its databases are
+// linked; nothing an agent, miner or gateway builds on (client, chain/tx,
+// chain/proof) may import it.
 package node
 
 import (

@@ -74,6 +74,22 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	// Agora serves the RPC itself, on a listener bound here unless the caller
+	// handed one over, so that Stop can wait for requests in flight before
+	// the state store closes (CometBFT's own server does not). TLS stays
+	// CometBFT's job.
+	if o.RPCListener == nil && cfg.RPC.ListenAddress != "" && !cfg.RPC.IsTLSEnabled() {
+		proto, addr, ok := strings.Cut(cfg.RPC.ListenAddress, "://")
+		if !ok {
+			proto, addr = "tcp", cfg.RPC.ListenAddress
+		}
+		l, err := net.Listen(proto, addr)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("listen for rpc on %s: %w", cfg.RPC.ListenAddress, err)
+		}
+		o.RPCListener = l
+	}
 	if o.RPCListener != nil {
 		c := *cfg
 		rpc := *cfg.RPC
@@ -89,18 +105,26 @@ func Start(home string, o StartOptions) (*Node, error) {
 		nm.DefaultMetricsProvider(cfg.Instrumentation),
 		cometLogger{l: logger.With("module", "cometbft"), stopping: stopping},
 	)
+	closeRPC := func() {
+		if o.RPCListener != nil {
+			o.RPCListener.Close()
+		}
+	}
 	if err != nil {
 		store.Close()
+		closeRPC()
 		return nil, fmt.Errorf("create node: %w", err)
 	}
 	if err := n.Start(); err != nil {
 		store.Close()
+		closeRPC()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
 	node := &Node{stopping: stopping, cmt: n, store: store, cfg: cfg, log: logger}
 	if o.RPCListener != nil {
 		if node.rpc, err = serveRPC(n, o.RPCListener, cometLogger{l: logger.With("module", "cometbft"), stopping: stopping}); err != nil {
 			node.Stop()
+			closeRPC()
 			return nil, err
 		}
 	}
@@ -137,8 +161,8 @@ func (n *Node) Stop() error {
 
 // RPCURL is the node's CometBFT RPC address as an http:// URL.
 func (n *Node) RPCURL() string {
-	if n.rpc != nil {
-		return "http://" + n.rpc.l.Addr().String()
+	if n.rpc != nil && n.rpc.l.Addr().Network() == "tcp" {
+		return RPCURL("tcp://" + n.rpc.l.Addr().String())
 	}
 	return RPCURL(n.cfg.RPC.ListenAddress)
 }

@@ -159,7 +159,7 @@ func TestNodeTransferAndProvenQuery(t *testing.T) {
 	raw, _ := tx.Sign(alicePriv, &tx.TxBody{ChainId: "elsewhere", Nonce: 2, Fee: 1_000_000, Msgs: []*tx.Msg{tx.Transfer(bob, 1)}})
 	_, err = c.Broadcast(ctx, raw)
 	var txErr *client.TxError
-	if !errors.As(err, &txErr) || txErr.Code != chain.CodeWrongChain {
+	if !errors.As(err, &txErr) || txErr.Code != tx.CodeWrongChain {
 		t.Fatalf("wrong-chain tx: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	cmtpubsub "github.com/cometbft/cometbft/libs/pubsub"
 	nm "github.com/cometbft/cometbft/node"
 	rpcserver "github.com/cometbft/cometbft/rpc/jsonrpc/server"
+
+	"github.com/agoranet/agora/httpserve"
 )
 
 // rpcServer serves CometBFT's RPC routes on a listener the caller bound, so
@@ -52,6 +54,10 @@ func serveRPC(n *nm.Node, l net.Listener, log cometLogger) (*rpcServer, error) {
 	s := &rpcServer{l: l, done: make(chan struct{}),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadTimeout, ReadTimeout: cfg.ReadTimeout,
 			WriteTimeout: cfg.WriteTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes}}
+	if rc.MaxOpenConnections > 0 {
+		l = httpserve.LimitListener(l, rc.MaxOpenConnections)
+		s.l = l
+	}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -61,7 +67,14 @@ func serveRPC(n *nm.Node, l net.Listener, log cometLogger) (*rpcServer, error) {
 	return s, nil
 }
 
+// close stops accepting and waits for requests in flight, which read the
+// application's state: the store must not close under them. A request that
+// outlasts the grace period (a broadcast_tx_commit waiting on a block) is cut.
 func (s *rpcServer) close() {
-	s.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if s.srv.Shutdown(ctx) != nil {
+		s.srv.Close()
+	}
 	<-s.done
 }

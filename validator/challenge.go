@@ -1,6 +1,10 @@
 // Package validator judges a subnet's miners: it sends challenges shaped like
 // user traffic, verifies answers by teacher-forcing them through the subnet's
 // pinned model, keeps a score per UID and puts weights on chain each tempo.
+//
+// It hands its scored miners to a gateway as route.Candidate values, so it
+// must not import the gateway (or any other server); it reads the chain
+// through client.
 package validator
 
 import (

@@ -3,7 +3,6 @@ package validator
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,12 +16,11 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
-	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/openai"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 )
 
@@ -36,6 +34,10 @@ type Config struct {
 	Seed    uint64
 	Timeout time.Duration // per challenge
 	Logger  *slog.Logger
+	// CommitPath is where the pending weight commit is kept, so that a
+	// restart between commit and reveal still reveals (empty: in memory
+	// only, and a restart forfeits that tempo's weights).
+	CommitPath string
 }
 
 // Score is what the validator knows about one UID.
@@ -53,19 +55,15 @@ type Score struct {
 
 // Validator scores miners and sets weights.
 type Validator struct {
-	cfg    Config
-	self   address.Address
-	wire   *wire.Client
-	gen    *Generator
-	log    *slog.Logger
-	mu     sync.Mutex
-	scores map[string]*Score // by hotkey: a new hotkey on a UID starts fresh
-	// pending commit-reveal state
-	commitBlock uint64
-	commitUIDs  []uint32
-	commitVals  []uint32
-	commitSalt  []byte
-	lastEpoch   uint64
+	cfg       Config
+	self      address.Address
+	wire      *wire.Client
+	gen       *Generator
+	log       *slog.Logger
+	mu        sync.Mutex
+	scores    map[string]*Score // by hotkey: a new hotkey on a UID starts fresh
+	pending   *Commit           // the commit awaiting its reveal, mirrored at cfg.CommitPath
+	lastEpoch uint64
 	// weightsSet counts weights revealed or set so far; read concurrently
 	// by whoever watches the validator while Run submits.
 	weightsSet atomic.Int64
@@ -77,8 +75,9 @@ func (v *Validator) WeightsSubmitted() int { return int(v.weightsSet.Load()) }
 // EMAAlpha is how much one round moves a score.
 const EMAAlpha = 0.3
 
-// New makes a validator.
-func New(cfg Config) *Validator {
+// New makes a validator, picking up the commit a previous run left pending
+// at cfg.CommitPath.
+func New(cfg Config) (*Validator, error) {
 	if cfg.HTTP == nil {
 		cfg.HTTP = wire.NewHTTPClient(0)
 	}
@@ -88,8 +87,12 @@ func New(cfg Config) *Validator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
+	v := &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
 		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), log: cfg.Logger, scores: map[string]*Score{}}
+	if err := v.loadPending(); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scores returns a snapshot ordered by UID.
@@ -106,14 +109,14 @@ func (v *Validator) Scores() []Score {
 
 // Candidates are the scored miners a gateway may route to: a validator runs
 // its gateway on its own scores.
-func (v *Validator) Candidates(context.Context) ([]gateway.Candidate, error) {
-	var out []gateway.Candidate
+func (v *Validator) Candidates(context.Context) ([]route.Candidate, error) {
+	var out []route.Candidate
 	for _, s := range v.Scores() {
 		hot, err := address.Parse(s.Hotkey)
 		if err != nil || s.EMA <= 0 {
 			continue
 		}
-		out = append(out, gateway.Candidate{UID: s.UID, Hotkey: hot, Endpoint: s.Endpoint, Score: s.EMA})
+		out = append(out, route.Candidate{UID: s.UID, Hotkey: hot, Endpoint: s.Endpoint, Score: s.EMA})
 	}
 	return out, nil
 }
@@ -266,7 +269,7 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 	}
 	p := mg.Subnet.Params
 	height := uint64(mg.Height) + 1 // the block our transaction lands in, at the earliest
-	epoch := subnet.EpochIndex(v.cfg.Netuid, p.Tempo, height)
+	epoch := tx.EpochIndex(v.cfg.Netuid, p.Tempo, height)
 	send := func(m *tx.Msg) (uint64, error) {
 		h, err := v.cfg.Chain.SendAndWait(ctx, v.cfg.Hotkey, []*tx.Msg{m}, client.SendOptions{})
 		return uint64(h), err
@@ -279,29 +282,31 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 		if len(uids) == 0 {
 			return nil
 		}
-		if _, err := send(&tx.Msg{Sum: &tx.Msg_WeightsSet{WeightsSet: &tx.MsgWeightsSet{Netuid: v.cfg.Netuid, Uids: uids, Values: vals}}}); err != nil {
+		if _, err := send(tx.WeightsSet(v.cfg.Netuid, uids, vals, 0)); err != nil {
 			return err
 		}
 		v.lastEpoch = epoch
 		v.weightsSet.Add(1)
 		return nil
 	}
-	if v.commitBlock != 0 {
-		want := subnet.EpochIndex(v.cfg.Netuid, p.Tempo, v.commitBlock) + p.RevealPeriod
+	if v.pending != nil {
+		block := v.commitBlock(mg)
+		want := tx.EpochIndex(v.cfg.Netuid, p.Tempo, block) + p.RevealPeriod
 		switch {
+		case block == 0:
+			v.forget() // sent but never landed; commit afresh below
 		case epoch < want:
 			return nil
 		case epoch == want:
-			_, err := send(&tx.Msg{Sum: &tx.Msg_WeightsReveal{WeightsReveal: &tx.MsgWeightsReveal{
-				Netuid: v.cfg.Netuid, Uids: v.commitUIDs, Values: v.commitVals, Salt: v.commitSalt}}})
-			v.commitBlock = 0
+			_, err := send(v.pending.RevealMsg())
+			v.forget()
 			if err != nil {
 				return fmt.Errorf("reveal: %w", err)
 			}
 			v.weightsSet.Add(1)
 			return nil
 		default:
-			v.commitBlock = 0 // the window passed; commit afresh below
+			v.forget() // the window passed; commit afresh below
 		}
 	}
 	if epoch == v.lastEpoch {
@@ -311,15 +316,26 @@ func (v *Validator) SubmitWeights(ctx context.Context) error {
 	if len(uids) == 0 {
 		return nil
 	}
-	salt := make([]byte, 32)
-	rand.Read(salt)
-	hash := subnet.WeightsHash(v.self, v.cfg.Netuid, uids, vals, salt, 0)
-	block, err := send(&tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{Netuid: v.cfg.Netuid, Hash: hash}}})
+	c, err := NewCommit(v.cfg.Netuid, uids, vals, 0)
+	if err != nil {
+		return err
+	}
+	c.After = uint64(mg.Height)
+	// Saved before sending: a restart after the commit lands must still
+	// find the salt. If the send fails, the chain's record says next round
+	// whether it landed anyway.
+	if err := v.keep(c); err != nil {
+		return err
+	}
+	block, err := send(c.CommitMsg(v.self))
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	v.commitBlock, v.commitUIDs, v.commitVals, v.commitSalt = block, uids, vals, salt
-	v.lastEpoch = subnet.EpochIndex(v.cfg.Netuid, p.Tempo, block)
+	c.Block = block
+	if err := v.keep(c); err != nil {
+		v.log.Warn("saved commit without its block", "err", err.Error())
+	}
+	v.lastEpoch = tx.EpochIndex(v.cfg.Netuid, p.Tempo, block)
 	return nil
 }
 

@@ -4,14 +4,17 @@
 //
 // Everything is integer fixed-point (see Fixed) with deterministic ordering:
 // no floats, no map iteration, no goroutines, no clock. Same input, same
-// output, on every machine. The algorithm follows Bittensor's subtensor epoch
-// as written down in shared/REFERENCE.md ("Yuma Consensus"); the step numbers
-// in comments below are that section's.
+// output, on every machine. The algorithm is Bittensor's subtensor epoch; the
+// step numbers in comments below are the stages of Epoch, numbered 1–11 where
+// Epoch runs them.
 //
 // Rounding: every fixed-point product and quotient rounds down, except the
 // κ comparison in consensus, which is exact (done on integer stake), and the
 // emission split, which is exact by construction (largest remainder, see
 // Output.MinerEmission).
+//
+// It imports only the standard library: the chain calls it, and it knows
+// nothing of state, transactions or the network.
 package yuma
 
 import (

@@ -686,8 +686,8 @@ type refOut struct {
 	permit, active                         []bool
 }
 
-// referenceEpoch is a dense, float64, straight-from-the-text implementation
-// of REFERENCE.md's algorithm, used only to check the fixed-point one. The κ
+// referenceEpoch is a dense, float64, straight-from-the-definition
+// implementation of the same epoch, used only to check the fixed-point one. The κ
 // comparison is done on integer stake with math/big (it is a threshold, and
 // exactness there is part of the definition, not of the arithmetic).
 func referenceEpoch(p Params, in Input) refOut {

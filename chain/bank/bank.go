@@ -1,4 +1,7 @@
 // Package bank holds accounts: balances, nonces, transfers and fee burning.
+// It is chain state logic: it imports chain/state and chain/tx, never the
+// application (chain) or any network or service code. Account and supply
+// keys come from chain/tx, where clients read them too.
 package bank
 
 import (
@@ -12,14 +15,6 @@ import (
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/tx"
 )
-
-// Key prefixes of the bank's state.
-const (
-	prefixAccount = 0x01
-)
-
-// SupplyKey is the state key of the supply record.
-var SupplyKey = []byte{0x03}
 
 // ErrInsufficientFunds is returned when a debit exceeds a balance.
 var ErrInsufficientFunds = errors.New("insufficient funds")
@@ -52,17 +47,9 @@ func Grow(what string, have, amount uint64) (uint64, error) {
 	return s, nil
 }
 
-// AccountKey is the state key of addr's account.
-func AccountKey(addr address.Address) []byte {
-	k := make([]byte, 1+address.Len)
-	k[0] = prefixAccount
-	copy(k[1:], addr[:])
-	return k
-}
-
 // GetAccount reads addr's account; a never-seen address is a zero account.
 func GetAccount(kv state.KVReader, addr address.Address) (*tx.Account, error) {
-	raw, err := kv.Get(AccountKey(addr))
+	raw, err := kv.Get(tx.AccountKey(addr))
 	if err != nil {
 		return nil, fmt.Errorf("read account %s: %w", addr, err)
 	}
@@ -87,7 +74,7 @@ func SetAccount(kv state.KV, addr address.Address, acc *tx.Account) error {
 	if err != nil {
 		return fmt.Errorf("encode account %s: %w", addr, err)
 	}
-	return kv.Set(AccountKey(addr), raw)
+	return kv.Set(tx.AccountKey(addr), raw)
 }
 
 // Debit removes amount from addr's balance.
@@ -128,7 +115,7 @@ func Transfer(kv state.KV, from, to address.Address, amount uint64) error {
 // GetSupply reads the supply record.
 func GetSupply(kv state.KVReader) (*tx.Supply, error) {
 	s := &tx.Supply{}
-	raw, err := kv.Get(SupplyKey)
+	raw, err := kv.Get(tx.SupplyKey())
 	if err != nil {
 		return nil, fmt.Errorf("read supply: %w", err)
 	}
@@ -147,7 +134,7 @@ func SetSupply(kv state.KV, s *tx.Supply) error {
 	if err != nil {
 		return fmt.Errorf("encode supply: %w", err)
 	}
-	return kv.Set(SupplyKey, raw)
+	return kv.Set(tx.SupplyKey(), raw)
 }
 
 // UpdateSupply applies f to the supply record.

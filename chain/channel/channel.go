@@ -2,6 +2,9 @@
 // payee (a gateway hotkey) on a subnet, pays off-chain with cumulative
 // vouchers, and the payee settles the highest one on chain. Settled amounts
 // become the subnet's revenue, split at its next epoch like emission.
+//
+// It is chain state logic: it imports chain/bank, chain/subnet and chain/tx,
+// never the application (chain) or any network or service code.
 package channel
 
 import (
@@ -18,17 +21,13 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 )
 
-const (
-	prefixCounter = 0x20
-	prefixChannel = 0x21
-)
-
-// Key is the state key of a channel record.
-func Key(id uint64) []byte { return binary.BigEndian.AppendUint64([]byte{prefixChannel}, id) }
+// prefixCounter keys the last channel id handed out; channel records
+// themselves live under tx.ChannelKey, in the same 0x20 range.
+const prefixCounter = 0x20
 
 // Get reads a channel.
 func Get(kv interface{ Get([]byte) ([]byte, error) }, id uint64) (*tx.Channel, error) {
-	raw, err := kv.Get(Key(id))
+	raw, err := kv.Get(tx.ChannelKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +46,7 @@ func put(c *subnet.Ctx, ch *tx.Channel) error {
 	if err != nil {
 		return err
 	}
-	return c.KV.Set(Key(ch.Id), raw)
+	return c.KV.Set(tx.ChannelKey(ch.Id), raw)
 }
 
 func addr(b []byte) address.Address {
@@ -195,7 +194,7 @@ func Close(c *subnet.Ctx, payer address.Address, id uint64) (uint64, error) {
 	if err := bank.Credit(c.KV, payer, refund); err != nil {
 		return 0, err
 	}
-	if err := c.KV.Delete(Key(id)); err != nil {
+	if err := c.KV.Delete(tx.ChannelKey(id)); err != nil {
 		return 0, err
 	}
 	return refund, bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {

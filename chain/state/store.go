@@ -5,6 +5,10 @@
 // Writes reach the tree only through Cache.Write, which applies them in sorted
 // key order: an AVL tree's shape depends on insertion order, and every node
 // must build the same tree to agree on the root.
+//
+// It is the one package that imports cosmos/iavl and the database; it must
+// not import the application or anything above it. Clients check its proofs
+// with chain/proof instead of linking it.
 package state
 
 import (
@@ -226,21 +230,4 @@ func (r committedReader) Get(key []byte) ([]byte, error) {
 		return nil, nil
 	}
 	return r.t.Get(key)
-}
-
-// VerifyProof checks an ICS-23 IAVL proof of key=value (value nil: absence) against root.
-func VerifyProof(root []byte, proof *ics23.CommitmentProof, key, value []byte) error {
-	if proof == nil {
-		return errors.New("no proof")
-	}
-	if value == nil {
-		if !ics23.VerifyNonMembership(ics23.IavlSpec, root, proof, key) {
-			return fmt.Errorf("non-membership proof of %x does not verify against root %X", key, root)
-		}
-		return nil
-	}
-	if !ics23.VerifyMembership(ics23.IavlSpec, root, proof, key, value) {
-		return fmt.Errorf("membership proof of %x does not verify against root %X", key, root)
-	}
-	return nil
 }

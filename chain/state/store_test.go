@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/agoranet/agora/chain/proof"
 )
 
 func TestCacheIsolationAndSortedFlush(t *testing.T) {
@@ -84,20 +86,20 @@ func TestQueryProofsAndHistory(t *testing.T) {
 	if string(p.Value) != "10" || !bytes.Equal(p.Root, roots[199]) {
 		t.Fatalf("historical query: %q root %X", p.Value, p.Root)
 	}
-	if err := VerifyProof(p.Root, p.Proof, []byte("key-010"), p.Value); err != nil {
+	if err := proof.Verify(p.Root, p.Proof, []byte("key-010"), p.Value); err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyProof(roots[198], p.Proof, []byte("key-010"), p.Value); err == nil {
+	if err := proof.Verify(roots[198], p.Proof, []byte("key-010"), p.Value); err == nil {
 		t.Fatal("proof verified against the wrong root")
 	}
 	absent, err := s.Query([]byte("key-999"), 0, true)
 	if err != nil || absent.Value != nil {
 		t.Fatalf("absent key: %v %v", absent.Value, err)
 	}
-	if err := VerifyProof(absent.Root, absent.Proof, []byte("key-999"), nil); err != nil {
+	if err := proof.Verify(absent.Root, absent.Proof, []byte("key-999"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyProof(absent.Root, absent.Proof, []byte("key-010"), nil); err == nil {
+	if err := proof.Verify(absent.Root, absent.Proof, []byte("key-010"), nil); err == nil {
 		t.Fatal("non-membership proof verified for a present key")
 	}
 	// Versions older than KeepRecent are pruned (in batches of 100).

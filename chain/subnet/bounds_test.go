@@ -49,10 +49,10 @@ func TestHeightPlusParamDoesNotWrap(t *testing.T) {
 	}
 	// Old code: tempo + 1 wrapped to 0 (a division by zero) and
 	// height + netuid + 1 wrapped to a tiny index.
-	if EpochIndex(1, top, 5) != 0 || EpochIndex(1, 9, top) != top/10 {
+	if tx.EpochIndex(1, top, 5) != 0 || tx.EpochIndex(1, 9, top) != top/10 {
 		t.Fatal("epoch index at the edge of uint64 wrapped")
 	}
-	if got := EpochIndex(7, 9, int64Top); got != (int64Top+8)/10 {
+	if got := tx.EpochIndex(7, 9, int64Top); got != (int64Top+8)/10 {
 		t.Fatalf("epoch index at the int64 edge %d", got)
 	}
 	if satAdd(top-1, 5) != top || satAdd(1, 2) != 3 {
@@ -190,7 +190,7 @@ func TestEpochBudgetDefersNotDrops(t *testing.T) {
 		p := DefaultSubnetParams()
 		p.Tempo = height + uint64(netuid)
 		subs = append(subs, &tx.Subnet{Netuid: netuid, N: MaxUIDsLimit, Params: p, RegisteredAt: 1, LastEpoch: 2})
-		if !EpochDue(netuid, p.Tempo, height) {
+		if !tx.EpochDue(netuid, p.Tempo, height) {
 			t.Fatalf("setup: subnet %d not due at %d", netuid, height)
 		}
 	}
@@ -215,7 +215,7 @@ func TestEpochBudgetDefersNotDrops(t *testing.T) {
 	small := &tx.Subnet{Netuid: 9, N: 8, Params: DefaultSubnetParams(), RegisteredAt: 1}
 	for h := uint64(2); h < 2000; h++ {
 		run := planEpochs([]*tx.Subnet{small}, h)
-		if EpochDue(9, small.Params.Tempo, h) != (len(run) == 1) {
+		if tx.EpochDue(9, small.Params.Tempo, h) != (len(run) == 1) {
 			t.Fatalf("block %d: a lone subnet's epoch moved off its boundary", h)
 		}
 		if len(run) == 1 {

@@ -82,10 +82,10 @@ const EpochBudgetPerBlock = 2 * MaxUIDsLimit * MaxUIDsLimit
 // leaves LastEpoch behind the current epoch index; a subnet that never ran
 // an epoch (LastEpoch still its registration) waits for its boundary.
 func epochOwed(s *tx.Subnet, height uint64) bool {
-	if EpochDue(s.Netuid, s.Params.Tempo, height) {
+	if tx.EpochDue(s.Netuid, s.Params.Tempo, height) {
 		return true
 	}
-	return s.LastEpoch > s.RegisteredAt && EpochIndex(s.Netuid, s.Params.Tempo, height) > EpochIndex(s.Netuid, s.Params.Tempo, s.LastEpoch)
+	return s.LastEpoch > s.RegisteredAt && tx.EpochIndex(s.Netuid, s.Params.Tempo, height) > tx.EpochIndex(s.Netuid, s.Params.Tempo, s.LastEpoch)
 }
 
 // planEpochs picks the epochs to run at height, longest-waiting first (ties

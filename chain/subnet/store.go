@@ -3,7 +3,9 @@
 // Consensus epoch that pays miners and validators.
 //
 // Like the rest of chain/, it is deterministic: integer math, sorted
-// iteration, no clock, no goroutines.
+// iteration, no clock, no goroutines. It imports chain/state, chain/bank,
+// chain/tx and yuma, never the application (chain) or any network or
+// service code; the keys of the records clients prove come from chain/tx.
 package subnet
 
 import (
@@ -18,19 +20,17 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 )
 
-// State key prefixes.
+// State key prefixes of the subnet records only the chain reads. Subnets
+// (0x10), neurons (0x12), stake pools (0x18) and delegations (0x19) are read
+// and proven by clients, so their keys are built by chain/tx.
 const (
-	prefixSubnet     = 0x10 // netuid → Subnet
-	prefixRegistry   = 0x11 // → SubnetRegistry
-	prefixNeuron     = 0x12 // netuid, uid → Neuron
-	prefixUIDIndex   = 0x13 // netuid, hotkey → uid
-	prefixHotkey     = 0x14 // hotkey → Hotkey
-	prefixWeights    = 0x15 // netuid, uid → WeightRow
-	prefixBonds      = 0x16 // netuid, uid → BondRow
-	prefixCommit     = 0x17 // netuid, hotkey → WeightCommit
-	prefixPool       = 0x18 // netuid, hotkey → StakePool
-	prefixDelegation = 0x19 // netuid, hotkey, coldkey → shares (uint64 BE)
-	prefixOldest     = 0x1a // netuid → oldest registered_at among UIDs ≥ 1 (uint64 BE)
+	prefixRegistry = 0x11 // → SubnetRegistry
+	prefixUIDIndex = 0x13 // netuid, hotkey → uid
+	prefixHotkey   = 0x14 // hotkey → Hotkey
+	prefixWeights  = 0x15 // netuid, uid → WeightRow
+	prefixBonds    = 0x16 // netuid, uid → BondRow
+	prefixCommit   = 0x17 // netuid, hotkey → WeightCommit
+	prefixOldest   = 0x1a // netuid → oldest registered_at among UIDs ≥ 1 (uint64 BE)
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -44,9 +44,9 @@ func key(prefix byte, parts ...[]byte) []byte {
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 func u16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 
-func subnetKey(netuid uint32) []byte             { return key(prefixSubnet, u32(netuid)) }
+func subnetKey(netuid uint32) []byte             { return tx.SubnetKey(netuid) }
 func registryKey() []byte                        { return []byte{prefixRegistry} }
-func neuronKey(netuid uint32, uid uint16) []byte { return key(prefixNeuron, u32(netuid), u16(uid)) }
+func neuronKey(netuid uint32, uid uint16) []byte { return tx.NeuronKey(netuid, uid) }
 func uidIndexKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixUIDIndex, u32(netuid), hotkey[:])
 }
@@ -58,27 +58,9 @@ func bondsKey(netuid uint32, uid uint16) []byte { return key(prefixBonds, u32(ne
 func commitKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixCommit, u32(netuid), hotkey[:])
 }
-func poolKey(netuid uint32, hotkey address.Address) []byte {
-	return key(prefixPool, u32(netuid), hotkey[:])
-}
+func poolKey(netuid uint32, hotkey address.Address) []byte { return tx.PoolKey(netuid, hotkey) }
 func delegationKey(netuid uint32, hotkey, coldkey address.Address) []byte {
-	return key(prefixDelegation, u32(netuid), hotkey[:], coldkey[:])
-}
-
-// Exported key builders for clients that query and prove records.
-
-// SubnetKey is the state key of a subnet record.
-func SubnetKey(netuid uint32) []byte { return subnetKey(netuid) }
-
-// NeuronKey is the state key of a neuron record.
-func NeuronKey(netuid uint32, uid uint16) []byte { return neuronKey(netuid, uid) }
-
-// PoolKey is the state key of a hotkey's stake pool on a subnet.
-func PoolKey(netuid uint32, hotkey address.Address) []byte { return poolKey(netuid, hotkey) }
-
-// DelegationKey is the state key of a coldkey's shares in a pool.
-func DelegationKey(netuid uint32, hotkey, coldkey address.Address) []byte {
-	return delegationKey(netuid, hotkey, coldkey)
+	return tx.DelegationKey(netuid, hotkey, coldkey)
 }
 
 // get reads a proto record; found is false when the key is absent.

@@ -16,7 +16,7 @@ import (
 // hotkey of a subnet that does not exist yet.
 const NewSubnetNetuid = math.MaxUint32
 
-// Limits on hyperparameters (REFERENCE.md defaults sit inside them).
+// Limits on hyperparameters (the defaults sit well inside them).
 //
 // They bound what one epoch costs every node. An epoch reads, runs Yuma over
 // and rewrites up to max_validators × max_uids weights and max_uids² bonds
@@ -60,7 +60,8 @@ type Ctx struct {
 	Params  *tx.Params
 }
 
-// DefaultSubnetParams are REFERENCE.md's defaults.
+// DefaultSubnetParams are the hyperparameters a new subnet starts with,
+// until its owner tunes them.
 func DefaultSubnetParams() *tx.SubnetParams {
 	return &tx.SubnetParams{
 		Tempo:              360,

@@ -2,47 +2,12 @@ package subnet
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
 )
-
-// WeightsHash is what a validator commits to: sha256 over a domain tag, the
-// hotkey, netuid, every (uid, value) pair, the salt and the version key.
-func WeightsHash(hotkey address.Address, netuid uint32, uids, values []uint32, salt []byte, versionKey uint64) []byte {
-	h := sha256.New()
-	h.Write([]byte("agora/weights/v1\x00"))
-	h.Write(hotkey[:])
-	h.Write(u32(netuid))
-	h.Write(u32(uint32(len(uids))))
-	for i := range uids {
-		h.Write(u32(uids[i]))
-		h.Write(u32(values[i]))
-	}
-	h.Write(u32(uint32(len(salt))))
-	h.Write(salt)
-	h.Write(binary.BigEndian.AppendUint64(nil, versionKey))
-	return h.Sum(nil)
-}
-
-// EpochIndex numbers a subnet's tempos; an epoch runs when the index changes.
-// The netuid offset staggers subnets so their epochs fall on different blocks.
-//
-// Block heights come from CometBFT as positive int64s and tempo is bounded
-// by MaxTempo, so height + netuid + 1 and tempo + 1 never wrap; the sums
-// saturate anyway so that a hostile caller gets a wrong index, not a wrap.
-func EpochIndex(netuid uint32, tempo, height uint64) uint64 {
-	return satAdd(height, uint64(netuid)+1) / satAdd(tempo, 1)
-}
-
-// EpochDue reports whether a subnet's epoch runs at height.
-func EpochDue(netuid uint32, tempo, height uint64) bool {
-	return satAdd(height, uint64(netuid)+1)%satAdd(tempo, 1) == 0
-}
 
 func validatorNeuron(c *Ctx, hotkey address.Address, netuid uint32) (*tx.Subnet, uint16, *tx.Neuron, error) {
 	sub, err := GetSubnet(c.KV, netuid)
@@ -96,15 +61,15 @@ func RevealWeights(c *Ctx, hotkey address.Address, m *tx.MsgWeightsReveal) error
 	if !ok {
 		return fmt.Errorf("no pending weight commit for %s on subnet %d: %w", hotkey, m.Netuid, ErrNotFound)
 	}
-	want := satAdd(EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block), sub.Params.RevealPeriod)
-	now := EpochIndex(m.Netuid, sub.Params.Tempo, c.Height)
+	want := satAdd(tx.EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block), sub.Params.RevealPeriod)
+	now := tx.EpochIndex(m.Netuid, sub.Params.Tempo, c.Height)
 	if now < want {
 		return fmt.Errorf("%w: too early, reveal in epoch %d (now %d)", ErrWindow, want, now)
 	}
 	if now > want {
 		return fmt.Errorf("%w: too late, the window was epoch %d (now %d); commit again", ErrWindow, want, now)
 	}
-	if !bytes.Equal(WeightsHash(hotkey, m.Netuid, m.Uids, m.Values, m.Salt, m.VersionKey), cm.Hash) {
+	if !bytes.Equal(tx.WeightsHash(hotkey, m.Netuid, m.Uids, m.Values, m.Salt, m.VersionKey), cm.Hash) {
 		return fmt.Errorf("%w: reveal does not match the commit (wrong salt, weights or version)", ErrUnauthorized)
 	}
 	if err := c.KV.Delete(commitKey(m.Netuid, hotkey)); err != nil {
@@ -136,7 +101,9 @@ func checkRateLimit(sub *tx.Subnet, n *tx.Neuron, height uint64) error {
 	return nil
 }
 
-// setWeights applies the REFERENCE checks and stores a validator's weight row.
+// setWeights checks a validator's weight row against the subnet's rules
+// (version key, permit, stake threshold, minimum count, existing and distinct
+// UIDs) and stores it.
 func setWeights(c *Ctx, sub *tx.Subnet, uid uint16, n *tx.Neuron, uids, values []uint32, version uint64) error {
 	if version < sub.Params.WeightsVersion {
 		return fmt.Errorf("%w: version_key %d below the subnet's %d", ErrInvalid, version, sub.Params.WeightsVersion)

@@ -1,5 +1,12 @@
-// Package tx defines Agora's transaction format: deterministic protobuf
-// encoding, domain-separated sign bytes and ed25519 signatures.
+// Package tx is the chain's public face, shared by the application and every
+// client: the transaction format (deterministic protobuf encoding,
+// domain-separated sign bytes, ed25519 signatures), the state records'
+// types, ABCI result codes, query paths and the state keys they resolve to,
+// and the fee a transaction owes.
+//
+// It is a leaf: it imports only address, agr and protobuf, never the
+// application, its store (cosmos/iavl, goleveldb) or CometBFT, so an agent,
+// miner or gateway links it without linking a node.
 //
 // A transaction has exactly one valid byte encoding. Decode rejects anything
 // that does not re-encode to the same bytes (reordered fields, non-minimal
@@ -296,7 +303,7 @@ func Transfer(to address.Address, amount uint64) *Msg {
 
 // MaxWeights bounds a weight vector when it is decoded, before any state is
 // read. Subnets are smaller (chain/subnet.MaxUIDsLimit), and the fee of a
-// weights message grows with its length (chain.EntriesPerFee).
+// weights message grows with its length (EntriesPerFee).
 const MaxWeights = 4096
 
 // MaxDelegationNetuids bounds a delegation's subnet list, which every claim

@@ -3000,7 +3000,7 @@ type Supply struct {
 	Genesis           uint64                 `protobuf:"varint,1,opt,name=genesis,proto3" json:"genesis,omitempty"`                                        // balances created at genesis
 	Minted            uint64                 `protobuf:"varint,2,opt,name=minted,proto3" json:"minted,omitempty"`                                          // emission minted since genesis
 	Burned            uint64                 `protobuf:"varint,3,opt,name=burned,proto3" json:"burned,omitempty"`                                          // fees burned
-	PendingEmission   uint64                 `protobuf:"varint,4,opt,name=pending_emission,json=pendingEmission,proto3" json:"pending_emission,omitempty"` // minted but not yet distributed (the next issue distributes it)
+	PendingEmission   uint64                 `protobuf:"varint,4,opt,name=pending_emission,json=pendingEmission,proto3" json:"pending_emission,omitempty"` // minted but not yet handed to a subnet (split among started subnets each block)
 	LastBlockEmission uint64                 `protobuf:"varint,5,opt,name=last_block_emission,json=lastBlockEmission,proto3" json:"last_block_emission,omitempty"`
 	Staked            uint64                 `protobuf:"varint,6,opt,name=staked,proto3" json:"staked,omitempty"`                                        // in stake pools
 	Locked            uint64                 `protobuf:"varint,7,opt,name=locked,proto3" json:"locked,omitempty"`                                        // held by subnets as lock cost

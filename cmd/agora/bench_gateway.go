@@ -21,6 +21,7 @@ import (
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/x402"
 )
 
@@ -189,8 +190,8 @@ func newBenchGatewayCmd() *cobra.Command {
 			}
 			gw := gateway.New(gateway.Config{Key: gwKey, Model: "bench", Payments: payments,
 				HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2}},
-				Candidates: func(context.Context) ([]gateway.Candidate, error) {
-					return []gateway.Candidate{{Hotkey: address.FromPubKey(mk.Public().(ed25519.PublicKey)), Endpoint: mURL, Score: 1}}, nil
+				Candidates: func(context.Context) ([]route.Candidate, error) {
+					return []route.Candidate{{Hotkey: address.FromPubKey(mk.Public().(ed25519.PublicKey)), Endpoint: mURL, Score: 1}}, nil
 				}})
 			gURL, stopG, err := serveLoopback(gw.Handler())
 			if err != nil {

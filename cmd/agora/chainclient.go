@@ -53,6 +53,24 @@ func newClient(cmd *cobra.Command) (*client.Client, error) {
 	return client.New(nodeAddr(cmd))
 }
 
+// signerOnChain unlocks the named key and connects to --node, for commands
+// that sign something bound to the chain's id without sending it.
+func signerOnChain(cmd *cobra.Command, name string) (ed25519.PrivateKey, *client.Client, string, error) {
+	priv, err := loadSigner(cmd, name)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c, err := newClient(cmd)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	chainID, err := c.ChainID(cmd.Context())
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return priv, c, chainID, nil
+}
+
 // positiveAmount parses a command-line amount that must name its unit and be above zero.
 func positiveAmount(s string) (uint64, error) {
 	v, err := agr.Parse(s)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
@@ -24,7 +25,8 @@ a subnet. The payer pays off-chain with cumulative vouchers; the payee claims
 the highest voucher on chain (any number of times); after expiry the payer
 closes the channel and gets back what was not claimed.`,
 	}
-	cmd.AddCommand(newChannelOpenCmd(), newChannelTopupCmd(), newChannelCloseCmd(), newChannelShowCmd(), newChannelVoucherCmd(), newChannelClaimCmd())
+	cmd.AddCommand(txCommands(channelOpen, channelTopup, channelClose, channelClaim)...)
+	cmd.AddCommand(newChannelShowCmd(), newChannelVoucherCmd())
 	return cmd
 }
 
@@ -45,109 +47,62 @@ func blocksFromNow(ctx context.Context, c *client.Client, n uint64) (uint64, err
 	return uint64(h) + n, nil
 }
 
-func newChannelOpenCmd() *cobra.Command {
-	var from string
-	var netuid uint32
-	var expiry uint64
-	cmd := &cobra.Command{
-		Use:   "open PAYEE DEPOSIT --from PAYER --netuid N [--expiry-blocks 86400]",
-		Short: "Escrow DEPOSIT for PAYEE on a subnet",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			payee, err := resolveAddress(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			deposit, err := positiveAmount(args[1])
-			if err != nil {
-				return err
-			}
+var (
+	channelOpen = txSpec{
+		use:   "open PAYEE DEPOSIT --from PAYER --netuid N [--expiry-blocks 86400]",
+		short: "Escrow DEPOSIT for PAYEE on a subnet",
+		args:  2,
+		from:  "payer key",
+		flags: func(f *pflag.FlagSet) {
+			f.Uint32("netuid", 0, "subnet whose revenue the payments become")
+			f.Uint64("expiry-blocks", 86_400, "blocks until the payer may close the channel")
+		},
+		build: func(r *txRun, a []string) []*tx.Msg {
+			payee, deposit := r.address(a[0]), r.amount(a[1])
+			netuid, _ := r.cmd.Flags().GetUint32("netuid")
 			if netuid == 0 {
-				return usageErrorf("--netuid is required")
+				r.usagef("--netuid is required")
 			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			at, err := blocksFromNow(cmd.Context(), c, expiry)
-			if err != nil {
-				return err
-			}
-			return sendTx(cmd, priv, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{Payee: payee[:], Netuid: netuid, Deposit: deposit, ExpiryHeight: at}}}}, client.SendOptions{})
+			r.sign("from")
+			expiry, _ := r.cmd.Flags().GetUint64("expiry-blocks")
+			return msgs(tx.ChannelOpen(payee, netuid, deposit, r.blocksFromNow(expiry)))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "payer key")
-	cmd.Flags().Uint32Var(&netuid, "netuid", 0, "subnet whose revenue the payments become")
-	cmd.Flags().Uint64Var(&expiry, "expiry-blocks", 86_400, "blocks until the payer may close the channel")
-	addTxFlags(cmd)
-	return cmd
-}
-
-func newChannelTopupCmd() *cobra.Command {
-	var from string
-	var expiry uint64
-	cmd := &cobra.Command{
-		Use:   "topup ID AMOUNT --from PAYER [--expiry-blocks N]",
-		Short: "Add to a channel's deposit (and optionally push its expiry later)",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseChannelID(args[0])
-			if err != nil {
-				return err
-			}
-			amount, err := positiveAmount(args[1])
-			if err != nil {
-				return err
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
+	channelTopup = txSpec{
+		use:   "topup ID AMOUNT --from PAYER [--expiry-blocks N]",
+		short: "Add to a channel's deposit (and optionally push its expiry later)",
+		args:  2,
+		from:  "payer key",
+		flags: func(f *pflag.FlagSet) { f.Uint64("expiry-blocks", 0, "new expiry, in blocks from now (0 keeps it)") },
+		build: func(r *txRun, a []string) []*tx.Msg {
+			id, amount := r.channelID(a[0]), r.amount(a[1])
+			r.sign("from")
 			var at uint64
-			if expiry > 0 {
-				c, err := newClient(cmd)
-				if err != nil {
-					return err
-				}
-				if at, err = blocksFromNow(cmd.Context(), c, expiry); err != nil {
-					return err
-				}
+			if expiry, _ := r.cmd.Flags().GetUint64("expiry-blocks"); expiry > 0 {
+				at = r.blocksFromNow(expiry)
 			}
-			return sendTx(cmd, priv, []*tx.Msg{{Sum: &tx.Msg_ChannelTopup{ChannelTopup: &tx.MsgChannelTopup{ChannelId: id, Amount: amount, ExpiryHeight: at}}}}, client.SendOptions{})
+			return msgs(tx.ChannelTopup(id, amount, at))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "payer key")
-	cmd.Flags().Uint64Var(&expiry, "expiry-blocks", 0, "new expiry, in blocks from now (0 keeps it)")
-	addTxFlags(cmd)
-	return cmd
-}
-
-func newChannelCloseCmd() *cobra.Command {
-	var from string
-	cmd := &cobra.Command{
-		Use:   "close ID --from PAYER",
-		Short: "After expiry, close a channel and get the unclaimed deposit back",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseChannelID(args[0])
-			if err != nil {
-				return err
+	channelClose = oneArgTx("close ID --from PAYER", "After expiry, close a channel and get the unclaimed deposit back",
+		"payer key", (*txRun).channelID, tx.ChannelClose)
+	channelClaim = txSpec{
+		use:   "claim ID CUMULATIVE --signature HEX --from PAYEE",
+		short: "Settle a voucher on chain (payee)",
+		args:  2,
+		from:  "payee key",
+		flags: func(f *pflag.FlagSet) { f.String("signature", "", "the payer's voucher signature, hex") },
+		build: func(r *txRun, a []string) []*tx.Msg {
+			id, amount := r.channelID(a[0]), r.amount(a[1])
+			sig, err := hex.DecodeString(r.flag("signature"))
+			if err != nil || len(sig) != 64 {
+				r.usagef("--signature must be 128 hex characters")
 			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			return sendTx(cmd, priv, []*tx.Msg{{Sum: &tx.Msg_ChannelClose{ChannelClose: &tx.MsgChannelClose{ChannelId: id}}}}, client.SendOptions{})
+			r.sign("from")
+			return msgs(tx.ChannelClaim(&tx.Voucher{ChannelId: id, Cumulative: amount, Signature: sig}))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "payer key")
-	addTxFlags(cmd)
-	return cmd
-}
+)
 
 func newChannelVoucherCmd() *cobra.Command {
 	var from string
@@ -164,15 +119,7 @@ func newChannelVoucherCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			chainID, err := c.ChainID(cmd.Context())
+			priv, _, chainID, err := signerOnChain(cmd, from)
 			if err != nil {
 				return err
 			}
@@ -189,42 +136,19 @@ func newChannelVoucherCmd() *cobra.Command {
 	return cmd
 }
 
-func newChannelClaimCmd() *cobra.Command {
-	var from, sig string
-	cmd := &cobra.Command{
-		Use:   "claim ID CUMULATIVE --signature HEX --from PAYEE",
-		Short: "Settle a voucher on chain (payee)",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseChannelID(args[0])
-			if err != nil {
-				return err
-			}
-			amount, err := positiveAmount(args[1])
-			if err != nil {
-				return err
-			}
-			raw, err := hex.DecodeString(sig)
-			if err != nil || len(raw) != 64 {
-				return usageErrorf("--signature must be 128 hex characters")
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			v := &tx.Voucher{ChannelId: id, Cumulative: amount, Signature: raw}
-			return sendTx(cmd, priv, []*tx.Msg{{Sum: &tx.Msg_ChannelClaim{ChannelClaim: &tx.MsgChannelClaim{Voucher: v}}}}, client.SendOptions{})
-		},
-	}
-	cmd.Flags().StringVar(&from, "from", "", "payee key")
-	cmd.Flags().StringVar(&sig, "signature", "", "the payer's voucher signature, hex")
-	addTxFlags(cmd)
-	return cmd
+type channelOut struct {
+	ID      uint64 `json:"id"`
+	Payer   string `json:"payer"`
+	Payee   string `json:"payee"`
+	Netuid  uint32 `json:"netuid"`
+	Deposit uint64 `json:"deposit"`
+	Claimed uint64 `json:"claimed"`
+	Expiry  uint64 `json:"expiry_height"`
 }
 
 func newChannelShowCmd() *cobra.Command {
 	var prove bool
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   "show ID",
 		Short: "Show a channel's deposit, claimed amount and expiry",
 		Args:  exactArgs(1),
@@ -233,34 +157,20 @@ func newChannelShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			ch, err := c.Channel(cmd.Context(), id, prove)
-			if errors.Is(err, client.ErrNoChannel) {
-				return notFoundError{err}
-			}
-			if err != nil {
-				return err
-			}
-			out := struct {
-				ID      uint64 `json:"id"`
-				Payer   string `json:"payer"`
-				Payee   string `json:"payee"`
-				Netuid  uint32 `json:"netuid"`
-				Deposit uint64 `json:"deposit"`
-				Claimed uint64 `json:"claimed"`
-				Expiry  uint64 `json:"expiry_height"`
-			}{ch.Id, addrString(ch.Payer), addrString(ch.Payee), ch.Netuid, ch.Deposit, ch.Claimed, ch.ExpiryHeight}
-			return printResult(cmd, out, func(w io.Writer) error {
+			return show(cmd, func(ctx context.Context, c *client.Client) (channelOut, error) {
+				ch, err := c.Channel(ctx, id, prove)
+				if errors.Is(err, client.ErrNoChannel) {
+					return channelOut{}, notFoundError{err}
+				}
+				if err != nil {
+					return channelOut{}, err
+				}
+				return channelOut{ch.Id, addrString(ch.Payer), addrString(ch.Payee), ch.Netuid, ch.Deposit, ch.Claimed, ch.ExpiryHeight}, nil
+			}, func(w io.Writer, out channelOut) error {
 				_, err := fmt.Fprintf(w, "channel  %d (subnet %d)\npayer    %s\npayee    %s\ndeposit  %s\nclaimed  %s\nexpiry   block %d\n",
 					out.ID, out.Netuid, out.Payer, out.Payee, agr.Format(out.Deposit), agr.Format(out.Claimed), out.Expiry)
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	addProveFlag(cmd, &prove)
-	return cmd
+	}, &prove)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
@@ -75,20 +73,12 @@ routes and charges it without being able to read the prompt or the answer.`,
 			if maxTokens < 1 || maxTokens > openai.MaxTokensCap {
 				return usageErrorf("--max-tokens must be between 1 and %d", openai.MaxTokensCap)
 			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
+			priv, c, chainID, err := signerOnChain(cmd, from)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			chainID, err := c.ChainID(ctx)
-			if err != nil {
-				return err
-			}
-			payer := address.FromPubKey(priv.Public().(ed25519.PublicKey))
+			payer := signerAddress(priv)
 			a := agent.New(gatewayURL, priv, chainID, 0, 0)
 			a.Chain, a.Budget = c, budget
 			terms, err := a.Discover(ctx, maxTokens)
@@ -122,8 +112,7 @@ routes and charges it without being able to read the prompt or the answer.`,
 				if err != nil {
 					return err
 				}
-				height, err := c.SendAndWait(ctx, priv, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
-					Payee: terms.Payee[:], Netuid: terms.Netuid, Deposit: deposit, ExpiryHeight: expiry}}}}, client.SendOptions{})
+				height, err := c.SendAndWait(ctx, priv, []*tx.Msg{tx.ChannelOpen(terms.Payee, terms.Netuid, deposit, expiry)}, client.SendOptions{})
 				if err != nil {
 					return fmt.Errorf("open a channel to the gateway: %w", err)
 				}

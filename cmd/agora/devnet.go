@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -15,20 +13,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/agr"
-	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/devnet"
 	"github.com/agoranet/agora/gateway"
-	"github.com/agoranet/agora/keys"
 	"github.com/agoranet/agora/node"
 )
 
 const (
-	devnetChainID  = "agora-devnet"
-	devnetFaucet   = "faucet"
-	devnetPassword = "devnet"
-	// devnetFaucetBalance funds experiments; it counts toward the cap like emission.
-	devnetFaucetBalance = 1_000_000 * agr.Unit
+	devnetChainID  = devnet.ChainID
+	devnetFaucet   = devnet.Faucet
+	devnetPassword = devnet.Password
 )
 
 func newDevnetCmd() *cobra.Command {
@@ -78,7 +72,7 @@ Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			faucet, mnemonic, err := prepareDevnet(home, rpcPort, p2pPort, blockTime)
+			faucet, mnemonic, err := devnet.Prepare(home, devnet.HomeOptions{RPCPort: rpcPort, P2PPort: p2pPort, BlockTime: blockTime})
 			if err != nil {
 				return err
 			}
@@ -210,45 +204,6 @@ Try it (another terminal):
 	}
 	_, err = fmt.Fprintln(w, "\nCtrl-C stops the devnet.")
 	return err
-}
-
-// prepareDevnet creates the faucet key and node files unless home already
-// holds a devnet, and returns the faucet (and its mnemonic when new).
-func prepareDevnet(home string, rpcPort, p2pPort int, blockTime time.Duration) (keys.Info, string, error) {
-	ks, err := keys.Open(filepath.Join(home, "keys"))
-	if err != nil {
-		return keys.Info{}, "", err
-	}
-	if _, err := os.Stat(node.GenesisPath(home)); err == nil {
-		faucet, err := ks.Get(devnetFaucet)
-		if err != nil {
-			return keys.Info{}, "", fmt.Errorf("existing devnet in %s has no faucet key (use --reset): %w", home, err)
-		}
-		return faucet, "", nil
-	}
-	faucet, mnemonic, err := ks.Create(devnetFaucet, keys.Coldkey, []byte(devnetPassword))
-	if err != nil && !errors.Is(err, keys.ErrExists) {
-		return keys.Info{}, "", fmt.Errorf("create faucet key: %w", err)
-	}
-	if errors.Is(err, keys.ErrExists) {
-		if faucet, err = ks.Get(devnetFaucet); err != nil {
-			return keys.Info{}, "", err
-		}
-	}
-	g := chain.Genesis{
-		Params:   chain.DefaultParams(uint64(blockTime / time.Millisecond)),
-		Accounts: []chain.GenesisAccount{{Address: faucet.Address, Balance: devnetFaucetBalance}},
-		Devnet:   true,
-	}
-	err = node.Init(home, node.InitOptions{
-		ChainID: devnetChainID, Moniker: "devnet", Genesis: g, BlockTime: blockTime,
-		RPCAddr: "tcp://127.0.0.1:" + strconv.Itoa(rpcPort),
-		P2PAddr: "tcp://127.0.0.1:" + strconv.Itoa(p2pPort),
-	})
-	if err != nil {
-		return keys.Info{}, "", err
-	}
-	return faucet, mnemonic, nil
 }
 
 func checkPortsFree(ports ...int) error {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -26,30 +24,10 @@ type netFlags struct {
 	limits      gateway.Limits // per payer at the gateway
 }
 
-// devnetModel picks the model: --model, else the default pulled model in the
-// user's home, else a generated untrained model in the devnet home.
-func devnetModel(home string, f netFlags) (path, label string, err error) {
-	if f.model != "" {
-		return f.model, f.model, nil
-	}
-	pulled := filepath.Join(defaultHome(), "models", filepath.Base(engine.DefaultModelURL))
-	if _, err := os.Stat(pulled); err == nil {
-		return pulled, pulled, nil
-	}
-	path = filepath.Join(home, "models", "devnet-untrained.gguf")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", "", err
-		}
-		if err := engine.Generate(path, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-			return "", "", err
-		}
-	}
-	return path, path + " (generated, UNTRAINED: random weights, no network needed)", nil
-}
-
 func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags, logger *slog.Logger) (*devnet.Network, string, error) {
-	path, label, err := devnetModel(home, f)
+	// --model, else the default pulled model in the user's home, else a
+	// generated untrained model in the devnet home.
+	path, label, err := devnet.ModelPath(home, f.model, filepath.Join(defaultHome(), "models", filepath.Base(engine.DefaultModelURL)))
 	if err != nil {
 		return nil, "", err
 	}
@@ -59,11 +37,8 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	}
 	var cheat *engine.Model
 	if f.cheater {
-		cp := filepath.Join(home, "models", "cheater-untrained.gguf")
-		if err := os.MkdirAll(filepath.Dir(cp), 0o755); err != nil {
-			return nil, "", err
-		}
-		if err := engine.Generate(cp, engine.Shapes["tiny"], engine.QuantQ8, 2); err != nil {
+		cp, err := devnet.CheaterModel(home)
+		if err != nil {
 			return nil, "", err
 		}
 		if cheat, err = engine.Load(cp); err != nil {
@@ -82,7 +57,7 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
 		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger,
 		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort), LedgerPath: filepath.Join(home, "gateway-ledger.jsonl"),
-		GatewayLimits: &f.limits})
+		GatewayLimits: &f.limits, CommitPath: filepath.Join(home, "commits", fmt.Sprintf("%d-validator.json", devnet.Netuid))})
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,5 +1,12 @@
 // Command agora is the single binary of the Agora network: chain node, devnet,
-// keys, transactions, queries, and (in later issues) miner, validator and gateway.
+// keys, transactions, queries, miner, validator (with its paid gateway) and a
+// paying chat client.
+//
+// It is a thin layer over the libraries: commands parse flags, unlock keys
+// and print. Transaction commands are declared as txSpec values sharing one
+// send path; messages come from chain/tx's constructors; services are built
+// by the constructors their packages own (miner.Enrollment, validator.New,
+// gateway.NewService, devnet.Start), the same ones the devnet uses.
 package main
 
 import (

@@ -1,10 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,171 +14,109 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
-	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/validator"
 	"github.com/agoranet/agora/yuma"
 )
 
 func newNeuronCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "neuron", Short: "Register hotkeys on subnets and publish where they serve"}
-	cmd.AddCommand(newNeuronRegisterCmd(), newNeuronServeCmd())
+	cmd.AddCommand(txCommands(neuronRegister, neuronServe)...)
 	return cmd
 }
 
-func newNeuronRegisterCmd() *cobra.Command {
-	var from, hotkey string
-	cmd := &cobra.Command{
-		Use:   "register NETUID --from COLDKEY --hotkey HOTKEY",
-		Short: "Burn the registration price from COLDKEY and give HOTKEY a UID",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
+var (
+	neuronRegister = txSpec{
+		use:    "register NETUID --from COLDKEY --hotkey HOTKEY",
+		short:  "Burn the registration price from COLDKEY and give HOTKEY a UID",
+		args:   1,
+		from:   "coldkey that pays the burn and owns the hotkey",
+		hotkey: "hotkey to register",
+		flags:  func(f *pflag.FlagSet) { f.String("max-burn", "", "refuse if the burn is above this (e.g. 2agr)") },
+		build: func(r *txRun, a []string) []*tx.Msg {
+			netuid, maxBurn := r.netuid(a[0]), r.optionalAmount("max-burn")
+			cold, hot := r.signPair()
+			chainID := r.chainID()
+			if r.err != nil {
+				return nil
 			}
-			maxBurn, err := optionalAmount(cmd, "max-burn")
-			if err != nil {
-				return err
-			}
-			keys, err := loadSigners(cmd, from, hotkey)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			chainID, err := c.ChainID(cmd.Context())
-			if err != nil {
-				return err
-			}
-			cold := address.FromPubKey(keys[0].Public().(ed25519.PublicKey))
-			msg := &tx.Msg{Sum: &tx.Msg_NeuronRegister{NeuronRegister: &tx.MsgNeuronRegister{
-				Netuid: netuid, Hotkey: tx.ProveHotkey(keys[1], chainID, netuid, cold), MaxBurn: maxBurn}}}
-			return sendTx(cmd, keys[0], []*tx.Msg{msg}, client.SendOptions{})
+			return msgs(tx.NeuronRegister(netuid, tx.ProveHotkey(hot, chainID, netuid, signerAddress(cold)), maxBurn))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "coldkey that pays the burn and owns the hotkey")
-	cmd.Flags().StringVar(&hotkey, "hotkey", "", "hotkey to register")
-	cmd.Flags().String("max-burn", "", "refuse if the burn is above this (e.g. 2agr)")
-	addTxFlags(cmd)
-	return cmd
-}
-
-func newNeuronServeCmd() *cobra.Command {
-	var hotkey, endpoint, x25519, model string
-	cmd := &cobra.Command{
-		Use:   "serve NETUID --hotkey HOTKEY --endpoint URL",
-		Short: "Publish a neuron's endpoint, X25519 encryption key and served model (signed by the hotkey)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
-			}
+	neuronServe = txSpec{
+		use:    "serve NETUID --hotkey HOTKEY --endpoint URL",
+		short:  "Publish a neuron's endpoint, X25519 encryption key and served model (signed by the hotkey)",
+		args:   1,
+		hotkey: "the neuron's hotkey (signs and pays the fee)",
+		flags: func(f *pflag.FlagSet) {
+			f.String("endpoint", "", "URL the neuron serves on")
+			f.String("x25519", "", "X25519 public key for end-to-end encryption, hex")
+			f.String("model-id", "", "served model: sha256 of the GGUF file, hex")
+		},
+		build: func(r *txRun, a []string) []*tx.Msg {
+			netuid := r.netuid(a[0])
 			var xk []byte
-			if x25519 != "" {
-				if xk, err = hex.DecodeString(x25519); err != nil || len(xk) != 32 {
-					return usageErrorf("--x25519 must be 64 hex characters")
+			if x := r.flag("x25519"); x != "" {
+				var err error
+				if xk, err = hex.DecodeString(x); err != nil || len(xk) != 32 {
+					r.usagef("--x25519 must be 64 hex characters")
 				}
 			}
-			priv, err := loadSigner(cmd, hotkey)
-			if err != nil {
-				return err
-			}
-			msg := &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: netuid, Endpoint: endpoint, X25519PubKey: xk, ModelId: model}}}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
+			r.sign("hotkey")
+			return msgs(tx.NeuronServe(netuid, r.flag("endpoint"), xk, r.flag("model-id")))
 		},
 	}
-	cmd.Flags().StringVar(&hotkey, "hotkey", "", "the neuron's hotkey (signs and pays the fee)")
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "URL the neuron serves on")
-	cmd.Flags().StringVar(&x25519, "x25519", "", "X25519 public key for end-to-end encryption, hex")
-	cmd.Flags().StringVar(&model, "model-id", "", "served model: sha256 of the GGUF file, hex")
-	addTxFlags(cmd)
-	return cmd
+)
+
+// signerAddress is the address of a key.
+func signerAddress(k ed25519.PrivateKey) address.Address {
+	return address.FromPubKey(k.Public().(ed25519.PublicKey))
 }
 
 func newStakeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "stake", Short: "Stake to a hotkey on a subnet, withdraw, and set a validator's take"}
-	cmd.AddCommand(newStakeMoveCmd(true), newStakeMoveCmd(false), newStakeTakeCmd())
+	cmd.AddCommand(txCommands(stakeMove("add", "Move AMOUNT from your coldkey into HOTKEY's stake pool on NETUID", tx.StakeAdd),
+		stakeMove("remove", "Withdraw AMOUNT of your stake in HOTKEY's pool on NETUID to your coldkey", tx.StakeRemove), stakeSetTake)...)
 	return cmd
 }
 
-func newStakeMoveCmd(add bool) *cobra.Command {
-	var from string
-	use, short := "add", "Move AMOUNT from your coldkey into HOTKEY's stake pool on NETUID"
-	if !add {
-		use, short = "remove", "Withdraw AMOUNT of your stake in HOTKEY's pool on NETUID to your coldkey"
-	}
-	cmd := &cobra.Command{
-		Use:   use + " NETUID HOTKEY AMOUNT --from COLDKEY",
-		Short: short,
-		Args:  exactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
-			}
-			hot, err := resolveAddress(cmd, args[1])
-			if err != nil {
-				return err
-			}
-			amount, err := positiveAmount(args[2])
-			if err != nil {
-				return err
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			var msg *tx.Msg
-			if add {
-				msg = &tx.Msg{Sum: &tx.Msg_StakeAdd{StakeAdd: &tx.MsgStakeAdd{Hotkey: hot[:], Netuid: netuid, Amount: amount}}}
-			} else {
-				msg = &tx.Msg{Sum: &tx.Msg_StakeRemove{StakeRemove: &tx.MsgStakeRemove{Hotkey: hot[:], Netuid: netuid, Amount: amount}}}
-			}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
+func stakeMove(use, short string, msg func(address.Address, uint32, uint64) *tx.Msg) txSpec {
+	return txSpec{
+		use:   use + " NETUID HOTKEY AMOUNT --from COLDKEY",
+		short: short,
+		args:  3,
+		from:  "your coldkey",
+		build: func(r *txRun, a []string) []*tx.Msg {
+			netuid, hot, amount := r.netuid(a[0]), r.address(a[1]), r.amount(a[2])
+			r.sign("from")
+			return msgs(msg(hot, netuid, amount))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "your coldkey")
-	addTxFlags(cmd)
-	return cmd
 }
 
-func newStakeTakeCmd() *cobra.Command {
-	var from string
-	cmd := &cobra.Command{
-		Use:   "set-take HOTKEY PERCENT --from OWNER",
-		Short: "Set the share of dividends a validator hotkey keeps before its delegators (e.g. 18 or 9.5)",
-		Args:  exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			hot, err := resolveAddress(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pct, err := yuma.ParseFixed(strings.TrimSuffix(args[1], "%"))
-			if err != nil {
-				return usageErrorf("take %q: a percentage like 18 or 9.5", args[1])
-			}
-			bps := pct.MulU64(100)
-			if bps > 10_000 {
-				return usageErrorf("take %s%% is above 100%%", args[1])
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			msg := &tx.Msg{Sum: &tx.Msg_SetTake{SetTake: &tx.MsgSetTake{Hotkey: hot[:], TakeBps: uint32(bps)}}}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
-		},
-	}
-	cmd.Flags().StringVar(&from, "from", "", "the hotkey's owner coldkey")
-	addTxFlags(cmd)
-	return cmd
+var stakeSetTake = txSpec{
+	use:   "set-take HOTKEY PERCENT --from OWNER",
+	short: "Set the share of dividends a validator hotkey keeps before its delegators (e.g. 18 or 9.5)",
+	args:  2,
+	from:  "the hotkey's owner coldkey",
+	build: func(r *txRun, a []string) []*tx.Msg {
+		hot := r.address(a[0])
+		pct, err := yuma.ParseFixed(strings.TrimSuffix(a[1], "%"))
+		if err != nil {
+			r.usagef("take %q: a percentage like 18 or 9.5", a[1])
+		}
+		bps := pct.MulU64(100)
+		if bps > 10_000 {
+			r.usagef("take %s%% is above 100%%", a[1])
+		}
+		r.sign("from")
+		return msgs(tx.SetTake(hot, uint32(bps)))
+	},
 }
 
 func newWeightsCmd() *cobra.Command {
@@ -191,7 +128,7 @@ On subnets with commit-reveal (the default), 'commit' stores a hash and
 saves the weights and salt under --home/commits; 'reveal' publishes them in
 the reveal window reveal_period tempos later.`,
 	}
-	cmd.AddCommand(newWeightsSetCmd("set"), newWeightsSetCmd("commit"), newWeightsRevealCmd())
+	cmd.AddCommand(txCommands(weightsSet("set"), weightsSet("commit"), weightsReveal)...)
 	return cmd
 }
 
@@ -209,110 +146,70 @@ func parseWeights(s string) ([]uint32, []uint32, error) {
 	return uids, vals, nil
 }
 
-// pendingCommit is what 'weights commit' saves for 'weights reveal'.
-type pendingCommit struct {
-	Netuid     uint32   `json:"netuid"`
-	Uids       []uint32 `json:"uids"`
-	Values     []uint32 `json:"values"`
-	Salt       string   `json:"salt"`
-	VersionKey uint64   `json:"version_key"`
-}
-
+// commitPath is where 'weights commit' (and 'agora validator') keep a
+// hotkey's pending commit for the reveal.
 func commitPath(cmd *cobra.Command, netuid uint32, hotkey string) string {
 	return filepath.Join(homeDir(cmd), "commits", fmt.Sprintf("%d-%s.json", netuid, hotkey))
 }
 
-func newWeightsSetCmd(mode string) *cobra.Command {
-	var hotkey, weights string
-	var version uint64
+func weightsSet(mode string) txSpec {
 	short := "Set weights directly (subnets with commit-reveal off)"
 	if mode == "commit" {
 		short = "Commit a hash of weights; the weights and salt are saved for 'weights reveal'"
 	}
-	cmd := &cobra.Command{
-		Use:   mode + " NETUID --hotkey HOTKEY --weights UID:VALUE,…",
-		Short: short,
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
+	return txSpec{
+		use:    mode + " NETUID --hotkey HOTKEY --weights UID:VALUE,…",
+		short:  short,
+		args:   1,
+		hotkey: "the validator's hotkey",
+		flags: func(f *pflag.FlagSet) {
+			f.String("weights", "", "uid:value pairs, values 0..65535")
+			f.Uint64("version-key", 0, "weights version key")
+		},
+		build: func(r *txRun, a []string) []*tx.Msg {
+			netuid := r.netuid(a[0])
+			uids, vals, err := parseWeights(r.flag("weights"))
+			r.fail(err)
+			version, _ := r.cmd.Flags().GetUint64("version-key")
+			priv := r.sign("hotkey")
+			if mode == "set" || r.err != nil {
+				return msgs(tx.WeightsSet(netuid, uids, vals, version))
 			}
-			uids, vals, err := parseWeights(weights)
-			if err != nil {
-				return err
+			c, err := validator.NewCommit(netuid, uids, vals, version)
+			if r.fail(err) {
+				// Saved before sending: a commit whose salt is lost can never be revealed.
+				r.fail(validator.SaveCommit(commitPath(r.cmd, netuid, r.flag("hotkey")), c))
 			}
-			priv, err := loadSigner(cmd, hotkey)
-			if err != nil {
-				return err
+			if r.err != nil {
+				return nil
 			}
-			if mode == "set" {
-				msg := &tx.Msg{Sum: &tx.Msg_WeightsSet{WeightsSet: &tx.MsgWeightsSet{Netuid: netuid, Uids: uids, Values: vals, VersionKey: version}}}
-				return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
-			}
-			salt := make([]byte, 32)
-			if _, err := rand.Read(salt); err != nil {
-				return err
-			}
-			pc := pendingCommit{Netuid: netuid, Uids: uids, Values: vals, Salt: hex.EncodeToString(salt), VersionKey: version}
-			raw, _ := json.MarshalIndent(pc, "", "  ")
-			path := commitPath(cmd, netuid, hotkey)
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return err
-			}
-			// Saved before sending: a commit whose salt is lost can never be revealed.
-			if err := os.WriteFile(path, raw, 0o600); err != nil {
-				return fmt.Errorf("save commit: %w", err)
-			}
-			hot := address.FromPubKey(priv.Public().(ed25519.PublicKey))
-			msg := &tx.Msg{Sum: &tx.Msg_WeightsCommit{WeightsCommit: &tx.MsgWeightsCommit{Netuid: netuid, Hash: subnet.WeightsHash(hot, netuid, uids, vals, salt, version)}}}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
+			return msgs(c.CommitMsg(signerAddress(priv)))
 		},
 	}
-	cmd.Flags().StringVar(&hotkey, "hotkey", "", "the validator's hotkey")
-	cmd.Flags().StringVar(&weights, "weights", "", "uid:value pairs, values 0..65535")
-	cmd.Flags().Uint64Var(&version, "version-key", 0, "weights version key")
-	addTxFlags(cmd)
-	return cmd
 }
 
-func newWeightsRevealCmd() *cobra.Command {
-	var hotkey string
-	cmd := &cobra.Command{
-		Use:   "reveal NETUID --hotkey HOTKEY",
-		Short: "Reveal the weights saved by 'weights commit'",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
-			}
-			raw, err := os.ReadFile(commitPath(cmd, netuid, hotkey))
-			if errors.Is(err, os.ErrNotExist) {
-				return notFoundError{fmt.Errorf("no saved commit for %s on subnet %d (run 'agora weights commit' first)", hotkey, netuid)}
-			}
-			if err != nil {
-				return err
-			}
-			var pc pendingCommit
-			if err := json.Unmarshal(raw, &pc); err != nil {
-				return fmt.Errorf("saved commit: %w", err)
-			}
-			salt, err := hex.DecodeString(pc.Salt)
-			if err != nil {
-				return fmt.Errorf("saved commit salt: %w", err)
-			}
-			priv, err := loadSigner(cmd, hotkey)
-			if err != nil {
-				return err
-			}
-			msg := &tx.Msg{Sum: &tx.Msg_WeightsReveal{WeightsReveal: &tx.MsgWeightsReveal{Netuid: netuid, Uids: pc.Uids, Values: pc.Values, Salt: salt, VersionKey: pc.VersionKey}}}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
-		},
-	}
-	cmd.Flags().StringVar(&hotkey, "hotkey", "", "the validator's hotkey")
-	addTxFlags(cmd)
-	return cmd
+var weightsReveal = txSpec{
+	use:    "reveal NETUID --hotkey HOTKEY",
+	short:  "Reveal the weights saved by 'weights commit'",
+	args:   1,
+	hotkey: "the validator's hotkey",
+	build: func(r *txRun, a []string) []*tx.Msg {
+		netuid := r.netuid(a[0])
+		if r.err != nil {
+			return nil
+		}
+		hotkey := r.flag("hotkey")
+		c, err := validator.LoadCommit(commitPath(r.cmd, netuid, hotkey))
+		if errors.Is(err, os.ErrNotExist) {
+			err = notFoundError{fmt.Errorf("no saved commit for %s on subnet %d (run 'agora weights commit' first)", hotkey, netuid)}
+		}
+		r.fail(err)
+		r.sign("hotkey")
+		if r.err != nil {
+			return nil
+		}
+		return msgs(c.RevealMsg())
+	},
 }
 
 // metagraphRow is one UID in 'agora query metagraph'.
@@ -340,10 +237,18 @@ func displayFraction(v uint64) float64 {
 	return f
 }
 
+// metagraphOut is 'agora query metagraph' under --output json.
+type metagraphOut struct {
+	Netuid  uint32         `json:"netuid"`
+	Height  int64          `json:"height"`
+	Neurons []metagraphRow `json:"neurons"`
+	subnet  *tx.Subnet
+}
+
 func newQueryMetagraphCmd() *cobra.Command {
 	var netuid uint32
 	var height int64
-	cmd := &cobra.Command{
+	cmd := readCommand(&cobra.Command{
 		Use:   "metagraph --netuid N",
 		Short: "Show every UID of a subnet: stake, permits, consensus, incentive, dividends, emission, endpoint",
 		Args:  exactArgs(0),
@@ -351,45 +256,35 @@ func newQueryMetagraphCmd() *cobra.Command {
 			if netuid == 0 {
 				return usageErrorf("--netuid is required")
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			mg, err := c.Metagraph(cmd.Context(), netuid, height)
-			if err != nil {
-				if strings.Contains(err.Error(), "not found") {
-					return notFoundError{err}
+			return show(cmd, func(ctx context.Context, c *client.Client) (metagraphOut, error) {
+				mg, err := c.Metagraph(ctx, netuid, height)
+				if err != nil {
+					return metagraphOut{}, notFoundWhen(err, "not found")
 				}
-				return err
-			}
-			rows := make([]metagraphRow, len(mg.Neurons))
-			for uid, n := range mg.Neurons {
-				rows[uid] = metagraphRow{
-					UID: uid, Hotkey: addrString(n.Hotkey), Coldkey: addrString(n.Coldkey), Stake: mg.Stake[uid],
-					Active: n.Active, ValidatorPermit: n.ValidatorPermit, Consensus: displayFraction(n.Consensus),
-					Incentive: displayFraction(n.Incentive), Dividends: displayFraction(n.Dividends), ValidatorTrust: displayFraction(n.ValidatorTrust),
-					Emission: n.Emission, LastUpdate: n.LastUpdate, RegisteredAt: n.RegisteredAt, Endpoint: n.Endpoint, ModelID: n.ModelId,
+				rows := make([]metagraphRow, len(mg.Neurons))
+				for uid, n := range mg.Neurons {
+					rows[uid] = metagraphRow{
+						UID: uid, Hotkey: addrString(n.Hotkey), Coldkey: addrString(n.Coldkey), Stake: mg.Stake[uid],
+						Active: n.Active, ValidatorPermit: n.ValidatorPermit, Consensus: displayFraction(n.Consensus),
+						Incentive: displayFraction(n.Incentive), Dividends: displayFraction(n.Dividends), ValidatorTrust: displayFraction(n.ValidatorTrust),
+						Emission: n.Emission, LastUpdate: n.LastUpdate, RegisteredAt: n.RegisteredAt, Endpoint: n.Endpoint, ModelID: n.ModelId,
+					}
 				}
-			}
-			out := struct {
-				Netuid  uint32         `json:"netuid"`
-				Height  int64          `json:"height"`
-				Neurons []metagraphRow `json:"neurons"`
-			}{netuid, mg.Height, rows}
-			return printResult(cmd, out, func(w io.Writer) error {
-				fmt.Fprintf(w, "subnet %d %q at height %d: %d UIDs, started %v, tempo %d\n", netuid, mg.Subnet.Name, mg.Height, mg.Subnet.N, mg.Subnet.Started, mg.Subnet.Params.Tempo)
+				return metagraphOut{netuid, mg.Height, rows, mg.Subnet}, nil
+			}, func(w io.Writer, out metagraphOut) error {
+				s := out.subnet
+				fmt.Fprintf(w, "subnet %d %q at height %d: %d UIDs, started %v, tempo %d\n", netuid, s.Name, out.Height, s.N, s.Started, s.Params.Tempo)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "UID\tHOTKEY\tSTAKE\tVPERMIT\tCONSENSUS\tINCENTIVE\tDIVIDENDS\tTRUST\tEMISSION\tENDPOINT")
-				for _, r := range rows {
+				for _, r := range out.Neurons {
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%.4f\t%.4f\t%.4f\t%.4f\t%s\t%s\n", r.UID, r.Hotkey, agr.Format(r.Stake), r.ValidatorPermit,
 						r.Consensus, r.Incentive, r.Dividends, r.ValidatorTrust, agr.Format(r.Emission), r.Endpoint)
 				}
 				return tw.Flush()
 			})
 		},
-	}
+	}, nil)
 	cmd.Flags().Uint32Var(&netuid, "netuid", 0, "subnet")
 	cmd.Flags().Int64Var(&height, "height", 0, "read at this height (default: latest)")
-	addNodeFlag(cmd)
 	return cmd
 }

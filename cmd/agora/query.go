@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 )
 
@@ -39,20 +41,60 @@ func proofOut(p *client.Proof) *proofJSON {
 	return &proofJSON{Height: p.Height, Header: p.Header, AppHash: fmt.Sprintf("%X", p.AppHash)}
 }
 
-func proofLine(p *client.Proof) string {
+func proofLine(p *proofJSON) string {
 	if p == nil {
 		return "not proven (--prove=false)"
 	}
-	return fmt.Sprintf("proven at height %d against app hash %X of signed header %d", p.Height, p.AppHash, p.Header)
+	return fmt.Sprintf("proven at height %d against app hash %s of signed header %d", p.Height, p.AppHash, p.Header)
 }
 
 func addProveFlag(cmd *cobra.Command, prove *bool) {
 	cmd.Flags().BoolVar(prove, "prove", true, "verify the answer with an ICS-23 proof against a signed header (waits for the next block)")
 }
 
+// notFoundWhen marks err as a lookup that found nothing (exit 3) when the
+// node's message says so with marker.
+func notFoundWhen(err error, marker string) error {
+	if err != nil && strings.Contains(err.Error(), marker) {
+		return notFoundError{err}
+	}
+	return err
+}
+
+// readCommand finishes a command that reads from --node: the node flag,
+// and --prove where prove is not nil.
+func readCommand(cmd *cobra.Command, prove *bool) *cobra.Command {
+	addNodeFlag(cmd)
+	if prove != nil {
+		addProveFlag(cmd, prove)
+	}
+	return cmd
+}
+
+// show connects to --node, reads with read and prints the result: as JSON
+// under --output json, else with text.
+func show[T any](cmd *cobra.Command, read func(ctx context.Context, c *client.Client) (T, error), text func(w io.Writer, v T) error) error {
+	c, err := newClient(cmd)
+	if err != nil {
+		return err
+	}
+	v, err := read(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	return printResult(cmd, v, func(w io.Writer) error { return text(w, v) })
+}
+
+type accountOut struct {
+	Address string     `json:"address"`
+	Balance uint64     `json:"balance"`
+	Nonce   uint64     `json:"nonce"`
+	Proof   *proofJSON `json:"proof,omitempty"`
+}
+
 func newQueryAccountCmd(use string) *cobra.Command {
 	var prove bool
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   use + " ADDRESS|KEY",
 		Short: "Show an account's balance and nonce",
 		Args:  exactArgs(1),
@@ -61,109 +103,90 @@ func newQueryAccountCmd(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			acc, p, err := c.Account(cmd.Context(), addr, prove)
-			if err != nil {
-				return err
-			}
-			out := struct {
-				Address string     `json:"address"`
-				Balance uint64     `json:"balance"`
-				Nonce   uint64     `json:"nonce"`
-				Proof   *proofJSON `json:"proof,omitempty"`
-			}{addr.String(), acc.Balance, acc.Nonce, proofOut(p)}
-			return printResult(cmd, out, func(w io.Writer) error {
+			return show(cmd, func(ctx context.Context, c *client.Client) (accountOut, error) {
+				acc, p, err := c.Account(ctx, addr, prove)
+				return accountOut{addr.String(), acc.GetBalance(), acc.GetNonce(), proofOut(p)}, err
+			}, func(w io.Writer, a accountOut) error {
 				if use == "balance" {
-					_, err := fmt.Fprintf(w, "%s\n", agr.Format(acc.Balance))
+					_, err := fmt.Fprintf(w, "%s\n", agr.Format(a.Balance))
 					return err
 				}
 				_, err := fmt.Fprintf(w, "address  %s\nbalance  %s (%d nagr)\nnonce    %d\n%s\n",
-					addr, agr.Format(acc.Balance), acc.Balance, acc.Nonce, proofLine(p))
+					a.Address, agr.Format(a.Balance), a.Balance, a.Nonce, proofLine(a.Proof))
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	addProveFlag(cmd, &prove)
-	return cmd
+	}, &prove)
+}
+
+type supplyOut struct {
+	Total             uint64     `json:"total"`
+	Cap               uint64     `json:"cap"`
+	Genesis           uint64     `json:"genesis"`
+	Minted            uint64     `json:"minted"`
+	Burned            uint64     `json:"burned"`
+	PendingEmission   uint64     `json:"pending_emission"`
+	LastBlockEmission uint64     `json:"last_block_emission"`
+	Proof             *proofJSON `json:"proof,omitempty"`
 }
 
 func newQuerySupplyCmd() *cobra.Command {
 	var prove bool
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:     "supply",
 		Aliases: []string{"emission"},
 		Short:   "Show total supply, emission, burned fees and the pending emission pool",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			s, p, err := c.Supply(cmd.Context(), prove)
-			if err != nil {
-				return err
-			}
-			params, err := c.Params(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			total := s.Genesis + s.Minted - s.Burned
-			out := struct {
-				Total             uint64     `json:"total"`
-				Cap               uint64     `json:"cap"`
-				Genesis           uint64     `json:"genesis"`
-				Minted            uint64     `json:"minted"`
-				Burned            uint64     `json:"burned"`
-				PendingEmission   uint64     `json:"pending_emission"`
-				LastBlockEmission uint64     `json:"last_block_emission"`
-				Proof             *proofJSON `json:"proof,omitempty"`
-			}{total, params.SupplyCap, s.Genesis, s.Minted, s.Burned, s.PendingEmission, s.LastBlockEmission, proofOut(p)}
-			return printResult(cmd, out, func(w io.Writer) error {
+			return show(cmd, func(ctx context.Context, c *client.Client) (supplyOut, error) {
+				s, p, err := c.Supply(ctx, prove)
+				if err != nil {
+					return supplyOut{}, err
+				}
+				params, err := c.Params(ctx, false)
+				if err != nil {
+					return supplyOut{}, err
+				}
+				return supplyOut{s.Genesis + s.Minted - s.Burned, params.SupplyCap, s.Genesis, s.Minted, s.Burned, s.PendingEmission, s.LastBlockEmission, proofOut(p)}, nil
+			}, func(w io.Writer, s supplyOut) error {
 				_, err := fmt.Fprintf(w, "total supply      %s\ncap               %s\ngenesis           %s\nminted            %s\nburned            %s\npending emission  %s\nlast block        %s\n%s\n",
-					agr.Format(total), agr.Format(params.SupplyCap), agr.Format(s.Genesis), agr.Format(s.Minted),
-					agr.Format(s.Burned), agr.Format(s.PendingEmission), agr.Format(s.LastBlockEmission), proofLine(p))
+					agr.Format(s.Total), agr.Format(s.Cap), agr.Format(s.Genesis), agr.Format(s.Minted),
+					agr.Format(s.Burned), agr.Format(s.PendingEmission), agr.Format(s.LastBlockEmission), proofLine(s.Proof))
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	addProveFlag(cmd, &prove)
-	return cmd
+	}, &prove)
 }
 
 func newQueryParamsCmd() *cobra.Command {
 	var prove bool
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   "params",
 		Short: "Show the chain parameters",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := c.Params(cmd.Context(), prove)
-			if err != nil {
-				return err
-			}
-			return printResult(cmd, p, func(w io.Writer) error {
+			return show(cmd, func(ctx context.Context, c *client.Client) (*tx.Params, error) {
+				return c.Params(ctx, prove)
+			}, func(w io.Writer, p *tx.Params) error {
 				_, err := fmt.Fprintf(w, "fee per transfer     %s\nblock reward base    %s\nsupply cap           %s\ntarget block time    %d ms\nmax messages per tx  %d\nmax memo bytes       %d\n",
 					agr.Format(p.FeeTransfer), agr.Format(p.BlockRewardBase), agr.Format(p.SupplyCap), p.TargetBlockTimeMs, p.MaxMsgsPerTx, p.MaxMemoBytes)
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	addProveFlag(cmd, &prove)
-	return cmd
+	}, &prove)
+}
+
+type blockOut struct {
+	Height   int64     `json:"height"`
+	Hash     string    `json:"hash"`
+	Time     time.Time `json:"time"`
+	Proposer string    `json:"proposer"`
+	AppHash  string    `json:"app_hash"`
+	Txs      []string  `json:"txs"`
 }
 
 func newQueryBlockCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   "block [HEIGHT]",
 		Short: "Show a block (default: the latest)",
 		Args:  cobra.MaximumNArgs(1),
@@ -175,48 +198,47 @@ func newQueryBlockCmd() *cobra.Command {
 					return usageErrorf("height %q must be a positive integer", args[0])
 				}
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			b, err := c.Block(cmd.Context(), h)
-			if err != nil {
-				if strings.Contains(err.Error(), "must be less than or equal") {
-					return notFoundError{err}
+			return show(cmd, func(ctx context.Context, c *client.Client) (blockOut, error) {
+				b, err := c.Block(ctx, h)
+				if err != nil {
+					return blockOut{}, notFoundWhen(err, "must be less than or equal")
 				}
-				return err
-			}
-			if b.Block == nil {
-				return notFoundError{fmt.Errorf("the chain has no block yet")}
-			}
-			hashes := make([]string, len(b.Block.Txs))
-			for i, t := range b.Block.Txs {
-				hashes[i] = fmt.Sprintf("%X", t.Hash())
-			}
-			out := struct {
-				Height   int64     `json:"height"`
-				Hash     string    `json:"hash"`
-				Time     time.Time `json:"time"`
-				Proposer string    `json:"proposer"`
-				AppHash  string    `json:"app_hash"`
-				Txs      []string  `json:"txs"`
-			}{b.Block.Height, b.BlockID.Hash.String(), b.Block.Time, b.Block.ProposerAddress.String(), b.Block.AppHash.String(), hashes}
-			return printResult(cmd, out, func(w io.Writer) error {
+				if b.Block == nil {
+					return blockOut{}, notFoundError{fmt.Errorf("the chain has no block yet")}
+				}
+				hashes := make([]string, len(b.Block.Txs))
+				for i, t := range b.Block.Txs {
+					hashes[i] = fmt.Sprintf("%X", t.Hash())
+				}
+				return blockOut{b.Block.Height, b.BlockID.Hash.String(), b.Block.Time, b.Block.ProposerAddress.String(), b.Block.AppHash.String(), hashes}, nil
+			}, func(w io.Writer, out blockOut) error {
 				_, err := fmt.Fprintf(w, "height    %d\nhash      %s\ntime      %s\nproposer  %s\napp hash  %s\ntxs       %d\n",
-					out.Height, out.Hash, out.Time.Format(time.RFC3339Nano), out.Proposer, out.AppHash, len(hashes))
-				for _, h := range hashes {
+					out.Height, out.Hash, out.Time.Format(time.RFC3339Nano), out.Proposer, out.AppHash, len(out.Txs))
+				for _, h := range out.Txs {
 					fmt.Fprintf(w, "  %s\n", h)
 				}
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	return cmd
+	}, nil)
+}
+
+type txEvent struct {
+	Type       string            `json:"type"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+type txOut struct {
+	Hash   string    `json:"hash"`
+	Height int64     `json:"height"`
+	Index  uint32    `json:"index"`
+	Code   uint32    `json:"code"`
+	Log    string    `json:"log,omitempty"`
+	Events []txEvent `json:"events"`
 }
 
 func newQueryTxCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   "tx HASH",
 		Short: "Show a committed transaction and its result",
 		Args:  exactArgs(1),
@@ -225,50 +247,31 @@ func newQueryTxCmd() *cobra.Command {
 			if err != nil || len(hash) != 32 {
 				return usageErrorf("tx hash %q must be 64 hex characters", args[0])
 			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			r, err := c.Tx(cmd.Context(), hash)
-			if err != nil {
-				if strings.Contains(err.Error(), "not found") {
-					return notFoundError{err}
+			return show(cmd, func(ctx context.Context, c *client.Client) (txOut, error) {
+				r, err := c.Tx(ctx, hash)
+				if err != nil {
+					return txOut{}, notFoundWhen(err, "not found")
 				}
-				return err
-			}
-			type event struct {
-				Type       string            `json:"type"`
-				Attributes map[string]string `json:"attributes"`
-			}
-			var events []event
-			for _, e := range r.TxResult.Events {
-				attrs := make(map[string]string, len(e.Attributes))
-				for _, a := range e.Attributes {
-					attrs[a.Key] = a.Value
+				var events []txEvent
+				for _, e := range r.TxResult.Events {
+					attrs := make(map[string]string, len(e.Attributes))
+					for _, a := range e.Attributes {
+						attrs[a.Key] = a.Value
+					}
+					events = append(events, txEvent{e.Type, attrs})
 				}
-				events = append(events, event{e.Type, attrs})
-			}
-			out := struct {
-				Hash   string  `json:"hash"`
-				Height int64   `json:"height"`
-				Index  uint32  `json:"index"`
-				Code   uint32  `json:"code"`
-				Log    string  `json:"log,omitempty"`
-				Events []event `json:"events"`
-			}{fmt.Sprintf("%X", r.Hash), r.Height, r.Index, r.TxResult.Code, r.TxResult.Log, events}
-			return printResult(cmd, out, func(w io.Writer) error {
+				return txOut{fmt.Sprintf("%X", r.Hash), r.Height, r.Index, r.TxResult.Code, r.TxResult.Log, events}, nil
+			}, func(w io.Writer, out txOut) error {
 				status := "ok"
 				if out.Code != 0 {
 					status = fmt.Sprintf("failed (code %d): %s", out.Code, out.Log)
 				}
 				_, err := fmt.Fprintf(w, "hash    %s\nheight  %d\nindex   %d\nresult  %s\n", out.Hash, out.Height, out.Index, status)
-				for _, e := range events {
+				for _, e := range out.Events {
 					fmt.Fprintf(w, "event   %s %v\n", e.Type, e.Attributes)
 				}
 				return err
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	return cmd
+	}, nil)
 }

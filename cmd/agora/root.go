@@ -54,6 +54,7 @@ send transactions with 'agora tx', read chain state with 'agora query'.`,
 		newModelCmd(),
 		newGenerateCmd(),
 		newBenchCmd(),
+		newDocsCmd(),
 	)
 	return root
 }

@@ -16,12 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/agr"
-	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/validator"
 	"github.com/agoranet/agora/wire"
 )
@@ -94,30 +93,16 @@ func newMinerCmd() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			mg, err := c.Metagraph(ctx, netuid, 0)
+			enroll := miner.Enrollment{Chain: c, Netuid: netuid, Hotkey: hot}
+			if from != "" {
+				enroll.Coldkey = keys[1]
+			}
+			mg, err := enroll.Join(ctx)
+			if errors.Is(err, miner.ErrNotRegistered) {
+				return usageErrorf("hotkey %s is not registered on subnet %d; pass --from COLDKEY to register it", signerAddress(hot), netuid)
+			}
 			if err != nil {
 				return err
-			}
-			self := address.FromPubKey(hot.Public().(ed25519.PublicKey))
-			// The hotkey pays the fees of its own transactions (serve, weights):
-			// a coldkey at hand tops an empty one up.
-			if acc, _, err := c.Account(ctx, self, false); err == nil && acc.Balance < agr.Unit/100 && from != "" {
-				if err := sendAndWait(ctx, c, keys[1], tx.Transfer(self, agr.Unit)); err != nil {
-					return fmt.Errorf("fund hotkey for fees: %w", err)
-				}
-			}
-			if !registered(mg, self) {
-				if from == "" {
-					return usageErrorf("hotkey %s is not registered on subnet %d; pass --from COLDKEY to register it", self, netuid)
-				}
-				chainID, err := c.ChainID(ctx)
-				if err != nil {
-					return err
-				}
-				cold := address.FromPubKey(keys[1].Public().(ed25519.PublicKey))
-				if err := sendAndWait(ctx, c, keys[1], &tx.Msg{Sum: &tx.Msg_NeuronRegister{NeuronRegister: &tx.MsgNeuronRegister{Netuid: netuid, Hotkey: tx.ProveHotkey(hot, chainID, netuid, cold)}}}); err != nil {
-					return fmt.Errorf("register: %w", err)
-				}
 			}
 			m, err := miner.New(miner.Config{Hotkey: hot, Backend: b, PinnedModel: mg.Subnet.Params.ModelId,
 				Allow: miner.ChainAllow(c, netuid, 30*time.Second, allowOpts...), PricePer1K: mg.Subnet.Params.PricePer_1K,
@@ -135,11 +120,11 @@ func newMinerCmd() *cobra.Command {
 			srv := miner.NewHTTPServer(m.Handler())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(l) }()
-			if err := sendAndWait(ctx, c, hot, &tx.Msg{Sum: &tx.Msg_NeuronServe{NeuronServe: &tx.MsgNeuronServe{Netuid: netuid, Endpoint: endpoint, X25519PubKey: m.E2EPublicKey(), ModelId: b.ModelID()}}}); err != nil {
+			if err := enroll.Publish(ctx, endpoint, m.E2EPublicKey(), b.ModelID()); err != nil {
 				srv.Close()
-				return fmt.Errorf("publish endpoint: %w", err)
+				return err
 			}
-			logger.Info("miner serving", "netuid", netuid, "hotkey", self.String(), "endpoint", endpoint, "model_id", b.ModelID(), "x25519", hex.EncodeToString(m.E2EPublicKey()))
+			logger.Info("miner serving", "netuid", netuid, "hotkey", signerAddress(hot).String(), "endpoint", endpoint, "model_id", b.ModelID(), "x25519", hex.EncodeToString(m.E2EPublicKey()))
 			select {
 			case <-ctx.Done():
 			case err := <-errc:
@@ -174,22 +159,6 @@ func newMinerCmd() *cobra.Command {
 	return cmd
 }
 
-func registered(mg *tx.Metagraph, hot address.Address) bool {
-	for _, n := range mg.Neurons {
-		if a, err := address.FromBytes(n.Hotkey); err == nil && a == hot {
-			return true
-		}
-	}
-	return false
-}
-
-func sendAndWait(ctx context.Context, c *client.Client, key ed25519.PrivateKey, msgs ...*tx.Msg) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	_, err := c.SendAndWait(ctx, key, msgs, client.SendOptions{})
-	return err
-}
-
 func newValidatorCmd() *cobra.Command {
 	var (
 		netuid            uint32
@@ -201,7 +170,15 @@ func newValidatorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validator --netuid N --hotkey HOT --model F.gguf",
 		Short: "Challenge the subnet's miners, verify their answers with the pinned model, and put weights on chain",
-		Args:  exactArgs(0),
+		Long: `validator challenges every serving miner of the subnet each --interval,
+checks the answers token by token against the pinned model, and once a tempo
+puts its scores on chain as weights: committed, then revealed reveal_period
+tempos later on subnets with commit-reveal. The pending commit (weights and
+salt) is saved under --home/commits before it is sent, in the same file
+'agora weights commit' writes, so a validator restarted between commit and
+reveal still reveals. With --gateway it also serves a paid OpenAI-compatible
+gateway routed by its scores.`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
 			if err != nil {
@@ -230,7 +207,13 @@ func newValidatorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Chain: c, Seed: uint64(time.Now().UnixNano()), Logger: logger})
+			// The pending commit lives where 'agora weights commit' keeps one,
+			// so a restart between commit and reveal still reveals.
+			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Chain: c, Seed: uint64(time.Now().UnixNano()),
+				Logger: logger, CommitPath: commitPath(cmd, netuid, hotkey)})
+			if err != nil {
+				return err
+			}
 			go func() {
 				t := time.NewTicker(30 * time.Second)
 				defer t.Stop()
@@ -302,7 +285,7 @@ func (g *gatewayFlags) register(cmd *cobra.Command) {
 // start builds the validator's paid gateway (the constructor the devnet
 // uses too) and binds its listener.
 func (g *gatewayFlags) start(ctx context.Context, c *client.Client, key ed25519.PrivateKey, netuid uint32,
-	candidates func(context.Context) ([]gateway.Candidate, error), home string, logger *slog.Logger) (*gateway.Service, net.Listener, error) {
+	candidates func(context.Context) ([]route.Candidate, error), home string, logger *slog.Logger) (*gateway.Service, net.Listener, error) {
 	if g.limits.Concurrent < 0 || g.limits.PerSecond < 0 || g.limits.Burst < 0 {
 		return nil, nil, usageErrorf("--gateway-max-concurrent, --gateway-rate and --gateway-burst cannot be negative")
 	}

@@ -41,15 +41,7 @@ cap, and no more.`,
 			if channel == 0 {
 				return usageErrorf("--channel is required")
 			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			chainID, err := c.ChainID(cmd.Context())
+			priv, c, chainID, err := signerOnChain(cmd, from)
 			if err != nil {
 				return err
 			}

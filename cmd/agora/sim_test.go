@@ -12,17 +12,6 @@ import (
 	"github.com/agoranet/agora/yuma"
 )
 
-type simResultJSON struct {
-	Consensus         []json.Number   `json:"consensus"`
-	ValidatorTrust    []json.Number   `json:"validator_trust"`
-	Incentive         []json.Number   `json:"incentive"`
-	Dividends         []json.Number   `json:"dividends"`
-	Bonds             [][]json.Number `json:"bonds"`
-	ValidatorPermit   []bool          `json:"validator_permit"`
-	MinerEmission     []uint64        `json:"miner_emission"`
-	ValidatorEmission []uint64        `json:"validator_emission"`
-}
-
 // runSim runs `agora sim yuma --input - [extra...]` on a scenario.
 func runSim(t *testing.T, scenario string, extra ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -51,7 +40,7 @@ func TestSimYumaFile(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d: %s", code, out)
 		}
-		var res simResultJSON
+		var res simOutput
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
@@ -100,7 +89,7 @@ func TestSimYumaBondsFeedBack(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("epoch %d: exit %d: %s", epoch, code, errOut)
 		}
-		var res simResultJSON
+		var res simOutput
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatal(err)
 		}

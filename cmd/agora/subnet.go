@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
@@ -65,134 +67,98 @@ func optionalAmount(cmd *cobra.Command, flag string) (uint64, error) {
 
 func newSubnetCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "subnet", Short: "Register, configure, start and inspect subnets"}
-	cmd.AddCommand(newSubnetRegisterCmd(), newSubnetStartCmd(), newSubnetSetParamsCmd(), newSubnetListCmd())
+	cmd.AddCommand(txCommands(subnetRegister, subnetStart, subnetSetParams)...)
+	cmd.AddCommand(newSubnetListCmd())
 	return cmd
 }
 
-func newSubnetRegisterCmd() *cobra.Command {
-	var from, hotkey, name string
-	cmd := &cobra.Command{
-		Use:   "register --from COLDKEY --hotkey HOTKEY",
-		Short: "Create a subnet owned by COLDKEY; its lock cost is held by the subnet; HOTKEY becomes UID 0",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			maxLock, err := optionalAmount(cmd, "max-lock")
-			if err != nil {
-				return err
+var (
+	subnetRegister = txSpec{
+		use:    "register --from COLDKEY --hotkey HOTKEY",
+		short:  "Create a subnet owned by COLDKEY; its lock cost is held by the subnet; HOTKEY becomes UID 0",
+		args:   0,
+		from:   "owner coldkey (pays the lock)",
+		hotkey: "owner hotkey (becomes UID 0)",
+		flags: func(f *pflag.FlagSet) {
+			f.String("name", "", "subnet name")
+			f.String("max-lock", "", "refuse if the lock cost is above this (e.g. 200agr)")
+		},
+		build: func(r *txRun, _ []string) []*tx.Msg {
+			maxLock := r.optionalAmount("max-lock")
+			cold, hot := r.signPair()
+			chainID := r.chainID()
+			if r.err != nil {
+				return nil
 			}
-			keys, err := loadSigners(cmd, from, hotkey)
-			if err != nil {
-				return err
-			}
-			cold, hot := keys[0], keys[1]
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			chainID, err := c.ChainID(cmd.Context())
-			if err != nil {
-				return err
-			}
-			owner := address.FromPubKey(cold.Public().(ed25519.PublicKey))
-			msg := &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{
-				MaxLock: maxLock, Name: name, OwnerHotkey: tx.ProveHotkey(hot, chainID, subnet.NewSubnetNetuid, owner)}}}
-			return sendTx(cmd, cold, []*tx.Msg{msg}, client.SendOptions{})
+			return msgs(tx.SubnetRegister(r.flag("name"), tx.ProveHotkey(hot, chainID, subnet.NewSubnetNetuid, signerAddress(cold)), maxLock))
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "owner coldkey (pays the lock)")
-	cmd.Flags().StringVar(&hotkey, "hotkey", "", "owner hotkey (becomes UID 0)")
-	cmd.Flags().StringVar(&name, "name", "", "subnet name")
-	cmd.Flags().String("max-lock", "", "refuse if the lock cost is above this (e.g. 200agr)")
-	addTxFlags(cmd)
-	return cmd
-}
-
-func newSubnetStartCmd() *cobra.Command {
-	var from string
-	cmd := &cobra.Command{
-		Use:   "start NETUID --from OWNER",
-		Short: "Turn on emission to a subnet",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			return sendTx(cmd, priv, []*tx.Msg{{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: netuid}}}}, client.SendOptions{})
-		},
-	}
-	cmd.Flags().StringVar(&from, "from", "", "owner coldkey")
-	addTxFlags(cmd)
-	return cmd
-}
-
-func newSubnetSetParamsCmd() *cobra.Command {
-	var from string
-	cmd := &cobra.Command{
-		Use:   "set-params NETUID --from OWNER [--tempo N] [--commit-reveal=false] …",
-		Short: "Change a subnet's hyperparameters (only the flags given change)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			netuid, err := parseNetuid(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			mg, err := c.Metagraph(cmd.Context(), netuid, 0)
-			if err != nil {
-				return err
-			}
-			p := mg.Subnet.Params
-			f := cmd.Flags()
-			u64 := map[string]*uint64{"tempo": &p.Tempo, "immunity-period": &p.ImmunityPeriod, "activity-cutoff": &p.ActivityCutoff,
-				"weights-rate-limit": &p.WeightsRateLimit, "reveal-period": &p.RevealPeriod, "bonds-moving-average": &p.BondsMovingAverage,
-				"weights-version": &p.WeightsVersion, "serving-rate-limit": &p.ServingRateLimit}
-			for name, dst := range u64 {
-				if f.Changed(name) {
-					*dst, _ = f.GetUint64(name)
-				}
-			}
-			u32 := map[string]*uint32{"max-uids": &p.MaxUids, "max-validators": &p.MaxValidators, "kappa": &p.Kappa,
-				"bonds-penalty": &p.BondsPenalty, "min-allowed-weights": &p.MinAllowedWeights, "yuma-version": &p.YumaVersion}
-			for name, dst := range u32 {
-				if f.Changed(name) {
-					*dst, _ = f.GetUint32(name)
-				}
-			}
-			amounts := map[string]*uint64{"min-burn": &p.MinBurn, "max-burn": &p.MaxBurn, "stake-threshold": &p.StakeThreshold, "price-per-1k": &p.PricePer_1K}
-			for name, dst := range amounts {
-				if f.Changed(name) {
-					if *dst, err = optionalAmount(cmd, name); err != nil {
-						return err
+	subnetStart     = oneArgTx("start NETUID --from OWNER", "Turn on emission to a subnet", "owner coldkey", (*txRun).netuid, tx.SubnetStart)
+	subnetSetParams = txSpec{
+		use:   "set-params NETUID --from OWNER [--tempo N] [--commit-reveal=false] …",
+		short: "Change a subnet's hyperparameters (only the flags given change)",
+		args:  1,
+		from:  "owner coldkey",
+		flags: subnetParamFlags,
+		build: func(r *txRun, a []string) []*tx.Msg {
+			netuid := r.netuid(a[0])
+			if c := r.client(); c != nil {
+				mg, err := c.Metagraph(r.cmd.Context(), netuid, 0)
+				if r.fail(err) {
+					p, err := changedParams(r.cmd, mg.Subnet.Params)
+					if r.fail(err) {
+						r.sign("from")
+						return msgs(tx.SubnetSetParams(netuid, p))
 					}
 				}
 			}
-			if f.Changed("commit-reveal") {
-				p.CommitReveal, _ = f.GetBool("commit-reveal")
-			}
-			if f.Changed("model-id") {
-				p.ModelId, _ = f.GetString("model-id")
-			}
-			if err := subnet.ValidateParams(p); err != nil {
-				return usageError{err}
-			}
-			priv, err := loadSigner(cmd, from)
-			if err != nil {
-				return err
-			}
-			msg := &tx.Msg{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: netuid, Params: p}}}
-			return sendTx(cmd, priv, []*tx.Msg{msg}, client.SendOptions{})
+			return nil
 		},
 	}
+)
+
+// changedParams applies the hyperparameter flags given to p and checks the result.
+func changedParams(cmd *cobra.Command, p *tx.SubnetParams) (*tx.SubnetParams, error) {
 	f := cmd.Flags()
-	f.StringVar(&from, "from", "", "owner coldkey")
+	u64 := map[string]*uint64{"tempo": &p.Tempo, "immunity-period": &p.ImmunityPeriod, "activity-cutoff": &p.ActivityCutoff,
+		"weights-rate-limit": &p.WeightsRateLimit, "reveal-period": &p.RevealPeriod, "bonds-moving-average": &p.BondsMovingAverage,
+		"weights-version": &p.WeightsVersion, "serving-rate-limit": &p.ServingRateLimit}
+	for name, dst := range u64 {
+		if f.Changed(name) {
+			*dst, _ = f.GetUint64(name)
+		}
+	}
+	u32 := map[string]*uint32{"max-uids": &p.MaxUids, "max-validators": &p.MaxValidators, "kappa": &p.Kappa,
+		"bonds-penalty": &p.BondsPenalty, "min-allowed-weights": &p.MinAllowedWeights, "yuma-version": &p.YumaVersion}
+	for name, dst := range u32 {
+		if f.Changed(name) {
+			*dst, _ = f.GetUint32(name)
+		}
+	}
+	amounts := map[string]*uint64{"min-burn": &p.MinBurn, "max-burn": &p.MaxBurn, "stake-threshold": &p.StakeThreshold, "price-per-1k": &p.PricePer_1K}
+	for name, dst := range amounts {
+		if f.Changed(name) {
+			v, err := optionalAmount(cmd, name)
+			if err != nil {
+				return nil, err
+			}
+			*dst = v
+		}
+	}
+	if f.Changed("commit-reveal") {
+		p.CommitReveal, _ = f.GetBool("commit-reveal")
+	}
+	if f.Changed("model-id") {
+		p.ModelId, _ = f.GetString("model-id")
+	}
+	if err := subnet.ValidateParams(p); err != nil {
+		return nil, usageError{err}
+	}
+	return p, nil
+}
+
+// subnetParamFlags are set-params' hyperparameter flags.
+func subnetParamFlags(f *pflag.FlagSet) {
 	for _, n := range []string{"tempo", "immunity-period", "activity-cutoff", "weights-rate-limit", "reveal-period", "weights-version", "serving-rate-limit"} {
 		f.Uint64(n, 0, n+" in blocks (reveal-period in tempos)")
 	}
@@ -208,28 +174,21 @@ func newSubnetSetParamsCmd() *cobra.Command {
 	}
 	f.Bool("commit-reveal", true, "weights are committed, then revealed a tempo later")
 	f.String("model-id", "", "pinned model: sha256 of the GGUF file, hex")
-	addTxFlags(cmd)
-	return cmd
 }
 
 func newSubnetListCmd() *cobra.Command {
-	cmd := &cobra.Command{
+	return readCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List subnets",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(cmd)
-			if err != nil {
-				return err
-			}
-			subs, err := c.Subnets(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if subs == nil {
-				subs = []*tx.Subnet{}
-			}
-			return printResult(cmd, subs, func(w io.Writer) error {
+			return show(cmd, func(ctx context.Context, c *client.Client) ([]*tx.Subnet, error) {
+				subs, err := c.Subnets(ctx)
+				if subs == nil {
+					subs = []*tx.Subnet{}
+				}
+				return subs, err
+			}, func(w io.Writer, subs []*tx.Subnet) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NETUID\tNAME\tOWNER\tUIDS\tSTARTED\tTEMPO\tEMITTED")
 				for _, s := range subs {
@@ -239,9 +198,7 @@ func newSubnetListCmd() *cobra.Command {
 				return tw.Flush()
 			})
 		},
-	}
-	addNodeFlag(cmd)
-	return cmd
+	}, nil)
 }
 
 func addrString(b []byte) string {

@@ -26,6 +26,7 @@ import (
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/node"
+	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/x402"
 )
 
@@ -89,11 +90,9 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	}
 	params := subnet.DefaultSubnetParams()
 	params.PricePer_1K = 1000
-	send(payer, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{OwnerHotkey: tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, payerAddr)}}},
-		&tx.Msg{Sum: &tx.Msg_SubnetSetParams{SubnetSetParams: &tx.MsgSubnetSetParams{Netuid: 1, Params: params}}})
+	send(payer, tx.SubnetRegister("", tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, payerAddr), 0), tx.SubnetSetParams(1, params))
 	h, _ := c.Height(ctx)
-	res, err := c.SendAndWait(ctx, payer, []*tx.Msg{{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{
-		Payee: valAddr[:], Netuid: 1, Deposit: agr.Unit, ExpiryHeight: uint64(h) + 100_000}}}}, client.SendOptions{})
+	res, err := c.SendAndWait(ctx, payer, []*tx.Msg{tx.ChannelOpen(valAddr, 1, agr.Unit, uint64(h)+100_000)}, client.SendOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +129,8 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	if err := cmd.ParseFlags([]string{"--gateway", "127.0.0.1:0", "--gateway-expiry-margin", "8"}); err != nil {
 		t.Fatal(err)
 	}
-	candidates := func(context.Context) ([]gateway.Candidate, error) {
-		return []gateway.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
+	candidates := func(context.Context) ([]route.Candidate, error) {
+		return []route.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
 	}
 	svc, l, err := gf.start(ctx, c, val, 1, candidates, home, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -1,9 +1,10 @@
-package chain
+package tx
 
 // Codespace names Agora's ABCI result codes.
 const Codespace = "agora"
 
-// ABCI result codes. Clients branch on them, so values never change.
+// ABCI result codes of transactions and queries. Clients branch on them, so
+// values never change.
 const (
 	CodeOK                uint32 = 0
 	CodeMalformed         uint32 = 1

@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/libs/bytes"
+	jsonrpc "github.com/cometbft/cometbft/rpc/jsonrpc/client"
+	cmttypes "github.com/cometbft/cometbft/types"
+)
+
+// The node's JSON-RPC answers the SDK reads. They mirror CometBFT's result
+// types field for field (same JSON names), but only the fields used here:
+// CometBFT's own result package imports its p2p stack, and with it the
+// node's database (goleveldb), which no SDK build should carry.
+
+// ResultTx is a committed transaction and its execution result.
+type ResultTx struct {
+	Hash     bytes.HexBytes    `json:"hash"`
+	Height   int64             `json:"height"`
+	Index    uint32            `json:"index"`
+	TxResult abci.ExecTxResult `json:"tx_result"`
+	Tx       cmttypes.Tx       `json:"tx"`
+}
+
+// ResultBlock is a block and its id.
+type ResultBlock struct {
+	BlockID cmttypes.BlockID `json:"block_id"`
+	Block   *cmttypes.Block  `json:"block"`
+}
+
+// ResultBlockResults are the execution results of one block's transactions.
+type ResultBlockResults struct {
+	Height     int64                `json:"height"`
+	TxsResults []*abci.ExecTxResult `json:"txs_results"`
+}
+
+type resultStatus struct {
+	NodeInfo struct {
+		Network string `json:"network"`
+	} `json:"node_info"`
+	SyncInfo struct {
+		LatestBlockHeight int64 `json:"latest_block_height"`
+	} `json:"sync_info"`
+}
+
+type resultBroadcastTx struct {
+	Code      uint32         `json:"code"`
+	Log       string         `json:"log"`
+	Codespace string         `json:"codespace"`
+	Hash      bytes.HexBytes `json:"hash"`
+}
+
+type resultABCIQuery struct {
+	Response abci.ResponseQuery `json:"response"`
+}
+
+type resultCommit struct {
+	cmttypes.SignedHeader `json:"signed_header"`
+	CanonicalCommit       bool `json:"canonical"`
+}
+
+type resultValidators struct {
+	Validators []*cmttypes.Validator `json:"validators"`
+	Total      int                   `json:"total"`
+}
+
+// rpc calls the node's JSON-RPC methods with the parameters CometBFT's
+// RPC server expects.
+type rpc struct{ c *jsonrpc.Client }
+
+// call runs one method and decodes its result into a new T.
+func call[T any](ctx context.Context, r rpc, method string, params map[string]any) (*T, error) {
+	res := new(T)
+	if _, err := r.c.Call(ctx, method, params, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// heightParam is the optional height most methods take; 0 means the latest.
+func heightParam(height int64) map[string]any {
+	if height > 0 {
+		return map[string]any{"height": height}
+	}
+	return map[string]any{}
+}
+
+func (r rpc) status(ctx context.Context) (*resultStatus, error) {
+	return call[resultStatus](ctx, r, "status", map[string]any{})
+}
+
+func (r rpc) broadcastTxSync(ctx context.Context, raw []byte) (*resultBroadcastTx, error) {
+	return call[resultBroadcastTx](ctx, r, "broadcast_tx_sync", map[string]any{"tx": cmttypes.Tx(raw)})
+}
+
+func (r rpc) abciQuery(ctx context.Context, path string, data []byte, height int64, prove bool) (*resultABCIQuery, error) {
+	return call[resultABCIQuery](ctx, r, "abci_query",
+		map[string]any{"path": path, "data": bytes.HexBytes(data), "height": height, "prove": prove})
+}
+
+func (r rpc) tx(ctx context.Context, hash []byte) (*ResultTx, error) {
+	return call[ResultTx](ctx, r, "tx", map[string]any{"hash": hash, "prove": false})
+}
+
+func (r rpc) block(ctx context.Context, height int64) (*ResultBlock, error) {
+	return call[ResultBlock](ctx, r, "block", heightParam(height))
+}
+
+func (r rpc) blockResults(ctx context.Context, height int64) (*ResultBlockResults, error) {
+	return call[ResultBlockResults](ctx, r, "block_results", heightParam(height))
+}
+
+func (r rpc) commit(ctx context.Context, height int64) (*resultCommit, error) {
+	return call[resultCommit](ctx, r, "commit", heightParam(height))
+}
+
+func (r rpc) validators(ctx context.Context, height int64, page, perPage int) (*resultValidators, error) {
+	params := heightParam(height)
+	params["page"], params["per_page"] = page, perPage
+	return call[resultValidators](ctx, r, "validators", params)
+}

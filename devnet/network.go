@@ -293,7 +293,39 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		}
 	}()
 	n.GatewayURL = "http://" + l.Addr().String() + "/v1"
+	if o.Miners > 0 {
+		// Miners answer only validators holding a permit, which the chain
+		// grants at the subnet's first epoch; until the validator has scored a
+		// miner the gateway has nowhere to route, so the devnet is not ready.
+		o.Logger.Info("waiting for the validator's permit and first scores (the subnet's first epoch)")
+		if err := n.waitRoutable(ctx); err != nil {
+			n.Stop()
+			return nil, fmt.Errorf("wait for the gateway to have a scored miner: %w", err)
+		}
+	}
 	return n, nil
+}
+
+// waitRoutable returns once the validator has scored a miner the gateway
+// can route to, or ctx ends.
+func (n *Network) waitRoutable(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cands, err := n.Validator.Candidates(ctx)
+		if err == nil {
+			for _, c := range cands {
+				if c.Endpoint != "" && c.Score > 0 {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Stop shuts the gateway (which claims what it charged one last time),

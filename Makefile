@@ -17,7 +17,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzCheckTx -fuzztime $(FUZZTIME) ./chain/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./address/
 	$(GO) test -run XXX -fuzz FuzzDecodeKeyFile -fuzztime $(FUZZTIME) ./keys/
-	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./cmd/agora/
+	$(GO) test -run XXX -fuzz FuzzParseScenario -fuzztime $(FUZZTIME) ./sim/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./engine/

@@ -1,6 +1,23 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/bench"
+	"github.com/agoranet/agora/engine"
+)
 
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -9,4 +26,178 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newBenchTransfersCmd(), newBenchEngineCmd(), newBenchGatewayCmd())
 	return cmd
+}
+
+func newBenchTransfersCmd() *cobra.Command {
+	var (
+		accounts, perAccount, conns int
+		blockTime                   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "transfers",
+		Short: "Drive a fresh local node with signed transfers; print committed tx/s and commit latency",
+		Long: `transfers starts a single-node chain in a temporary directory with --accounts
+funded accounts, pre-signs --per-account transfers for each, sends them with
+broadcast_tx_sync over --conns concurrent RPC connections, and watches blocks
+to measure committed transfers per second and send-to-commit latency.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if accounts < 1 || perAccount < 1 || conns < 1 {
+				return usageErrorf("--accounts, --per-account and --conns must be positive")
+			}
+			res, err := bench.Transfers(cmd.Context(), bench.TransfersConfig{Accounts: accounts, PerAccount: perAccount,
+				Conns: conns, BlockTime: blockTime, Progress: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, res, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "accounts %d, connections %d, block time %d ms\nsent %d, committed %d, rejected %d in %.1f s over %d blocks (max %d txs/block)\ncommitted transfers/s  %.0f\ncommit latency         p50 %.0f ms, p99 %.0f ms\n",
+					res.Accounts, res.Connections, res.BlockTimeMs, res.Sent, res.Committed, res.Rejected, res.Seconds, res.Blocks, res.MaxBlockTxs,
+					res.TxPerSecond, res.P50Millis, res.P99Millis)
+				if res.FirstRejects != "" {
+					fmt.Fprintf(w, "first rejection: %s\n", res.FirstRejects)
+				}
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&accounts, "accounts", 2000, "funded sender accounts")
+	cmd.Flags().IntVar(&perAccount, "per-account", 30, "transfers each account sends")
+	cmd.Flags().IntVar(&conns, "conns", 32, "concurrent RPC connections")
+	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time of the benchmark chain")
+	return cmd
+}
+
+func newBenchGatewayCmd() *cobra.Command {
+	var conc int
+	var dur time.Duration
+	var stream, free bool
+	cmd := &cobra.Command{
+		Use:   "gateway [--stream] [--concurrency 4] [--duration 10s]",
+		Short: "Requests/s and added latency of paid requests through gateway → miner (openai backend) → an instant upstream, against the upstream alone",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if conc < 1 || dur <= 0 {
+				return usageErrorf("--concurrency and --duration must be positive")
+			}
+			res, err := bench.Gateway(cmd.Context(), bench.GatewayConfig{Concurrency: conc, Duration: dur, Stream: stream, Free: free,
+				Progress: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, res, func(w io.Writer) error {
+				paid := "paid (a voucher verified and fsynced per request)"
+				if free {
+					paid = "free (no payments)"
+				}
+				_, err := fmt.Fprintf(w, "%s %s requests, %d concurrent, %.0f s each\ndirect       %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nvia gateway  %7.0f req/s  p50 %.2f ms  p99 %.2f ms\nadded        p50 %.2f ms  p99 %.2f ms (gateway + signed miner hop + receipt checks)\n",
+					res.Mode, paid, conc, dur.Seconds(), res.Direct.RPS, res.Direct.P50ms, res.Direct.P99ms, res.ViaGateway.RPS, res.ViaGateway.P50ms, res.ViaGateway.P99ms, res.AddedP50ms, res.AddedP99ms)
+				return err
+			})
+		},
+	}
+	cmd.Flags().IntVar(&conc, "concurrency", 4, "concurrent clients")
+	cmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "how long to measure each path")
+	cmd.Flags().BoolVar(&stream, "stream", false, "measure streamed requests")
+	cmd.Flags().BoolVar(&free, "free", false, "serve without payments, to see what the voucher check and ledger cost")
+	return cmd
+}
+
+func newBenchEngineCmd() *cobra.Command {
+	var shape, quant, modelPath string
+	var promptLen, genLen, threads int
+	cmd := &cobra.Command{
+		Use:   "engine [--shape smollm2-135m --quant q8_0 | --model F.gguf]",
+		Short: "Measure the built-in engine's prompt and decode tokens/s and peak memory",
+		Long: `Measures the built-in engine on a model: prompt processing (batched) and
+decode tokens per second, and the process's peak resident memory.
+
+Without --model it generates a random-weight model of --shape into a
+temporary directory first (in a child process, so the generator's memory does
+not count toward the peak). Decoding runs greedily for exactly --tokens
+tokens (end-of-sequence tokens do not stop it).`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if promptLen < 1 || genLen < 2 {
+				return usageErrorf("--prompt must be at least 1 and --tokens at least 2")
+			}
+			if threads > 0 {
+				runtime.GOMAXPROCS(threads)
+			}
+			path := modelPath
+			if path == "" {
+				dir, err := os.MkdirTemp("", "agora-bench-engine-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				if path, err = benchModel(cmd, dir, shape, quant); err != nil {
+					return err
+				}
+			}
+			out, err := bench.Engine(cmd.Context(), bench.EngineConfig{Model: path, PromptTokens: promptLen, DecodeTokens: genLen})
+			var ce *bench.ContextError
+			if errors.As(err, &ce) {
+				return usageErrorf("--prompt %d + --tokens %d exceed the model's context of %d", ce.Prompt, ce.Decode, ce.Context)
+			}
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, out, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "model    %s (%s, %d threads)\nprompt   %d tokens at %.1f tokens/s\ndecode   %d tokens at %.1f tokens/s\npeak RSS %.0f MiB (model file %.0f MiB mapped, Go runtime %.0f MiB)\n",
+					out.Model, out.Weights, out.Threads, out.PromptTokens, out.PromptPerSec, out.DecodeTokens, out.DecodePerSec, out.PeakRSSMiB, out.FileMiB, out.GoMemoryMiB)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&shape, "shape", "smollm2-135m", "shape of a generated model: "+shapeNames())
+	cmd.Flags().StringVar(&quant, "quant", "q8_0", "weights of a generated model: f32, f16 or q8_0")
+	cmd.Flags().StringVar(&modelPath, "model", "", "benchmark this GGUF instead of a generated model")
+	cmd.Flags().IntVar(&promptLen, "prompt", 64, "prompt tokens")
+	cmd.Flags().IntVar(&genLen, "tokens", 64, "tokens to decode")
+	cmd.Flags().IntVar(&threads, "threads", 0, "worker threads (default GOMAXPROCS, i.e. all cores)")
+	return cmd
+}
+
+// benchModel generates the engine benchmark's random-weight model in dir and
+// returns its path. It runs the generator in a child agora process so the
+// generator's memory stays out of the benchmark's peak.
+func benchModel(cmd *cobra.Command, dir, shape, quant string) (string, error) {
+	s, ok := engine.Shapes[shape]
+	if !ok {
+		return "", usageErrorf("--shape %q: one of %s", shape, shapeNames())
+	}
+	switch engine.Quant(quant) {
+	case engine.QuantF32, engine.QuantF16, engine.QuantQ8:
+	default:
+		return "", usageErrorf("--quant %q: one of f32, f16, q8_0", quant)
+	}
+	path := filepath.Join(dir, shape+".gguf")
+	fmt.Fprintf(cmd.ErrOrStderr(), "generating a %s %s model…\n", shape, quant)
+	if err := genInChild(cmd.Context(), path, shape, quant); err != nil {
+		// Still measurable, only the peak memory includes the generator.
+		fmt.Fprintf(cmd.ErrOrStderr(), "(child process failed: %v; generating in-process)\n", err)
+		if err := engine.Generate(path, s, engine.Quant(quant), 1); err != nil {
+			return "", err
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+	}
+	return path, nil
+}
+
+// genInChild writes the benchmark model from a child agora process.
+func genInChild(ctx context.Context, path, shape, quant string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(exe, ".test") {
+		return errors.New("running under go test")
+	}
+	c := exec.CommandContext(ctx, exe, "model", "gen", "--out", path, "--shape", shape, "--quant", quant, "--seed", "1")
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agoranet/agora/bench"
 )
 
 // runCLI runs the agora command tree in-process and returns stdout and the exit code.
@@ -168,7 +170,7 @@ func TestNodeInitRejectsBadAccounts(t *testing.T) {
 func TestBenchTransfersSmall(t *testing.T) {
 	out, code := runCLI(t, context.Background(), "bench", "transfers", "--accounts", "20", "--per-account", "5",
 		"--conns", "4", "--block-time", "200ms", "--output", "json")
-	var res transferBenchResult
+	var res bench.TransfersResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK {
 		t.Fatalf("bench: %d %q %v", code, out, err)
 	}
@@ -180,7 +182,7 @@ func TestBenchTransfersSmall(t *testing.T) {
 func TestBenchGatewaySmall(t *testing.T) {
 	for _, mode := range [][]string{nil, {"--stream"}} {
 		out, code := runCLI(t, context.Background(), append([]string{"bench", "gateway", "--duration", "300ms", "--concurrency", "2", "--output", "json"}, mode...)...)
-		var res gatewayBenchResult
+		var res bench.GatewayResult
 		if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK {
 			t.Fatalf("bench gateway: %d %q %v", code, out, err)
 		}

@@ -6,7 +6,9 @@
 // and print. Transaction commands are declared as txSpec values sharing one
 // send path; messages come from chain/tx's constructors; services are built
 // by the constructors their packages own (miner.Enrollment, validator.New,
-// gateway.NewService, devnet.Start), the same ones the devnet uses.
+// gateway.NewService, devnet.Start), the same ones the devnet uses; the
+// benchmark harnesses live in package bench and the Yuma simulator in
+// package sim, each returning a result struct this command prints.
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agoranet/agora/sim"
 	"github.com/agoranet/agora/yuma"
 )
 
@@ -40,7 +41,7 @@ func TestSimYumaFile(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d: %s", code, out)
 		}
-		var res simOutput
+		var res sim.Output
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
@@ -89,7 +90,7 @@ func TestSimYumaBondsFeedBack(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("epoch %d: exit %d: %s", epoch, code, errOut)
 		}
-		var res simOutput
+		var res sim.Output
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatal(err)
 		}
@@ -162,35 +163,4 @@ func TestSimYumaRejects(t *testing.T) {
 	if _, code := runCLI(t, context.Background(), "sim", "yuma", "--input", filepath.Join(t.TempDir(), "none.json")); code != exitUsage {
 		t.Errorf("missing file: exit %d", code)
 	}
-}
-
-func FuzzParseScenario(f *testing.F) {
-	f.Add(`{"stake":[100,0],"weights":[[0,65535],[0,0]],"bonds":[[0,0.5],[0,0]],"emission":10}`)
-	f.Add(`{"version":"yuma2","kappa":0.5,"stake":[1.5,2],"weights":[[1,2],[3,4]]}`)
-	f.Add(`{"kappa":5e-1,"bonds_penalty":1E0,"stake":[1e3,2],"weights":[[1,2],[3,4]],"active":[true,false],"validator_permit":[false,true],"max_validators":1}`)
-	f.Add(`{"stake":[18446744073709551615,1],"weights":[[0,1],[1,0]],"emission":18446744073709551615}`)
-	f.Add(`{"kappa":1e-999999999,"stake":[1],"weights":[[0]]}`)
-	f.Fuzz(func(t *testing.T, s string) {
-		p, in, err := parseScenario(strings.NewReader(s))
-		if err != nil {
-			return
-		}
-		// Whatever parses must run (or be rejected by yuma) without
-		// panicking, and the emission must add up.
-		out, err := yuma.Epoch(p, in)
-		if err != nil {
-			return
-		}
-		res := simResult(out)
-		var total uint64
-		for i := range res.MinerEmission {
-			total += res.MinerEmission[i] + res.ValidatorEmission[i]
-		}
-		if total+out.Unallocated != in.Emission {
-			t.Fatalf("emission %d + %d unallocated != %d", total, out.Unallocated, in.Emission)
-		}
-		if _, err := json.Marshal(res); err != nil {
-			t.Fatalf("output does not encode: %v", err)
-		}
-	})
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
@@ -26,7 +24,17 @@ import (
 	"github.com/agoranet/agora/node"
 )
 
-type transferBenchResult struct {
+// TransfersConfig sizes a transfer benchmark.
+type TransfersConfig struct {
+	Accounts   int           // funded sender accounts
+	PerAccount int           // transfers each account sends
+	Conns      int           // concurrent RPC connections
+	BlockTime  time.Duration // block time of the benchmark chain
+	Progress   io.Writer     // progress lines; nil discards them
+}
+
+// TransfersResult is what a transfer benchmark measured.
+type TransfersResult struct {
 	Accounts     int     `json:"accounts"`
 	Sent         int     `json:"sent"`
 	Committed    int     `json:"committed"`
@@ -42,51 +50,27 @@ type transferBenchResult struct {
 	FirstRejects string  `json:"first_rejection,omitempty"`
 }
 
-func newBenchTransfersCmd() *cobra.Command {
-	var (
-		accounts, perAccount, conns int
-		blockTime                   time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "transfers",
-		Short: "Drive a fresh local node with signed transfers; print committed tx/s and commit latency",
-		Long: `transfers starts a single-node chain in a temporary directory with --accounts
-funded accounts, pre-signs --per-account transfers for each, sends them with
-broadcast_tx_sync over --conns concurrent RPC connections, and watches blocks
-to measure committed transfers per second and send-to-commit latency.`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if accounts < 1 || perAccount < 1 || conns < 1 {
-				return usageErrorf("--accounts, --per-account and --conns must be positive")
-			}
-			res, err := runTransferBench(cmd.Context(), cmd.ErrOrStderr(), accounts, perAccount, conns, blockTime)
-			if err != nil {
-				return err
-			}
-			return printResult(cmd, res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "accounts %d, connections %d, block time %d ms\nsent %d, committed %d, rejected %d in %.1f s over %d blocks (max %d txs/block)\ncommitted transfers/s  %.0f\ncommit latency         p50 %.0f ms, p99 %.0f ms\n",
-					res.Accounts, res.Connections, res.BlockTimeMs, res.Sent, res.Committed, res.Rejected, res.Seconds, res.Blocks, res.MaxBlockTxs,
-					res.TxPerSecond, res.P50Millis, res.P99Millis)
-				if res.FirstRejects != "" {
-					fmt.Fprintf(w, "first rejection: %s\n", res.FirstRejects)
-				}
-				return err
-			})
-		},
-	}
-	cmd.Flags().IntVar(&accounts, "accounts", 2000, "funded sender accounts")
-	cmd.Flags().IntVar(&perAccount, "per-account", 30, "transfers each account sends")
-	cmd.Flags().IntVar(&conns, "conns", 32, "concurrent RPC connections")
-	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time of the benchmark chain")
-	return cmd
-}
+const transfersChainID = "agora-bench"
 
-func benchKey(i int) ed25519.PrivateKey {
+func transferKey(i int) ed25519.PrivateKey {
 	seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("agora-bench"), uint64(i)))
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
-func runTransferBench(ctx context.Context, progress io.Writer, accounts, perAccount, conns int, blockTime time.Duration) (*transferBenchResult, error) {
+// Transfers starts a single-node chain in a temporary directory with
+// cfg.Accounts funded accounts, pre-signs cfg.PerAccount transfers for each,
+// sends them with broadcast_tx_sync over cfg.Conns connections and watches
+// blocks to measure committed transfers per second and send-to-commit
+// latency. The chain and its directory are gone when it returns.
+func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, error) {
+	if cfg.Accounts < 1 || cfg.PerAccount < 1 || cfg.Conns < 1 {
+		return nil, errors.New("bench: accounts, transfers per account and connections must be positive")
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	accounts, perAccount, conns := cfg.Accounts, cfg.PerAccount, cfg.Conns
 	home, err := os.MkdirTemp("", "agora-bench-")
 	if err != nil {
 		return nil, err
@@ -97,13 +81,13 @@ func runTransferBench(ctx context.Context, progress io.Writer, accounts, perAcco
 		return nil, err
 	}
 	keysList := make([]ed25519.PrivateKey, accounts)
-	g := chain.Genesis{Params: chain.DefaultParams(uint64(blockTime / time.Millisecond)), Devnet: true}
+	g := chain.Genesis{Params: chain.DefaultParams(uint64(cfg.BlockTime / time.Millisecond)), Devnet: true}
 	for i := range keysList {
-		keysList[i] = benchKey(i)
+		keysList[i] = transferKey(i)
 		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: address.FromPubKey(keysList[i].Public().(ed25519.PublicKey)), Balance: 1000 * agr.Unit})
 	}
 	err = node.Init(home, node.InitOptions{
-		ChainID: "agora-bench", Moniker: "bench", Genesis: g, BlockTime: blockTime,
+		ChainID: transfersChainID, Moniker: "bench", Genesis: g, BlockTime: cfg.BlockTime,
 		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", p2pPort),
 		MempoolSize: accounts*perAccount + 1000,
 	})
@@ -126,12 +110,12 @@ func runTransferBench(ctx context.Context, progress io.Writer, accounts, perAcco
 	// Pre-sign everything so the measurement is the chain, not the signer.
 	fmt.Fprintf(progress, "signing %d transfers from %d accounts…\n", accounts*perAccount, accounts)
 	fee := g.Params.FeeTransfer
-	sink := address.FromPubKey(benchKey(-1).Public().(ed25519.PublicKey))
+	sink := address.FromPubKey(transferKey(-1).Public().(ed25519.PublicKey))
 	signed := make([][][]byte, accounts) // [account][nonce]
 	for i, k := range keysList {
 		signed[i] = make([][]byte, perAccount)
 		for nonce := range perAccount {
-			raw, err := tx.Sign(k, &tx.TxBody{ChainId: "agora-bench", Nonce: uint64(nonce), Fee: fee, Msgs: []*tx.Msg{tx.Transfer(sink, 1)}})
+			raw, err := tx.Sign(k, &tx.TxBody{ChainId: transfersChainID, Nonce: uint64(nonce), Fee: fee, Msgs: []*tx.Msg{tx.Transfer(sink, 1)}})
 			if err != nil {
 				return nil, err
 			}
@@ -220,20 +204,23 @@ func runTransferBench(ctx context.Context, progress io.Writer, accounts, perAcco
 		return nil, errors.New("no transfer was committed")
 	}
 	slices.Sort(latencies)
-	pct := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
 	elapsed := lastCommit.Sub(start).Seconds()
-	res := &transferBenchResult{
+	res := &TransfersResult{
 		Accounts: accounts, Sent: total - int(rejected.Load()), Committed: len(latencies), Rejected: int(rejected.Load()),
 		Seconds: elapsed, TxPerSecond: float64(len(latencies)) / elapsed,
-		P50Millis: pct(0.50), P99Millis: pct(0.99), Blocks: blocks, MaxBlockTxs: maxBlock,
-		BlockTimeMs: blockTime.Milliseconds(), Connections: conns,
+		P50Millis: percentileMillis(latencies, 0.50), P99Millis: percentileMillis(latencies, 0.99), Blocks: blocks, MaxBlockTxs: maxBlock,
+		BlockTimeMs: cfg.BlockTime.Milliseconds(), Connections: conns,
 	}
 	if v, ok := firstReject.Load().(string); ok {
 		res.FirstRejects = v
 	}
 	return res, nil
+}
+
+// percentileMillis reads the p-th percentile of sorted, non-empty latencies
+// in milliseconds.
+func percentileMillis(sorted []time.Duration, p float64) float64 {
+	return float64(sorted[int(p*float64(len(sorted)-1))].Microseconds()) / 1000
 }
 
 // sendWithRetry retries while the mempool is full; the chain's own refusals are final.

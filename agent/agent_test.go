@@ -55,16 +55,19 @@ func (c *fakeChain) Channel(_ context.Context, id uint64, _ bool) (*tx.Channel, 
 }
 
 func (c *fakeChain) Subnet(_ context.Context, n uint32, _ bool) (*tx.Subnet, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	mg, ok := c.graphs[n]
-	if !ok {
-		return nil, fmt.Errorf("subnet %d: %w", n, client.ErrNoSubnet)
+	mg, err := c.graph(n)
+	if err != nil {
+		return nil, err
 	}
-	return proto.Clone(mg.Subnet).(*tx.Subnet), nil
+	return mg.Subnet, nil
 }
 
 func (c *fakeChain) Metagraph(_ context.Context, n uint32, _ int64) (*tx.Metagraph, error) {
+	return c.graph(n)
+}
+
+// graph is a copy of subnet n's metagraph, as a node's answer would be.
+func (c *fakeChain) graph(n uint32) (*tx.Metagraph, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	mg, ok := c.graphs[n]

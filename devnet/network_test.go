@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,25 +16,11 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
-	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/internal/openaisdk"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/keys"
-	"github.com/agoranet/agora/node"
 )
-
-func model(t *testing.T, seed uint64) *engine.Model {
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("m%d.gguf", seed))
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, seed); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
 
 // TestHonestMinersEarnCheaterDoesNot runs the whole loop: chain, subnet with
 // commit-reveal, three honest miners, a cheater serving another model under
@@ -46,40 +30,20 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 		t.Skip("runs a network for about a minute")
 	}
 	home := t.TempDir()
-	seed := make([]byte, 32)
-	seed[0] = 42
-	faucet := ed25519.NewKeyFromSeed(seed)
+	faucet, faucetAddr := testkit.Key(42)
 	g := chain.Genesis{Params: chain.DefaultParams(250), Devnet: true,
-		Accounts: []chain.GenesisAccount{{Address: address.FromPubKey(faucet.Public().(ed25519.PublicKey)), Balance: 1_000_000 * agr.Unit}}}
-	if err := node.Init(home, node.InitOptions{ChainID: "agora-devnet-test", Genesis: g, BlockTime: 250 * time.Millisecond,
-		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Stop()
+		Accounts: []chain.GenesisAccount{{Address: faucetAddr, Balance: 1_000_000 * agr.Unit}}}
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: "agora-devnet-test", Genesis: g, BlockTime: 250 * time.Millisecond})
+	c := ch.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	if err := nd.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(nd.RPCURL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ks, err := keys.Open(filepath.Join(home, "keys"), keys.WithScryptN(1<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned := model(t, 1)
+	pinned := testkit.LoadModel(t, "tiny", 1)
 	net, err := Start(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte("pw"), Model: pinned,
-		Cheat: model(t, 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0", LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
+		Cheat: testkit.LoadModel(t, "tiny", 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0", LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}

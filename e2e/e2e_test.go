@@ -2,24 +2,24 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/openai"
 )
 
 func minerKey(t testing.TB, seed byte) (*PrivateKey, address.Address) {
 	t.Helper()
-	hot := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	hot, a := testkit.Key(seed)
 	k, err := DeriveKey(hot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k, address.FromPubKey(hot.Public().(ed25519.PublicKey))
+	return k, a
 }
 
 const request = `{"model":"m","messages":[{"role":"user","content":"the secret canary 7f3a"}]}`

@@ -4,22 +4,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/node"
 )
 
 // claimWorld is a real in-process chain with a subnet, a payer and a payee
 // (the gateway).
 type claimWorld struct {
+	chain     *testkit.Chain
 	c         *client.Client
 	nd        *node.Node
 	chainID   string
@@ -28,59 +28,16 @@ type claimWorld struct {
 	nextID    uint64 // the next channel id the chain will assign
 }
 
-func claimKey(seed byte) ed25519.PrivateKey {
-	s := make([]byte, ed25519.SeedSize)
-	s[0], s[1] = seed, 0xc1
-	return ed25519.NewKeyFromSeed(s)
-}
-
-func pubAddr(k ed25519.PrivateKey) address.Address {
-	return address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
-
 func newClaimWorld(t *testing.T) *claimWorld {
 	t.Helper()
-	payer, gw, ownerHot := claimKey(1), claimKey(2), claimKey(3)
-	home := t.TempDir()
-	const chainID = "agora-claim-test"
+	payer, payerAddr := testkit.Key(1)
+	gw, gwAddr := testkit.Key(2)
+	ownerHot, _ := testkit.Key(3)
 	g := chain.Genesis{Params: chain.DefaultParams(100), Devnet: true, Accounts: []chain.GenesisAccount{
-		{Address: pubAddr(payer), Balance: 10_000 * agr.Unit}, {Address: pubAddr(gw), Balance: 10 * agr.Unit}}}
-	if err := node.Init(home, node.InitOptions{ChainID: chainID, Genesis: g, BlockTime: 100 * time.Millisecond,
-		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		rpc.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nd.Stop() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := nd.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(nd.RPCURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &claimWorld{c: c, nd: nd, chainID: chainID, payer: payer, gw: gw, gwAddr: pubAddr(gw), nextID: 1}
-	w.send(t, payer, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{
-		OwnerHotkey: tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, pubAddr(payer))}}})
-	return w
-}
-
-func (w *claimWorld) send(t *testing.T, k ed25519.PrivateKey, msgs ...*tx.Msg) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := w.c.SendAndWait(ctx, k, msgs, client.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+		{Address: payerAddr, Balance: 10_000 * agr.Unit}, {Address: gwAddr, Balance: 10 * agr.Unit}}}
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: "agora-claim-test", Genesis: g, BlockTime: 100 * time.Millisecond})
+	ch.RegisterSubnet(t, payer, ownerHot, "")
+	return &claimWorld{chain: ch, c: ch.Client, nd: ch.Node, chainID: ch.ID, payer: payer, gw: gw, gwAddr: gwAddr, nextID: 1}
 }
 
 func (w *claimWorld) height(t *testing.T) uint64 {
@@ -102,11 +59,11 @@ func (w *claimWorld) open(t *testing.T, n int, deposit, blocks uint64) []uint64 
 		expiry := w.height(t) + blocks
 		msgs := make([]*tx.Msg, batch)
 		for i := range msgs {
-			msgs[i] = &tx.Msg{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{Payee: w.gwAddr[:], Netuid: 1, Deposit: deposit, ExpiryHeight: expiry}}}
+			msgs[i] = tx.ChannelOpen(w.gwAddr, 1, deposit, expiry)
 			ids = append(ids, w.nextID)
 			w.nextID++
 		}
-		w.send(t, w.payer, msgs...)
+		w.chain.Send(t, w.payer, msgs...)
 		n -= batch
 	}
 	return ids
@@ -187,7 +144,7 @@ func TestClaimBadChannelDoesNotStopOthers(t *testing.T) {
 	if err := w.nd.WaitForHeight(ctx, int64(ch.ExpiryHeight)+1); err != nil {
 		t.Fatal(err)
 	}
-	w.send(t, w.payer, &tx.Msg{Sum: &tx.Msg_ChannelClose{ChannelClose: &tx.MsgChannelClose{ChannelId: closed}}})
+	w.chain.Send(t, w.payer, tx.ChannelClose(closed))
 
 	l, _ := openLedger(t)
 	w.charge(t, l, good, 500, 300)
@@ -306,7 +263,8 @@ func TestNewClaimerSchedule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := openLedger(t)
 			cfg := tc.cfg
-			cfg.Chain, cfg.Key, cfg.Ledger, cfg.BlockTime, cfg.MaxMsgsPerTx = noChain{}, claimKey(9), l, time.Second, 64
+			k, _ := testkit.Key(9)
+			cfg.Chain, cfg.Key, cfg.Ledger, cfg.BlockTime, cfg.MaxMsgsPerTx = noChain{}, k, l, time.Second, 64
 			cl, err := NewClaimer(context.Background(), cfg)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err %v, want %v", err, tc.err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/e2e"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
@@ -57,14 +58,14 @@ func (t *tap) bytes() []byte {
 func TestSealedRoundTripGatewayCannotRead(t *testing.T) {
 	const canary = "canary-prompt-5e2b91"
 	target, other := realMiner(t, 1), realMiner(t, 2)
-	minerKey, _ := key(1)
+	minerKey, _ := testkit.Key(1)
 	ek, err := e2e.DeriveKey(minerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
 	tp := &tap{rt: http.DefaultTransport}
-	gk, _ := key(99)
+	gk, _ := testkit.Key(99)
 	g := New(Config{Key: gk, Model: "agora-test", HTTP: &http.Client{Transport: tp},
 		Logger:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{other, target}, nil }})
@@ -144,7 +145,7 @@ func TestSealedRoundTripGatewayCannotRead(t *testing.T) {
 func TestSealedRequestRouting(t *testing.T) {
 	target := realMiner(t, 1)
 	other := realMiner(t, 2)
-	minerKey, _ := key(1)
+	minerKey, _ := testkit.Key(1)
 	ek, _ := e2e.DeriveKey(minerKey)
 	body, _, _ := e2e.Seal(ek.PublicKey(), target.Hotkey, "agora-test", 4, false, []byte(chatBody))
 

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,59 +10,53 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 )
 
-func key(seed byte) (ed25519.PrivateKey, address.Address) {
-	s := make([]byte, 32)
-	s[0] = seed
-	k := ed25519.NewKeyFromSeed(s)
-	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
-
 // realMiner runs a miner on the built-in engine with a tiny model.
 func realMiner(t *testing.T, seed byte) route.Candidate {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
+	k, _ := testkit.Key(seed)
+	return builtinMiner(t, miner.Config{Hotkey: k, MaxConcurrent: 2, MaxQueue: 4})
+}
+
+// builtinMiner serves a miner configured by cfg, its backend the built-in
+// engine with a generated tiny model, and returns it as a candidate.
+func builtinMiner(t *testing.T, cfg miner.Config) route.Candidate {
+	t.Helper()
+	b, err := miner.NewBuiltin(testkit.LoadModel(t, "tiny", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
-	b, _ := miner.NewBuiltin(m)
-	k, a := key(seed)
-	mn, err := miner.New(miner.Config{Hotkey: k, Backend: b, MaxConcurrent: 2, MaxQueue: 4})
+	cfg.Backend = b
+	mn, err := miner.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mn.Handler())
 	t.Cleanup(srv.Close)
-	return route.Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
+	return route.Candidate{Hotkey: testkit.Addr(cfg.Hotkey), Endpoint: srv.URL, Score: 1}
 }
 
 // fakeMiner answers every request with handler, whatever it says.
 func fakeMiner(t *testing.T, seed byte, h http.HandlerFunc) route.Candidate {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	_, a := key(seed)
+	_, a := testkit.Key(seed)
 	return route.Candidate{Hotkey: a, Endpoint: srv.URL, Score: 1}
 }
 
 func gatewayFor(t *testing.T, cands ...route.Candidate) *httptest.Server {
-	gk, _ := key(99)
+	gk, _ := testkit.Key(99)
 	g := New(Config{Key: gk, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) { return cands, nil }})
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
@@ -135,7 +128,7 @@ func TestFailoverBeforeFirstByte(t *testing.T) {
 		}
 	}
 	// With every retry allowed, the good miner is always reached.
-	gk, _ := key(99)
+	gk, _ := testkit.Key(99)
 	g := New(Config{Key: gk, Model: "agora-test", Attempts: 4, Candidates: func(context.Context) ([]route.Candidate, error) {
 		return []route.Candidate{broken, liar, dead, good}, nil
 	}})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/route"
 )
 
@@ -48,7 +49,7 @@ func TestLimiterRateAndConcurrency(t *testing.T) {
 
 func TestGatewayAnswers429(t *testing.T) {
 	good := realMiner(t, 1)
-	gk, _ := key(99)
+	gk, _ := testkit.Key(99)
 	g := New(Config{Key: gk, Model: "agora-test", Limits: Limits{PerSecond: 0.001, Burst: 1}, Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{good}, nil }})
 	srv := httptest.NewServer(g.Handler())
 	defer srv.Close()

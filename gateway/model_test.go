@@ -9,6 +9,7 @@ import (
 
 	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/e2e"
+	"github.com/agoranet/agora/internal/testkit"
 )
 
 // A request naming a model the subnet does not serve gets OpenAI's 404
@@ -21,7 +22,7 @@ func TestUnknownModelIsNotFound(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	srv := gatewayFor(t, busy)
-	minerKey, _ := key(1)
+	minerKey, _ := testkit.Key(1)
 	ek, err := e2e.DeriveKey(minerKey)
 	if err != nil {
 		t.Fatal(err)

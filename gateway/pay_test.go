@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	gobig "math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -24,11 +23,10 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/e2e"
-	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/node"
 	"github.com/agoranet/agora/openai"
@@ -49,70 +47,33 @@ type payWorld struct {
 	good, wrongPayee, soon uint64 // channel ids
 }
 
-func addr(k ed25519.PrivateKey) address.Address {
-	return address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
-
 func newPayWorld(t *testing.T) *payWorld {
-	payer, _ := key(10)
-	gw, _ := key(11)
-	other, _ := key(12)
-	ownerHot, _ := key(13)
-	home := t.TempDir()
+	payer, _ := testkit.Key(10)
+	gw, _ := testkit.Key(11)
+	other, _ := testkit.Key(12)
+	ownerHot, _ := testkit.Key(13)
 	g := chain.Genesis{Params: chain.DefaultParams(200), Devnet: true, Accounts: []chain.GenesisAccount{
-		{Address: addr(payer), Balance: 1_000 * agr.Unit}, {Address: addr(gw), Balance: 10 * agr.Unit}}}
-	if err := node.Init(home, node.InitOptions{ChainID: "agora-pay-test", Genesis: g, BlockTime: 200 * time.Millisecond,
-		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		rpc.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nd.Stop() })
+		{Address: testkit.Addr(payer), Balance: 1_000 * agr.Unit}, {Address: testkit.Addr(gw), Balance: 10 * agr.Unit}}}
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: "agora-pay-test", Genesis: g})
 	ctx := context.Background()
-	if err := nd.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := client.New(nd.RPCURL())
-	w := &payWorld{c: c, nd: nd, chainID: "agora-pay-test", payer: payer, gw: gw, other: other, gwAddr: addr(gw)}
-	send := func(k ed25519.PrivateKey, msgs ...*tx.Msg) {
-		t.Helper()
-		if _, err := c.SendAndWait(ctx, k, msgs, client.SendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(payer, &tx.Msg{Sum: &tx.Msg_SubnetRegister{SubnetRegister: &tx.MsgSubnetRegister{OwnerHotkey: tx.ProveHotkey(ownerHot, w.chainID, subnet.NewSubnetNetuid, addr(payer))}}})
+	c := ch.Client
+	w := &payWorld{c: c, nd: ch.Node, chainID: ch.ID, payer: payer, gw: gw, other: other, gwAddr: testkit.Addr(gw)}
+	ch.RegisterSubnet(t, payer, ownerHot, "")
 	h, _ := c.Height(ctx)
-	open := func(payee address.Address, deposit, expiry uint64) *tx.Msg {
-		return &tx.Msg{Sum: &tx.Msg_ChannelOpen{ChannelOpen: &tx.MsgChannelOpen{Payee: payee[:], Netuid: 1, Deposit: deposit, ExpiryHeight: expiry}}}
-	}
-	send(payer, open(w.gwAddr, agr.Unit, uint64(h)+10_000), open(addr(other), agr.Unit, uint64(h)+10_000), open(w.gwAddr, agr.Unit, uint64(h)+25))
+	ch.Send(t, payer, tx.ChannelOpen(w.gwAddr, 1, agr.Unit, uint64(h)+10_000), tx.ChannelOpen(testkit.Addr(other), 1, agr.Unit, uint64(h)+10_000),
+		tx.ChannelOpen(w.gwAddr, 1, agr.Unit, uint64(h)+25))
 	w.good, w.wrongPayee, w.soon = 1, 2, 3
 
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, _ := engine.Load(p)
-	t.Cleanup(func() { m.Close() })
-	b, _ := miner.NewBuiltin(m)
-	mk, ma := key(1)
-	mn, _ := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 2, PricePer1K: 1000})
-	msrv := httptest.NewServer(mn.Handler())
-	t.Cleanup(msrv.Close)
+	mk, _ := testkit.Key(1)
+	mc := builtinMiner(t, miner.Config{Hotkey: mk, MaxConcurrent: 2, PricePer1K: 1000})
 
+	var err error
 	w.ledgerPath = filepath.Join(t.TempDir(), "ledger.jsonl")
 	if w.ledger, err = OpenLedger(w.ledgerPath); err != nil {
 		t.Fatal(err)
 	}
 	gwy := New(Config{Key: gw, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) {
-		return []route.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
+		return []route.Candidate{mc}, nil
 	}, Payments: &Payments{Chain: c, ChainID: w.chainID, Payee: w.gwAddr, Netuid: 1, PricePer1K: 1000, Ledger: w.ledger, ExpiryMargin: 5}})
 	w.srv = httptest.NewServer(gwy.Handler())
 	t.Cleanup(w.srv.Close)
@@ -212,7 +173,7 @@ func TestPaymentFlow(t *testing.T) {
 	sr, charged, owed := settleOf(t, []byte(resp.Header.Get(x402.HeaderPaymentResponse)), true)
 	rc, _ := wire.ParseReceiptHeader(resp.Header.Get(wire.HeaderReceipt))
 	if resp.StatusCode != 200 || charged != rc.Price || charged > maxCharge || owed != charged ||
-		sr.Network != x402.Network(w.chainID) || sr.Payer != addr(w.payer).String() || sr.Extra.ChannelID != "1" {
+		sr.Network != x402.Network(w.chainID) || sr.Payer != testkit.Addr(w.payer).String() || sr.Extra.ChannelID != "1" {
 		t.Fatalf("paid request: %d %+v receipt price %d", resp.StatusCode, sr, rc.Price)
 	}
 
@@ -432,8 +393,8 @@ const paidChainID = "agora-paid-test"
 
 func newPaidGateway(t *testing.T, cfg Config, price uint64, cacheTTL time.Duration) *paidGateway {
 	t.Helper()
-	payer, _ := key(40)
-	gk, gwAddr := key(41)
+	payer, _ := testkit.Key(40)
+	gk, gwAddr := testkit.Key(41)
 	pg := &paidGateway{payer: payer, channel: 7, price: price, chain: &fakeChain{channels: map[uint64]*tx.Channel{
 		7: {Id: 7, PayerPubKey: payer.Public().(ed25519.PublicKey), Payee: gwAddr[:], Netuid: 1, Deposit: 1 << 62, ExpiryHeight: 1 << 40},
 	}}}
@@ -507,7 +468,7 @@ type minerScript struct {
 // over exactly what it sent, but serves and claims whatever its script says.
 func wireMiner(t *testing.T, seed byte, s minerScript) route.Candidate {
 	t.Helper()
-	k, a := key(seed)
+	k, a := testkit.Key(seed)
 	v := wire.NewVerifier(a, nil, 1<<20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _, err := v.Verify(r)
@@ -580,7 +541,7 @@ func chatRequest(maxTokens int, stream bool) string {
 // wrapped product; a large but legal request is quoted exactly.
 func TestOverflowingPriceIs400(t *testing.T) {
 	target := wireMiner(t, 1, minerScript{tokens: 1, completion: -1})
-	minerKey, _ := key(1)
+	minerKey, _ := testkit.Key(1)
 	ek, err := e2e.DeriveKey(minerKey)
 	if err != nil {
 		t.Fatal(err)
@@ -758,7 +719,7 @@ func TestForgedChannelIDsAreLimited(t *testing.T) {
 	if code := honest(); code != http.StatusOK { // warms the channel cache: one chain read
 		t.Fatalf("honest payer: %d", code)
 	}
-	attacker, _ := key(66)
+	attacker, _ := testkit.Key(66)
 	accepts := x402.Requirements{Scheme: x402.SchemeChannel, Network: x402.Network(paidChainID)}
 	codes := map[int]int{}
 	// Forgeries of the real channel: they fail verification, so they never

@@ -7,12 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/route"
 )
@@ -42,28 +41,15 @@ func TestNoPromptInLogs(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	b, _ := miner.NewBuiltin(m)
-	mk, ma := key(1)
-	mn, _ := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 1, Logger: logger})
-	msrv := httptest.NewServer(mn.Handler())
-	defer msrv.Close()
+	mk, _ := testkit.Key(1)
+	good := builtinMiner(t, miner.Config{Hotkey: mk, MaxConcurrent: 1, Logger: logger})
 	broken := fakeMiner(t, 2, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
 	// Routing draws by score: weighted this heavily, the broken miner is
 	// tried first (but for a 1e-18 chance), so every routed request walks
 	// the failure path the check is about.
 	broken.Score = 1e9
-	good := route.Candidate{Hotkey: ma, Endpoint: msrv.URL, Score: 1}
 
-	gk, _ := key(99)
+	gk, _ := testkit.Key(99)
 	g := New(Config{Key: gk, Model: "agora-test", Attempts: 3, Logger: logger, Candidates: func(context.Context) ([]route.Candidate, error) {
 		return []route.Candidate{broken, good}, nil
 	}})

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +14,7 @@ import (
 
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
-	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/x402"
@@ -38,42 +36,22 @@ func newServiceWorld(t *testing.T, limits *Limits) *serviceWorld {
 	t.Helper()
 	w := &serviceWorld{claimWorld: newClaimWorld(t)}
 	w.channel = w.open(t, 1, agr.Unit, 100_000)[0]
-	p := filepath.Join(t.TempDir(), "m.gguf")
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := miner.NewBuiltin(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := claimKey(20)
-	mn, err := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 2, PricePer1K: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msrv := httptest.NewServer(mn.Handler())
-	t.Cleanup(msrv.Close)
-	w.miner = pubAddr(mk).String()
+	mk, _ := testkit.Key(20)
+	mc := builtinMiner(t, miner.Config{Hotkey: mk, MaxConcurrent: 2, PricePer1K: 1000})
+	w.miner = mc.Hotkey.String()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var err error
 	w.svc, err = NewService(ctx, ServiceConfig{
 		Gateway: Config{Key: w.gw, Model: "agora-test", Candidates: func(context.Context) ([]route.Candidate, error) {
-			return []route.Candidate{{Hotkey: pubAddr(mk), Endpoint: msrv.URL, Score: 1}}, nil
+			return []route.Candidate{mc}, nil
 		}},
 		Chain: w.c, Netuid: 1, LedgerPath: filepath.Join(t.TempDir(), "ledger.jsonl"), PricePer1K: 1000,
 		ExpiryMargin: 8, ClaimInterval: time.Hour, Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testkit.Listen(t)
 	served := make(chan error, 1)
 	go func() { served <- w.svc.Serve(l) }()
 	t.Cleanup(func() {

@@ -8,9 +8,6 @@ import (
 
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/chain/subnet"
-	"github.com/agoranet/agora/chain/tx"
-	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/internal/testkit"
 )
 
@@ -23,17 +20,11 @@ func TestEnrollmentJoinsAndPublishes(t *testing.T) {
 	hot, hotAddr := testkit.Key(3)
 	g := chain.Genesis{Params: chain.DefaultParams(200), Devnet: true,
 		Accounts: []chain.GenesisAccount{{Address: coldAddr, Balance: 10_000 * agr.Unit}}}
-	nd := testkit.StartNode(t, testkit.NodeOptions{ChainID: chainID, Genesis: g})
-	c, err := client.New(nd.RPCURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: chainID, Genesis: g})
+	c := ch.Client
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reg := tx.SubnetRegister("enroll", tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, coldAddr), 0)
-	if _, err := c.SendAndWait(ctx, cold, []*tx.Msg{reg}, client.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ch.RegisterSubnet(t, cold, ownerHot, "enroll")
 
 	if _, err := (Enrollment{Chain: c, Netuid: 1, Hotkey: hot}).Join(ctx); !errors.Is(err, ErrNotRegistered) {
 		t.Fatalf("join without a coldkey: %v, want ErrNotRegistered", err)

@@ -2,44 +2,25 @@ package miner
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/agoranet/agora/address"
-	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
 
-func testKey(seed byte) (ed25519.PrivateKey, address.Address) {
-	s := make([]byte, 32)
-	s[0] = seed
-	k := ed25519.NewKeyFromSeed(s)
-	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
-
 func tinyBackend(t *testing.T) *Builtin {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "tiny.gguf")
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, 5); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	b, err := NewBuiltin(m)
+	b, err := NewBuiltin(testkit.LoadModel(t, "tiny", 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +29,7 @@ func tinyBackend(t *testing.T) *Builtin {
 
 func startMiner(t *testing.T, b Backend, mut func(*Config)) (*httptest.Server, address.Address) {
 	t.Helper()
-	key, addr := testKey(1)
+	key, addr := testkit.Key(1)
 	cfg := Config{Hotkey: key, Backend: b, MaxConcurrent: 2, MaxQueue: 4, PricePer1K: 1000}
 	if mut != nil {
 		mut(&cfg)
@@ -62,13 +43,11 @@ func startMiner(t *testing.T, b Backend, mut func(*Config)) (*httptest.Server, a
 	return srv, addr
 }
 
-func TestBuiltinPlainAndStream(t *testing.T) {
-	b := tinyBackend(t)
-	srv, miner := startMiner(t, b, nil)
-	valKey, _ := testKey(2)
-	c := wire.NewClient(valKey, srv.Client())
-	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hello there"}],"max_tokens":6,"temperature":0,"logprobs":true,"top_logprobs":2}`)
-	resp, err := c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, body)
+// askPlain posts body to the miner at url through c and reads its signed
+// plain answer.
+func askPlain(t *testing.T, c *wire.Client, url string, miner address.Address, body []byte) ([]byte, *wire.Receipt) {
+	t.Helper()
+	resp, err := c.Post(context.Background(), url+"/v1/chat/completions", miner, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +55,16 @@ func TestBuiltinPlainAndStream(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: %s", err, raw)
 	}
+	return raw, rc
+}
+
+func TestBuiltinPlainAndStream(t *testing.T) {
+	b := tinyBackend(t)
+	srv, miner := startMiner(t, b, nil)
+	valKey, _ := testkit.Key(2)
+	c := wire.NewClient(valKey, srv.Client())
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hello there"}],"max_tokens":6,"temperature":0,"logprobs":true,"top_logprobs":2}`)
+	raw, rc := askPlain(t, c, srv.URL, miner, body)
 	var out openai.Response
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatal(err)
@@ -93,7 +82,7 @@ func TestBuiltinPlainAndStream(t *testing.T) {
 
 	// The same request streamed yields the same tokens, and a receipt over the stream.
 	sbody := []byte(strings.Replace(string(body), `"max_tokens":6`, `"max_tokens":6,"stream":true`, 1))
-	resp, err = c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, sbody)
+	resp, err := c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, sbody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +141,7 @@ func TestBuiltinPlainAndStream(t *testing.T) {
 }
 
 func TestPinnedModelRefused(t *testing.T) {
-	key, _ := testKey(1)
+	key, _ := testkit.Key(1)
 	_, err := New(Config{Hotkey: key, Backend: tinyBackend(t), PinnedModel: strings.Repeat("ab", 32)})
 	if !errors.Is(err, ErrWrongModel) {
 		t.Fatalf("err %v, want ErrWrongModel", err)
@@ -192,17 +181,10 @@ func fakeUpstream(t *testing.T) *httptest.Server {
 func TestUpstreamBackend(t *testing.T) {
 	up := fakeUpstream(t)
 	srv, miner := startMiner(t, &Upstream{URL: up.URL + "/v1", Model: "upstream-model", ID: strings.Repeat("cd", 32)}, nil)
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, srv.Client())
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":true}`)
-	resp, err := c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, rc, err := wire.ReadPlain(resp, miner, body, 1<<20)
-	if err != nil {
-		t.Fatalf("%v: %s", err, raw)
-	}
+	raw, rc := askPlain(t, c, srv.URL, miner, body)
 	var out openai.Response
 	json.Unmarshal(raw, &out)
 	if out.Choices[0].Message.Content != "Hello!" || rc.PromptTokens != 5 || rc.CompletionTokens != 3 || len(out.Choices[0].Logprobs.Content) != 3 {
@@ -210,7 +192,7 @@ func TestUpstreamBackend(t *testing.T) {
 	}
 	// Streamed passthrough.
 	sbody := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}`)
-	resp, _ = c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, sbody)
+	resp, _ := c.Post(context.Background(), srv.URL+"/v1/chat/completions", miner, sbody)
 	var pieces []string
 	rc, sum, err := wire.ReadStream(resp.Body, func(e wire.Event) error {
 		var ch openai.Response
@@ -264,7 +246,7 @@ func (s *slowBackend) Complete(ctx context.Context, _ *openai.ChatRequest, _ boo
 func TestOverloadAnswers503(t *testing.T) {
 	sb := &slowBackend{release: make(chan struct{}), started: make(chan struct{}, 1)}
 	srv, miner := startMiner(t, sb, func(c *Config) { c.MaxConcurrent, c.MaxQueue = 1, 0 })
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, srv.Client())
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}]}`)
 	var wg sync.WaitGroup
@@ -290,12 +272,9 @@ func TestOverloadAnswers503(t *testing.T) {
 }
 
 func TestH2C(t *testing.T) {
-	_, miner := testKey(1)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := testKey(1)
+	_, miner := testkit.Key(1)
+	l := testkit.Listen(t)
+	key, _ := testkit.Key(1)
 	m, _ := New(Config{Hotkey: key, Backend: tinyBackend(t)})
 	hs := NewHTTPServer(m.Handler())
 	served := make(chan struct{})
@@ -304,7 +283,7 @@ func TestH2C(t *testing.T) {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	hc := &http.Client{Transport: &http.Transport{Protocols: &p}}
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2}`)
 	resp, err := wire.NewClient(valKey, hc).Post(context.Background(), "http://"+l.Addr().String()+"/v1/chat/completions", miner, body)
 	if err != nil {
@@ -313,13 +292,4 @@ func TestH2C(t *testing.T) {
 	if _, _, err := wire.ReadPlain(resp, miner, body, 1<<20); err != nil || resp.ProtoMajor != 2 {
 		t.Fatalf("h2c: proto %s err %v", resp.Proto, err)
 	}
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/e2e"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/wire"
 )
@@ -78,10 +79,10 @@ func post(t *testing.T, c *wire.Client, url string, miner address.Address, body 
 // miner directly, skipping the gateway and its payments.
 func TestOnlyPermittedValidatorsServed(t *testing.T) {
 	b := &slowBackend{release: closedChan()}
-	valKey, val := testKey(2)
-	stakedKey, staked := testKey(3)
-	idleKey, idle := testKey(4)
-	toolKey, tool := testKey(5)
+	valKey, val := testkit.Key(2)
+	stakedKey, staked := testkit.Key(3)
+	idleKey, idle := testkit.Key(4)
+	toolKey, tool := testkit.Key(5)
 	chain := &fakeChain{mg: metagraph(val, staked, idle)}
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}]}`)
 	for _, tc := range []struct {
@@ -122,10 +123,10 @@ func closedChan() chan struct{} {
 // metagraph read hangs, a signer the cached snapshot admits is answered at
 // once instead of queueing behind a lock held across the read.
 func TestChainAllowNotSerializedBehindSlowRead(t *testing.T) {
-	_, val := testKey(2)
-	_, staked := testKey(3)
-	_, idle := testKey(4)
-	_, stranger := testKey(9)
+	_, val := testkit.Key(2)
+	_, staked := testkit.Key(3)
+	_, idle := testkit.Key(4)
+	_, stranger := testkit.Key(9)
 	chain := &fakeChain{mg: metagraph(val, staked, idle)}
 	// refresh 0: every call wants a fresh read, so one is always in flight.
 	allow := ChainAllow(chain, 1, 0)
@@ -169,7 +170,7 @@ func TestChainAllowNotSerializedBehindSlowRead(t *testing.T) {
 // TestChainAllowCallerGivesUp: a caller whose context ends stops waiting
 // for a hung read and is told the miner cannot decide (503), not refused.
 func TestChainAllowCallerGivesUp(t *testing.T) {
-	_, val := testKey(2)
+	_, val := testkit.Key(2)
 	chain := &fakeChain{mg: metagraph(val, val, val), gate: make(chan struct{})}
 	defer close(chain.gate)
 	allow := ChainAllow(chain, 1, time.Minute)
@@ -193,7 +194,7 @@ func sealedRequest(t *testing.T, m *Miner, maxTokens int, stream bool) ([]byte, 
 
 func newTinyMiner(t *testing.T, mut func(*Config)) (*Miner, string) {
 	t.Helper()
-	key, _ := testKey(1)
+	key, _ := testkit.Key(1)
 	cfg := Config{Hotkey: key, Backend: tinyBackend(t), MaxConcurrent: 2, MaxQueue: 4, PricePer1K: 1000}
 	if mut != nil {
 		mut(&cfg)
@@ -211,7 +212,7 @@ func newTinyMiner(t *testing.T, mut func(*Config)) (*Miner, string) {
 // replayed under a fresh wire signature.
 func TestSealedRoundTripAndReplay(t *testing.T) {
 	m, url := newTinyMiner(t, nil)
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, nil)
 	for _, stream := range []bool{false, true} {
 		t.Run("stream="+strconv.FormatBool(stream), func(t *testing.T) {
@@ -302,7 +303,7 @@ func hostileSeal(t *testing.T, m *Miner, maxTokens int64, inner string) []byte {
 // model's context is refused rather than served.
 func TestMaxTokensBounded(t *testing.T) {
 	m, url := newTinyMiner(t, nil)
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, nil)
 	inner := `{"model":"m","messages":[{"role":"user","content":"hello"}],"max_tokens":2}`
 	// The helper is faithful: the same sealing at a sane bound is served.
@@ -340,7 +341,7 @@ func (hugeBackend) Complete(_ context.Context, _ *openai.ChatRequest, _ bool, em
 // small signed price.
 func TestReceiptPriceChecked(t *testing.T) {
 	srv, miner := startMiner(t, hugeBackend{}, func(c *Config) { c.PricePer1K = 1 << 40 })
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, srv.Client())
 	for _, stream := range []string{"false", "true"} {
 		body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":` + stream + `}`)
@@ -360,7 +361,7 @@ func TestReceiptPriceChecked(t *testing.T) {
 // settings.
 func httpTestServer(t *testing.T, h http.Handler) string {
 	t.Helper()
-	l := listen(t)
+	l := testkit.Listen(t)
 	srv := NewHTTPServer(h)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -373,11 +374,11 @@ func httpTestServer(t *testing.T, h http.Handler) string {
 // answered from the snapshot; it triggers at most one early re-read per
 // refresh/10, not one chain read each.
 func TestChainAllowStrangersCostFewReads(t *testing.T) {
-	_, val := testKey(2)
+	_, val := testkit.Key(2)
 	chain := &fakeChain{mg: metagraph(val, val, val)}
 	allow := ChainAllow(chain, 1, time.Hour)
 	for i := range 1000 {
-		_, stranger := testKey(byte(10 + i%200))
+		_, stranger := testkit.Key(byte(10 + i%200))
 		if err := allow(context.Background(), stranger); !errors.Is(err, wire.ErrNotAllowed) {
 			t.Fatalf("stranger %d: %v", i, err)
 		}
@@ -394,7 +395,7 @@ func TestChainAllowStrangersCostFewReads(t *testing.T) {
 func TestUpstreamMaxTokensBound(t *testing.T) {
 	up := fakeUpstream(t)
 	srv, miner := startMiner(t, &Upstream{URL: up.URL + "/v1", Model: "upstream-model", MaxTokens: 100}, nil)
-	valKey, _ := testKey(2)
+	valKey, _ := testkit.Key(2)
 	c := wire.NewClient(valKey, srv.Client())
 	for _, tc := range []struct {
 		max  int

@@ -12,7 +12,6 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
-	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/internal/testkit"
 )
 
@@ -30,19 +29,13 @@ func TestCommitSurvivesRestart(t *testing.T) {
 	sp := subnet.DefaultSubnetParams()
 	sp.Tempo, sp.CommitReveal, sp.RevealPeriod, sp.WeightsRateLimit = 4, true, 1, 0
 	g.Params.DefaultSubnet = sp
-	nd := testkit.StartNode(t, testkit.NodeOptions{ChainID: chainID, Genesis: g})
-	c, err := client.New(nd.RPCURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: chainID, Genesis: g})
+	c := ch.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The validator's hotkey owns the subnet as UID 0: an owner weighting
 	// itself needs no permit or stake, which keeps the test to commit-reveal.
-	reg := tx.SubnetRegister("commits", tx.ProveHotkey(hot, chainID, subnet.NewSubnetNetuid, ownerAddr), 0)
-	if _, err := c.SendAndWait(ctx, owner, []*tx.Msg{reg}, client.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ch.RegisterSubnet(t, owner, hot, "commits")
 	cfg := Config{Hotkey: hot, Netuid: 1, Chain: c, CommitPath: filepath.Join(t.TempDir(), "commits", "1-hot.json")}
 
 	commit := func(forgetBlock bool) {
@@ -76,7 +69,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 			t.Fatalf("restarted validator: pending %+v, scores %v", v.pending, v.Scores())
 		}
 		for v.WeightsSubmitted() == 0 {
-			if err := nd.WaitForHeight(ctx, nd.Height()+1); err != nil {
+			if err := ch.WaitForHeight(ctx, ch.Height()+1); err != nil {
 				t.Fatal("no reveal before the deadline: ", err)
 			}
 			if err := v.SubmitWeights(ctx); err != nil {

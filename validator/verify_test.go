@@ -3,27 +3,12 @@ package validator
 import (
 	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/openai"
 )
-
-func tinyModel(t *testing.T, seed uint64) *engine.Model {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("m%d.gguf", seed))
-	if err := engine.Generate(p, engine.Shapes["tiny"], engine.QuantQ8, seed); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
 
 // answer produces what an honest miner running m would return for c.
 func answer(t *testing.T, m *engine.Model, c Challenge) *openai.Response {
@@ -58,7 +43,7 @@ func challenges(greedy bool) []Challenge {
 }
 
 func TestVerifyAcceptsHonestAnswers(t *testing.T) {
-	m := tinyModel(t, 1)
+	m := testkit.LoadModel(t, "tiny", 1)
 	for _, greedy := range []bool{true, false} {
 		for i, c := range challenges(greedy) {
 			if err := Verify(context.Background(), m, c, answer(t, m, c)); err != nil {
@@ -69,7 +54,7 @@ func TestVerifyAcceptsHonestAnswers(t *testing.T) {
 }
 
 func TestVerifyCatchesCheats(t *testing.T) {
-	m, other := tinyModel(t, 1), tinyModel(t, 2)
+	m, other := testkit.LoadModel(t, "tiny", 1), testkit.LoadModel(t, "tiny", 2)
 	greedy := challenges(true)
 	sampled := challenges(false)
 	cheats := map[string]func() (Challenge, *openai.Response){

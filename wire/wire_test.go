@@ -15,14 +15,8 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/internal/testkit"
 )
-
-func key(seed byte) (ed25519.PrivateKey, address.Address) {
-	s := make([]byte, 32)
-	s[0] = seed
-	k := ed25519.NewKeyFromSeed(s)
-	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
 
 // minerServer verifies requests and answers with a signed receipt, plain or streamed.
 func minerServer(t *testing.T, minerKey ed25519.PrivateKey, allowed ...address.Address) *httptest.Server {
@@ -77,8 +71,8 @@ func minerServerWith(t *testing.T, minerKey ed25519.PrivateKey, mut func(*Verifi
 }
 
 func TestSignedRequestAndReceipt(t *testing.T) {
-	minerKey, miner := key(1)
-	valKey, val := key(2)
+	minerKey, miner := testkit.Key(1)
+	valKey, val := testkit.Key(2)
 	srv := minerServer(t, minerKey, val)
 	c := NewClient(valKey, srv.Client())
 	body := []byte(`{"model":"m","messages":[]}`)
@@ -97,7 +91,7 @@ func TestSignedRequestAndReceipt(t *testing.T) {
 	if err := rc.Verify(miner, []byte("other"), Hash(out)); !errors.Is(err, ErrBadReceipt) {
 		t.Fatalf("receipt verified for another request: %v", err)
 	}
-	_, other := key(9)
+	_, other := testkit.Key(9)
 	if err := rc.Verify(other, body, Hash(out)); !errors.Is(err, ErrBadReceipt) {
 		t.Fatalf("receipt verified for another miner: %v", err)
 	}
@@ -109,8 +103,8 @@ func TestSignedRequestAndReceipt(t *testing.T) {
 }
 
 func TestStreamReceipt(t *testing.T) {
-	minerKey, miner := key(1)
-	valKey, val := key(2)
+	minerKey, miner := testkit.Key(1)
+	valKey, val := testkit.Key(2)
 	srv := minerServer(t, minerKey, val)
 	body := []byte(`{"stream":true}`)
 	resp, err := NewClient(valKey, srv.Client()).Post(context.Background(), srv.URL+"/v1/stream", miner, body)
@@ -144,9 +138,9 @@ func TestStreamReceipt(t *testing.T) {
 }
 
 func TestRejections(t *testing.T) {
-	minerKey, miner := key(1)
-	valKey, val := key(2)
-	strangerKey, _ := key(3)
+	minerKey, miner := testkit.Key(1)
+	valKey, val := testkit.Key(2)
+	strangerKey, _ := testkit.Key(3)
 	srv := minerServer(t, minerKey, val)
 	url := srv.URL + "/v1/chat/completions"
 	body := []byte(`{"x":1}`)
@@ -171,7 +165,7 @@ func TestRejections(t *testing.T) {
 		{"other path", func(r *http.Request) { r.URL.Path = "/v1/completions" }, 401},
 		{"stale", func(r *http.Request) { Sign(r, valKey, miner, body, time.Now().Add(-20*time.Second)) }, 401},
 		{"future", func(r *http.Request) { Sign(r, valKey, miner, body, time.Now().Add(20*time.Second)) }, 401},
-		{"wrong receiver", func(r *http.Request) { _, other := key(8); Sign(r, valKey, other, body, time.Now()) }, 421},
+		{"wrong receiver", func(r *http.Request) { _, other := testkit.Key(8); Sign(r, valKey, other, body, time.Now()) }, 421},
 		{"unregistered sender", func(r *http.Request) { Sign(r, strangerKey, miner, body, time.Now()) }, 403},
 		{"oversized", func(r *http.Request) {
 			big := bytes.Repeat([]byte("a"), 4096)
@@ -232,9 +226,9 @@ func TestReplayCacheBoundedPerOwnerAndExpiring(t *testing.T) {
 // receiver would refuse, and one admitted signer sending as fast as it can,
 // must not fill the nonce cache until an honest signer's request fails.
 func TestReplayCacheFloodDoesNotRefuseHonest(t *testing.T) {
-	minerKey, miner := key(1)
-	honestKey, honest := key(2)
-	flooderKey, flooder := key(3)
+	minerKey, miner := testkit.Key(1)
+	honestKey, honest := testkit.Key(2)
+	flooderKey, flooder := testkit.Key(3)
 	srv := minerServerWith(t, minerKey, func(v *Verifier) { v.Nonces = NewReplayCache(2*MaxSkew, 4, 8) }, honest, flooder)
 	url := srv.URL + "/v1/chat/completions"
 	body := []byte(`{"x":1}`)
@@ -250,7 +244,7 @@ func TestReplayCacheFloodDoesNotRefuseHonest(t *testing.T) {
 		return resp.StatusCode
 	}
 	for i := range 64 {
-		stranger, _ := key(byte(100 + i))
+		stranger, _ := testkit.Key(byte(100 + i))
 		if got := post(stranger); got != http.StatusForbidden {
 			t.Fatalf("unregistered signer %d: status %d, want 403", i, got)
 		}
@@ -284,7 +278,7 @@ func mustJSON(r *Receipt) []byte {
 }
 
 func FuzzParseHeaders(f *testing.F) {
-	k, a := key(1)
+	k, a := testkit.Key(1)
 	req, _ := http.NewRequest(http.MethodPost, "http://x/v1", nil)
 	Sign(req, k, a, []byte("b"), time.Now())
 	f.Add(req.Header.Get(HeaderSigner), req.Header.Get(HeaderReceiver), req.Header.Get(HeaderTimestamp), req.Header.Get(HeaderNonce), req.Header.Get(HeaderSignature))
@@ -300,7 +294,7 @@ func FuzzParseHeaders(f *testing.F) {
 }
 
 func FuzzReceipt(f *testing.F) {
-	k, _ := key(1)
+	k, _ := testkit.Key(1)
 	rc := &Receipt{RequestHash: Hash([]byte("a")), ResponseHash: Hash([]byte("b")), ModelID: "m"}
 	SignReceipt(k, rc)
 	f.Add(rc.EncodeHeader(), "data: x\n\nevent: "+ReceiptEvent+"\ndata: "+string(mustJSON(rc))+"\n\n")

@@ -58,11 +58,11 @@ func B(i, j int) func(*Output) Fixed {
 	return func(o *Output) Fixed { return bondOf(o, i, j) }
 }
 
-func TestHandComputed(t *testing.T) {
-	yuma2 := func(p *Params) { p.Version = Yuma2 }
-	// Validators 0 (70%) and 1 (30%) agree on miners 2 and 3; validator 1
-	// starts out holding all the bonds (one epoch of catching up).
-	agreeing := Input{
+// agreeingInput has validators 0 (70%) and 1 (30%) agree on miners 2 and
+// 3, validator 1 starting out holding all the bonds (one epoch of catching
+// up).
+func agreeingInput() Input {
+	return Input{
 		Stake:     []uint64{70, 30, 0, 0},
 		Weights:   [][]Weight{{{2, 65535}, {3, 65535}}, {{2, 65535}, {3, 65535}}, nil, nil},
 		Active:    allActive(4),
@@ -70,6 +70,11 @@ func TestHandComputed(t *testing.T) {
 		OwnerUID:  -1,
 		Emission:  1000,
 	}
+}
+
+func TestHandComputed(t *testing.T) {
+	yuma2 := func(p *Params) { p.Version = Yuma2 }
+	agreeing := agreeingInput()
 	cases := []struct {
 		name    string
 		params  func(*Params)
@@ -314,14 +319,7 @@ func TestBondsConverge(t *testing.T) {
 	for _, v := range []Version{Yuma3, Yuma2} {
 		p := DefaultParams()
 		p.Version = v
-		in := Input{
-			Stake:     []uint64{70, 30, 0, 0},
-			Weights:   [][]Weight{{{2, 65535}, {3, 65535}}, {{2, 65535}, {3, 65535}}, nil, nil},
-			Active:    allActive(4),
-			PrevBonds: [][]Bond{nil, {{2, One}, {3, One}}, nil, nil},
-			OwnerUID:  -1,
-			Emission:  1000,
-		}
+		in := agreeingInput()
 		for epoch := 1; epoch <= 80; epoch++ {
 			out, err := Epoch(p, in)
 			if err != nil {

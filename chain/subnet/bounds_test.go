@@ -81,15 +81,21 @@ func TestRegistrationRefusedBeforePruneScan(t *testing.T) {
 	const n = 300
 	st := bigSubnet(t, n) // subnet 1: n UIDs, full, registered at block 1
 	poor, rich := address.Address{7}, address.Address{8}
-	setup := func(t *testing.T, f func(c *Ctx)) (*Ctx, *countingKV) {
+	// setup gives a fresh view of st, subnet 1's params changed by edit
+	// first (unless nil), its read count zeroed.
+	setup := func(t *testing.T, edit func(p *tx.SubnetParams)) (*Ctx, *countingKV) {
 		t.Helper()
 		kv := &countingKV{KV: state.NewCache(st.Committed())}
 		c := &Ctx{KV: kv, Height: 10_000, ChainID: "bench", Params: &tx.Params{MaxSubnets: 1, SubnetLockFloor: 100 * agr.Unit, MaxTakeBps: 1800}}
 		if err := bank.SetAccount(kv, rich, &tx.Account{Balance: 1000 * agr.Unit}); err != nil {
 			t.Fatal(err)
 		}
-		if f != nil {
-			f(c)
+		if edit != nil {
+			sub, _ := GetSubnet(c.KV, 1)
+			edit(sub.Params)
+			if err := putSubnet(c.KV, sub); err != nil {
+				t.Fatal(err)
+			}
 		}
 		kv.gets = 0
 		return c, kv
@@ -115,13 +121,7 @@ func TestRegistrationRefusedBeforePruneScan(t *testing.T) {
 	})
 
 	t.Run("neuron burn unaffordable", func(t *testing.T) {
-		c, kv := setup(t, func(c *Ctx) {
-			sub, _ := GetSubnet(c.KV, 1)
-			sub.Params.MinBurn, sub.Params.MaxBurn, sub.Params.ImmunityPeriod = agr.Unit, agr.Unit, 0
-			if err := putSubnet(c.KV, sub); err != nil {
-				t.Fatal(err)
-			}
-		})
+		c, kv := setup(t, func(p *tx.SubnetParams) { p.MinBurn, p.MaxBurn, p.ImmunityPeriod = agr.Unit, agr.Unit, 0 })
 		_, err := RegisterNeuron(c, poor, &tx.MsgNeuronRegister{Netuid: 1, Hotkey: tx.ProveHotkey(keyFor(9002), "bench", 1, poor)})
 		if !errors.Is(err, bank.ErrInsufficientFunds) {
 			t.Fatalf("err %v, want insufficient funds", err)
@@ -132,13 +132,7 @@ func TestRegistrationRefusedBeforePruneScan(t *testing.T) {
 	})
 
 	t.Run("every UID immune", func(t *testing.T) {
-		c, kv := setup(t, func(c *Ctx) {
-			sub, _ := GetSubnet(c.KV, 1)
-			sub.Params.ImmunityPeriod = MaxPeriod
-			if err := putSubnet(c.KV, sub); err != nil {
-				t.Fatal(err)
-			}
-		})
+		c, kv := setup(t, func(p *tx.SubnetParams) { p.ImmunityPeriod = MaxPeriod })
 		_, err := RegisterNeuron(c, rich, &tx.MsgNeuronRegister{Netuid: 1, Hotkey: tx.ProveHotkey(keyFor(9003), "bench", 1, rich)})
 		if !errors.Is(err, ErrFull) {
 			t.Fatalf("err %v, want full", err)
@@ -149,13 +143,7 @@ func TestRegistrationRefusedBeforePruneScan(t *testing.T) {
 	})
 
 	t.Run("replacement keeps the oldest registration right", func(t *testing.T) {
-		c, _ := setup(t, func(c *Ctx) {
-			sub, _ := GetSubnet(c.KV, 1)
-			sub.Params.ImmunityPeriod = 100
-			if err := putSubnet(c.KV, sub); err != nil {
-				t.Fatal(err)
-			}
-		})
+		c, _ := setup(t, func(p *tx.SubnetParams) { p.ImmunityPeriod = 100 })
 		// UIDs 1..n−1 registered at block 1: the first replacement scans
 		// and takes UID 1; the rest stay prunable, so the next succeeds too.
 		for i := range 3 {

@@ -65,13 +65,19 @@ func worstSubnet(tb testing.TB, n, v int) *state.Store {
 			tb.Fatal(err)
 		}
 	}
+	commitBlock(tb, st, blk)
+	return st
+}
+
+// commitBlock flushes blk into st and commits a version.
+func commitBlock(tb testing.TB, st *state.Store, blk *state.Block) {
+	tb.Helper()
 	if err := blk.Flush(); err != nil {
 		tb.Fatal(err)
 	}
 	if _, _, err := st.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	return st
 }
 
 // runWorstEpoch runs one epoch over st the way FinalizeBlock does (block

@@ -1,9 +1,6 @@
 package subnet
 
 import (
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/binary"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -30,24 +27,15 @@ func bigSubnet(tb testing.TB, n int) *state.Store {
 	if err := bank.SetSupply(blk, &tx.Supply{}); err != nil {
 		tb.Fatal(err)
 	}
-	key := func(i int) ed25519.PrivateKey {
-		s := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
-		return ed25519.NewKeyFromSeed(s[:])
-	}
-	if _, err := RegisterSubnet(c, owner, &tx.MsgSubnetRegister{OwnerHotkey: tx.ProveHotkey(key(0), "bench", NewSubnetNetuid, owner)}); err != nil {
+	if _, err := RegisterSubnet(c, owner, &tx.MsgSubnetRegister{OwnerHotkey: tx.ProveHotkey(keyFor(0), "bench", NewSubnetNetuid, owner)}); err != nil {
 		tb.Fatal(err)
 	}
 	for i := 1; i < n; i++ {
-		if _, err := RegisterNeuron(c, owner, &tx.MsgNeuronRegister{Netuid: 1, Hotkey: tx.ProveHotkey(key(i), "bench", 1, owner)}); err != nil {
+		if _, err := RegisterNeuron(c, owner, &tx.MsgNeuronRegister{Netuid: 1, Hotkey: tx.ProveHotkey(keyFor(i), "bench", 1, owner)}); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	if err := blk.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if _, _, err := st.Commit(); err != nil {
-		tb.Fatal(err)
-	}
+	commitBlock(tb, st, blk)
 	return st
 }
 

@@ -1,7 +1,10 @@
 // Package testkit is the one toolkit tests share: deterministic keys,
 // listeners bound to an ephemeral loopback port and handed over (never a
-// port probed, released and hoped for), in-process chain nodes, and the
-// small generated models tests serve. It is imported only by tests.
+// port probed, released and hoped for), in-process chain nodes (alone, or
+// as a Chain with a client that sends and registers subnets), and the small
+// generated models tests serve. It is imported only by tests; it must not
+// import a service package (miner, gateway, validator, agent), whose own
+// tests import it.
 package testkit
 
 import (
@@ -14,6 +17,9 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/subnet"
+	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/node"
 )
@@ -78,6 +84,43 @@ func StartNode(t testing.TB, o NodeOptions) *node.Node {
 	return n
 }
 
+// Chain is a running test chain: its node, a client of its RPC and the
+// chain id transactions are signed for.
+type Chain struct {
+	*node.Node
+	Client *client.Client
+	ID     string
+}
+
+// StartChain starts a node as StartNode does and connects a client to it.
+func StartChain(t testing.TB, o NodeOptions) *Chain {
+	t.Helper()
+	n := StartNode(t, o)
+	c, err := client.New(n.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Chain{Node: n, Client: c, ID: o.ChainID}
+}
+
+// Send has k sign msgs into one transaction and waits for its block; an
+// error fails the test.
+func (c *Chain) Send(t testing.TB, k ed25519.PrivateKey, msgs ...*tx.Msg) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Client.SendAndWait(ctx, k, msgs, client.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// RegisterSubnet has owner pay for the next subnet, named name, with
+// ownerHot proved as the owner's hotkey (the subnet's UID 0).
+func (c *Chain) RegisterSubnet(t testing.TB, owner, ownerHot ed25519.PrivateKey, name string) {
+	t.Helper()
+	c.Send(t, owner, tx.SubnetRegister(name, tx.ProveHotkey(ownerHot, c.ID, subnet.NewSubnetNetuid, Addr(owner)), 0))
+}
+
 // Model writes a generated (untrained) model of the named engine shape
 // and returns its path.
 func Model(t testing.TB, shape string, seed uint64) string {
@@ -91,4 +134,16 @@ func Model(t testing.TB, shape string, seed uint64) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// LoadModel generates a model as Model does and loads it; it is closed
+// when the test ends.
+func LoadModel(t testing.TB, shape string, seed uint64) *engine.Model {
+	t.Helper()
+	m, err := engine.Load(Model(t, shape, seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }

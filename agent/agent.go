@@ -20,7 +20,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -472,8 +471,6 @@ func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta 
 	return text.String(), errors.Join(err, a.settle(au, settled))
 }
 
-// maxEventBytes bounds one SSE line of a gateway's stream.
-const maxEventBytes = 1 << 20
 
 // readStream reads a paid SSE stream: onData gets every data payload of the
 // answer (a failover marker included), up to the miner's receipt; after it
@@ -482,45 +479,37 @@ const maxEventBytes = 1 << 20
 // reads it all: a second reader after the receipt would miss what the
 // first had already buffered.
 func readStream(body io.Reader, onData func([]byte) error) (*x402.SettleResponse, error) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
-	var name string
 	var receipt bool
 	var settled *x402.SettleResponse
 	var failed error
-	for sc.Scan() {
-		line := sc.Bytes()
+	err := wire.ScanEvents(body, func(e wire.Event) error {
 		switch {
-		case len(line) == 0:
-			name = ""
-		case bytes.HasPrefix(line, []byte("event:")):
-			name = string(bytes.TrimSpace(line[len("event:"):]))
-		case bytes.HasPrefix(line, []byte("data:")):
-			data := bytes.TrimPrefix(line[len("data:"):], []byte(" "))
-			switch {
-			case name == wire.ReceiptEvent:
-				receipt = true
-			case name == x402.PaymentEvent:
-				if len(data) > x402.MaxHeaderBytes {
-					return nil, fmt.Errorf("%w: %s event of %d bytes", x402.ErrMalformed, x402.PaymentEvent, len(data))
-				}
-				var sr x402.SettleResponse
-				if err := json.Unmarshal(data, &sr); err != nil {
-					return nil, fmt.Errorf("%w: %s event: %v", x402.ErrMalformed, x402.PaymentEvent, err)
-				}
-				settled = &sr
-			case failed != nil:
-				// Past a failure only the payment event matters: the
-				// gateway still says what it charged.
-			case receipt:
-				failed = errors.New("answer data after the miner's receipt")
-			default:
-				failed = onData(append([]byte(nil), data...))
+		case e.Name == wire.ReceiptEvent:
+			receipt = true
+		case e.Name == x402.PaymentEvent:
+			if len(e.Data) > x402.MaxHeaderBytes {
+				return fmt.Errorf("%w: %s event of %d bytes", x402.ErrMalformed, x402.PaymentEvent, len(e.Data))
 			}
+			var sr x402.SettleResponse
+			if err := json.Unmarshal(e.Data, &sr); err != nil {
+				return fmt.Errorf("%w: %s event: %v", x402.ErrMalformed, x402.PaymentEvent, err)
+			}
+			settled = &sr
+		case failed != nil:
+			// Past a failure only the payment event matters: the
+			// gateway still says what it charged.
+		case receipt:
+			failed = errors.New("answer data after the miner's receipt")
+		default:
+			failed = onData(e.Data)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return settled, errors.Join(failed, fmt.Errorf("read stream: %w", err))
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, x402.ErrMalformed) {
+			return nil, err
+		}
+		return settled, errors.Join(failed, err)
 	}
 	if failed != nil {
 		return settled, failed

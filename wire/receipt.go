@@ -148,12 +148,18 @@ type Event struct {
 // maxEventBytes bounds one SSE line from a miner.
 const maxEventBytes = 1 << 20
 
-// ReadStream reads an SSE stream: it calls onData for every data payload, and
-// returns the receipt event that ends it together with the stream's hash.
-func ReadStream(body io.Reader, onData func(Event) error) (*Receipt, string, error) {
+// errStop ends ScanEvents early without an error.
+var errStop = errors.New("stop scanning")
+
+// ScanEvents reads an SSE stream line by line and calls fn with each data
+// payload and the name of the event it belongs to (empty for plain data),
+// until the stream ends or fn returns an error, which it returns. Every
+// reader of Agora streams (gateway, agent) goes through it, so they agree
+// on what an event is; one scanner reads the whole stream, since a second
+// reader would miss what the first had buffered.
+func ScanEvents(body io.Reader, fn func(Event) error) error {
 	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), maxEventBytes)
-	var h StreamHasher
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
 	var name string
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -164,20 +170,39 @@ func ReadStream(body io.Reader, onData func(Event) error) (*Receipt, string, err
 			name = strings.TrimSpace(string(line[len("event:"):]))
 		case bytes.HasPrefix(line, []byte("data:")):
 			payload := bytes.TrimPrefix(line[len("data:"):], []byte(" "))
-			if name == ReceiptEvent {
-				r, err := parseReceiptJSON(payload)
-				return r, h.Sum(), err
-			}
-			h.Add(payload)
-			if onData != nil {
-				if err := onData(Event{Name: name, Data: append([]byte(nil), payload...)}); err != nil {
-					return nil, "", err
-				}
+			if err := fn(Event{Name: name, Data: append([]byte(nil), payload...)}); err != nil {
+				return err
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, "", fmt.Errorf("read stream: %w", err)
+		return fmt.Errorf("read stream: %w", err)
+	}
+	return nil
+}
+
+// ReadStream reads an SSE stream: it calls onData for every data payload, and
+// returns the receipt event that ends it together with the stream's hash.
+func ReadStream(body io.Reader, onData func(Event) error) (*Receipt, string, error) {
+	var h StreamHasher
+	var rc *Receipt
+	var rcErr error
+	err := ScanEvents(body, func(e Event) error {
+		if e.Name == ReceiptEvent {
+			rc, rcErr = parseReceiptJSON(e.Data)
+			return errStop
+		}
+		h.Add(e.Data)
+		if onData != nil {
+			return onData(e)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop):
+		return rc, h.Sum(), rcErr
+	case err != nil:
+		return nil, "", err
 	}
 	return nil, h.Sum(), fmt.Errorf("%w: stream ended without a receipt", ErrBadReceipt)
 }

@@ -2,40 +2,28 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
-	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
+	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/miner"
-	"github.com/agoranet/agora/node"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/x402"
 )
-
-func seededKey(seed byte) (ed25519.PrivateKey, address.Address) {
-	s := make([]byte, ed25519.SeedSize)
-	s[0], s[1] = seed, 0x9a
-	k := ed25519.NewKeyFromSeed(s)
-	return k, address.FromPubKey(k.Public().(ed25519.PublicKey))
-}
 
 // TestValidatorGatewayCharges is hole 12: `agora validator --gateway` used
 // to serve for free. The command's gateway flags (with limits on by
@@ -54,43 +42,20 @@ func TestValidatorGatewayCharges(t *testing.T) {
 		t.Fatal("agora validator --gateway runs without limits by default")
 	}
 
-	payer, payerAddr := seededKey(1)
-	val, valAddr := seededKey(2)
-	ownerHot, _ := seededKey(3)
+	payer, payerAddr := testkit.Key(1)
+	val, valAddr := testkit.Key(2)
+	ownerHot, _ := testkit.Key(3)
 	home := t.TempDir()
 	const chainID = "agora-validator-gateway-test"
-	g := chain.Genesis{Params: chain.DefaultParams(100), Devnet: true, Accounts: []chain.GenesisAccount{
-		{Address: payerAddr, Balance: 1_000 * agr.Unit}, {Address: valAddr, Balance: 10 * agr.Unit}}}
-	if err := node.Init(home, node.InitOptions{ChainID: chainID, Genesis: g, BlockTime: 100 * time.Millisecond, P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Stop()
+	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: chainID, BlockTime: 100 * time.Millisecond,
+		Genesis: chain.Genesis{Params: chain.DefaultParams(100), Devnet: true, Accounts: []chain.GenesisAccount{
+			{Address: payerAddr, Balance: 1_000 * agr.Unit}, {Address: valAddr, Balance: 10 * agr.Unit}}}})
+	c := ch.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := nd.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(nd.RPCURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(k ed25519.PrivateKey, msgs ...*tx.Msg) {
-		t.Helper()
-		if _, err := c.SendAndWait(ctx, k, msgs, client.SendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	params := subnet.DefaultSubnetParams()
 	params.PricePer_1K = 1000
-	send(payer, tx.SubnetRegister("", tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, payerAddr), 0), tx.SubnetSetParams(1, params))
+	ch.Send(t, payer, tx.SubnetRegister("", tx.ProveHotkey(ownerHot, chainID, subnet.NewSubnetNetuid, payerAddr), 0), tx.SubnetSetParams(1, params))
 	h, _ := c.Height(ctx)
 	res, err := c.SendAndWait(ctx, payer, []*tx.Msg{tx.ChannelOpen(valAddr, 1, agr.Unit, uint64(h)+100_000)}, client.SendOptions{})
 	if err != nil {
@@ -101,20 +66,12 @@ func TestValidatorGatewayCharges(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mp := filepath.Join(t.TempDir(), "m.gguf")
-	if err := engine.Generate(mp, engine.Shapes["tiny"], engine.QuantQ8, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Load(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := testkit.LoadModel(t, "tiny", 1)
 	b, err := miner.NewBuiltin(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk, ma := seededKey(4)
+	mk, ma := testkit.Key(4)
 	mn, err := miner.New(miner.Config{Hotkey: mk, Backend: b, MaxConcurrent: 2, PricePer1K: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -190,8 +147,8 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	if err := svc.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := c.Channel(ctx, channel, false)
-	if err != nil || ch.Claimed != charged {
-		t.Fatalf("claimed %v (%v), charged %d", ch, err, charged)
+	onChain, err := c.Channel(ctx, channel, false)
+	if err != nil || onChain.Claimed != charged {
+		t.Fatalf("claimed %v (%v), charged %d", onChain, err, charged)
 	}
 }

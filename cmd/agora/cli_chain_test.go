@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,46 +15,54 @@ import (
 // runCLI runs the agora command tree in-process and returns stdout and the exit code.
 func runCLI(t *testing.T, ctx context.Context, args ...string) (string, int) {
 	t.Helper()
+	var out bytes.Buffer
+	code := runCLITo(t, ctx, &out, args...)
+	return out.String(), code
+}
+
+// runCLITo runs the command tree with stdout going to w as it is written.
+func runCLITo(t *testing.T, ctx context.Context, w io.Writer, args ...string) int {
+	t.Helper()
 	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
+	var errOut bytes.Buffer
+	root.SetOut(w)
 	root.SetErr(&errOut)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		t.Logf("agora %s: %v (stderr: %s)", strings.Join(args, " "), err, errOut.String())
 	}
-	return out.String(), exitCode(err)
-}
-
-func freeTestPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return exitCode(err)
 }
 
 func TestDevnetTransferAndQueryCLI(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("AGORA_PASSWORD", devnetPassword)
 	t.Setenv("AGORA_HOME", "")
-	rpcPort, p2pPort := freeTestPort(t), freeTestPort(t)
-	nodeURL := fmt.Sprintf("http://127.0.0.1:%d", rpcPort)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	devCtx, stopDevnet := context.WithCancel(ctx)
 	devnetDone := make(chan int, 1)
 	devnetOut := make(chan string, 1)
+	// Port 0: the node binds whatever port the kernel gives and the devnet
+	// reports the address it got, which the test reads as it is printed.
+	var devnetBuf bytes.Buffer
+	pr, pw := io.Pipe()
 	go func() {
-		out, code := runCLI(t, devCtx, "devnet", "--home", home, "--rpc-port", fmt.Sprint(rpcPort),
-			"--p2p-port", fmt.Sprint(p2pPort), "--status-every", "1h", "--output", "json", "--chain-only")
-		devnetOut <- out
+		code := runCLITo(t, devCtx, io.MultiWriter(&devnetBuf, pw), "devnet", "--home", home, "--rpc-port", "0",
+			"--p2p-port", "0", "--status-every", "1h", "--output", "json", "--chain-only")
+		pw.Close()
+		devnetOut <- devnetBuf.String()
 		devnetDone <- code
 	}()
+	var started struct {
+		RPC string `json:"rpc"`
+	}
+	if err := json.NewDecoder(pr).Decode(&started); err != nil || started.RPC == "" {
+		t.Fatalf("devnet printed no RPC address: %+v, %v", started, err)
+	}
+	go io.Copy(io.Discard, pr)
+	nodeURL := started.RPC
 	defer func() {
 		stopDevnet()
 		select {

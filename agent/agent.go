@@ -147,19 +147,9 @@ func (a *Agent) Requirements(ctx context.Context, body []byte) (*x402.Requiremen
 	if resp.StatusCode != http.StatusPaymentRequired {
 		return nil, fmt.Errorf("gateway answered %s, expected 402 Payment Required", resp.Status)
 	}
-	return parseRequired(resp.Header.Get(x402.HeaderPaymentRequired), a.ChainID)
-}
-
-// parseRequired decodes a PAYMENT-REQUIRED header and picks the
-// agora-channel requirements for chainID.
-func parseRequired(h, chainID string) (*x402.Requirements, error) {
-	var pr x402.PaymentRequired
-	if err := x402.Decode(h, &pr); err != nil {
-		return nil, fmt.Errorf("gateway's %s: %w", x402.HeaderPaymentRequired, err)
-	}
-	r, err := pr.Channel(x402.Network(chainID))
+	r, _, err := x402.ParseRequired(resp.Header.Get(x402.HeaderPaymentRequired), a.ChainID)
 	if err != nil {
-		return nil, fmt.Errorf("gateway's %s: %w", x402.HeaderPaymentRequired, err)
+		return nil, fmt.Errorf("gateway's %w", err)
 	}
 	return r, nil
 }
@@ -470,7 +460,6 @@ func (a *Agent) Chat(ctx context.Context, prompt string, maxTokens int, onDelta 
 	}
 	return text.String(), errors.Join(err, a.settle(au, settled))
 }
-
 
 // readStream reads a paid SSE stream: onData gets every data payload of the
 // answer (a failover marker included), up to the miner's receipt; after it

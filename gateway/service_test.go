@@ -89,11 +89,7 @@ func (w *serviceWorld) quote(t *testing.T, body string) x402.Requirements {
 	if resp.StatusCode != http.StatusPaymentRequired {
 		t.Fatalf("unpaid request: status %d, want 402", resp.StatusCode)
 	}
-	var pr x402.PaymentRequired
-	if err := x402.Decode(resp.Header.Get(x402.HeaderPaymentRequired), &pr); err != nil {
-		t.Fatal(err)
-	}
-	req, err := pr.Channel(x402.Network(w.chainID))
+	req, _, err := x402.ParseRequired(resp.Header.Get(x402.HeaderPaymentRequired), w.chainID)
 	if err != nil {
 		t.Fatal(err)
 	}

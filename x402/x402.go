@@ -196,3 +196,21 @@ func MaxCharge(pricePer1K uint64, bodyBytes int, maxTokens int) (uint64, error) 
 	}
 	return agr.Price(pricePer1K, tokens)
 }
+
+// ParseRequired decodes a PAYMENT-REQUIRED header and returns its
+// agora-channel requirements on chainID with their amount parsed.
+func ParseRequired(h, chainID string) (*Requirements, uint64, error) {
+	var pr PaymentRequired
+	if err := Decode(h, &pr); err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", HeaderPaymentRequired, err)
+	}
+	r, err := pr.Channel(Network(chainID))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", HeaderPaymentRequired, err)
+	}
+	amount, err := ParseAmount(r.Amount)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", HeaderPaymentRequired, err)
+	}
+	return r, amount, nil
+}

@@ -120,15 +120,7 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	if resp.StatusCode != http.StatusPaymentRequired {
 		t.Fatalf("no voucher: status %d, want 402", resp.StatusCode)
 	}
-	var pr x402.PaymentRequired
-	if err := x402.Decode(resp.Header.Get(x402.HeaderPaymentRequired), &pr); err != nil {
-		t.Fatal(err)
-	}
-	req, err := pr.Channel(x402.Network(chainID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	amount, err := x402.ParseAmount(req.Amount)
+	req, amount, err := x402.ParseRequired(resp.Header.Get(x402.HeaderPaymentRequired), chainID)
 	if err != nil || amount == 0 {
 		t.Fatalf("quoted %q: %v", req.Amount, err)
 	}

@@ -393,38 +393,32 @@ func (l *Ledger) MarkFailed(channel, amount uint64, reason string) error {
 // request's maximum: everything settled plus everything reserved by
 // requests in flight (what PAYMENT-RESPONSE and PAYMENT-REQUIRED call owed).
 func (l *Ledger) Owed(channel uint64) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c := l.channels[channel]; c != nil {
-		return saturatingAdd(c.Settled, c.Reserved)
-	}
-	return 0
+	return l.read(channel, func(c *ledgerChannel) uint64 { return saturatingAdd(c.Settled, c.Reserved) })
 }
 
 // Settled is a channel's total of finished requests' charges: what the
 // gateway has charged and claims. Reservations are not included.
 func (l *Ledger) Settled(channel uint64) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c := l.channels[channel]; c != nil {
-		return c.Settled
-	}
-	return 0
+	return l.read(channel, func(c *ledgerChannel) uint64 { return c.Settled })
 }
 
 // Reserved is the sum of the maximum charges of a channel's requests in flight.
 func (l *Ledger) Reserved(channel uint64) uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.channels[channel].reserved()
+	return l.read(channel, func(c *ledgerChannel) uint64 { return c.Reserved })
 }
 
 // Claimed is what the ledger knows the chain holds for a channel.
 func (l *Ledger) Claimed(channel uint64) uint64 {
+	return l.read(channel, func(c *ledgerChannel) uint64 { return c.Claimed })
+}
+
+// read reports one figure of a channel under the lock; an unknown channel's
+// figures are all 0.
+func (l *Ledger) read(channel uint64, figure func(*ledgerChannel) uint64) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c := l.channels[channel]; c != nil {
-		return c.Claimed
+		return figure(c)
 	}
 	return 0
 }

@@ -49,25 +49,21 @@ const (
 )
 
 func (o Options) withDefaults() Options {
-	if o.ReadHeaderTimeout <= 0 {
-		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if o.BodyTimeout <= 0 {
-		o.BodyTimeout = DefaultBodyTimeout
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = DefaultMaxConns
-	}
-	if o.MaxStreamsPerConn <= 0 {
-		o.MaxStreamsPerConn = DefaultMaxStreamsPerConn
-	}
+	o.ReadHeaderTimeout = positiveOr(o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	o.BodyTimeout = positiveOr(o.BodyTimeout, DefaultBodyTimeout)
+	o.IdleTimeout = positiveOr(o.IdleTimeout, DefaultIdleTimeout)
+	o.MaxHeaderBytes = positiveOr(o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	o.MaxConns = positiveOr(o.MaxConns, DefaultMaxConns)
+	o.MaxStreamsPerConn = positiveOr(o.MaxStreamsPerConn, DefaultMaxStreamsPerConn)
 	return o
+}
+
+// positiveOr is v, or def where v is zero or negative (unset).
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Server is an http.Server whose Serve caps concurrent connections.

@@ -68,3 +68,15 @@ func Price(pricePer1K, tokens uint64) (uint64, error) {
 	}
 	return p, nil
 }
+
+// SaturatingAdd returns a+b, or the largest uint64 where the sum would not
+// fit. It is for figures nobody spends — statistics, reported totals, block
+// numbers in messages — where clamping beats failing; money that moves goes
+// through Add.
+func SaturatingAdd(a, b uint64) uint64 {
+	s, carry := bits.Add64(a, b, 0)
+	if carry != 0 {
+		return ^uint64(0)
+	}
+	return s
+}

@@ -74,3 +74,13 @@ func FuzzMulDivCeil(f *testing.F) {
 		}
 	})
 }
+
+func TestSaturatingAdd(t *testing.T) {
+	for _, c := range []struct{ a, b, want uint64 }{
+		{2, 3, 5}, {math.MaxUint64 - 1, 1, math.MaxUint64}, {math.MaxUint64, 1, math.MaxUint64}, {math.MaxUint64, math.MaxUint64, math.MaxUint64},
+	} {
+		if got := SaturatingAdd(c.a, c.b); got != c.want {
+			t.Errorf("SaturatingAdd(%d, %d) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}

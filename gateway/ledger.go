@@ -144,22 +144,15 @@ func (l *Ledger) apply(r ledgerRecord) {
 				c.Voucher.Delegation = d
 			}
 		}
-		c.Reserved = saturatingAdd(c.Reserved, r.Amount)
+		c.Reserved = agr.SaturatingAdd(c.Reserved, r.Amount)
 	case "settle":
 		c.Reserved -= min(r.Reserved, c.Reserved)
-		c.Settled = saturatingAdd(c.Settled, min(r.Amount, r.Reserved))
+		c.Settled = agr.SaturatingAdd(c.Settled, min(r.Amount, r.Reserved))
 	case "claimed":
 		c.Claimed = max(c.Claimed, r.Amount)
 	case "failed":
 		c.Failed = max(c.Failed, r.Amount)
 	}
-}
-
-func saturatingAdd(a, b uint64) uint64 {
-	if s, err := agr.Add(a, b); err == nil {
-		return s
-	}
-	return math.MaxUint64
 }
 
 // write appends r (with mu held) and returns its sequence number; durable
@@ -340,7 +333,7 @@ func (l *Ledger) Settle(channel, provisional, actual uint64) (uint64, error) {
 	if _, err := l.write(ledgerRecord{Kind: "settle", Channel: channel, Amount: min(actual, provisional), Reserved: provisional}); err != nil {
 		return 0, err
 	}
-	return saturatingAdd(c.Settled, c.Reserved), nil
+	return agr.SaturatingAdd(c.Settled, c.Reserved), nil
 }
 
 func (c *ledgerChannel) reserved() uint64 {
@@ -393,7 +386,7 @@ func (l *Ledger) MarkFailed(channel, amount uint64, reason string) error {
 // request's maximum: everything settled plus everything reserved by
 // requests in flight (what PAYMENT-RESPONSE and PAYMENT-REQUIRED call owed).
 func (l *Ledger) Owed(channel uint64) uint64 {
-	return l.read(channel, func(c *ledgerChannel) uint64 { return saturatingAdd(c.Settled, c.Reserved) })
+	return l.read(channel, func(c *ledgerChannel) uint64 { return agr.SaturatingAdd(c.Settled, c.Reserved) })
 }
 
 // Settled is a channel's total of finished requests' charges: what the

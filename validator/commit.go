@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/internal/atomicfile"
 	"github.com/agoranet/agora/keys"
 )
 
@@ -58,30 +58,8 @@ func SaveCommit(path string, c *Commit) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.Replace(path, raw, 0o600); err != nil {
 		return fmt.Errorf("save commit: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".commit-*")
-	if err != nil {
-		return fmt.Errorf("save commit: %w", err)
-	}
-	defer os.Remove(f.Name()) // after the rename, a no-op
-	if _, err := f.Write(raw); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("save commit: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func TestHeightPlusParamDoesNotWrap(t *testing.T) {
 	if got := tx.EpochIndex(7, 9, int64Top); got != (int64Top+8)/10 {
 		t.Fatalf("epoch index at the int64 edge %d", got)
 	}
-	if satAdd(top-1, 5) != top || satAdd(1, 2) != 3 {
+	if agr.SaturatingAdd(top-1, 5) != top || agr.SaturatingAdd(1, 2) != 3 {
 		t.Fatal("satAdd")
 	}
 	reg := &tx.SubnetRegistry{LastLock: 100 * agr.Unit, LastLockBlock: top - 1}

@@ -7,6 +7,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/yuma"
@@ -250,7 +251,7 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 		nr.Active, nr.ValidatorPermit = out.Active[uid], out.NewPermit[uid]
 		nr.Consensus, nr.Incentive = uint64(out.Consensus[uid]), uint64(out.Incentive[uid])
 		nr.Dividends, nr.ValidatorTrust = uint64(out.Dividends[uid]), uint64(out.ValidatorTrust[uid])
-		nr.Emission = satAdd(out.MinerEmission[uid], out.ValidatorEmission[uid]) // ≤ the epoch's emission
+		nr.Emission = agr.SaturatingAdd(out.MinerEmission[uid], out.ValidatorEmission[uid]) // ≤ the epoch's emission
 		if err := put(c.KV, neuronKey(sub.Netuid, uint16(uid)), nr); err != nil {
 			return abci.Event{}, err
 		}
@@ -280,7 +281,7 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 	sub.PendingEmission = out.Unallocated
 	sub.LastEpoch = c.Height
 	sub.LastEpochEmission = paid
-	sub.TotalEmitted = satAdd(sub.TotalEmitted, paid) // a statistic, never spent
+	sub.TotalEmitted = agr.SaturatingAdd(sub.TotalEmitted, paid) // a statistic, never spent
 	if err := putSubnet(c.KV, sub); err != nil {
 		return abci.Event{}, err
 	}

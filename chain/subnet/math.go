@@ -55,13 +55,3 @@ func exp2Neg(x, num, den uint64) uint64 {
 func before(height, start, period uint64) bool {
 	return height < start || height-start < period
 }
-
-// satAdd is a+b clamped to the uint64 range, for block numbers shown in
-// messages and for cumulative statistics that are never spent.
-func satAdd(a, b uint64) uint64 {
-	s, carry := bits.Add64(a, b, 0)
-	if carry != 0 {
-		return ^uint64(0)
-	}
-	return s
-}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/tx"
 )
@@ -86,7 +87,7 @@ func addNeuron(c *Ctx, sub *tx.Subnet, hotkey, coldkey address.Address) (uint16,
 		if oldest, ok, err := oldestRegistration(c.KV, sub.Netuid); err != nil {
 			return 0, err
 		} else if ok && before(c.Height, oldest, sub.Params.ImmunityPeriod) {
-			return 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune until block %d", ErrFull, sub.Netuid, sub.N, satAdd(oldest, sub.Params.ImmunityPeriod))
+			return 0, fmt.Errorf("%w: subnet %d has %d UIDs, all immune until block %d", ErrFull, sub.Netuid, sub.N, agr.SaturatingAdd(oldest, sub.Params.ImmunityPeriod))
 		}
 		victim, rest, err := pruneCandidate(c, sub)
 		if err != nil {
@@ -170,7 +171,7 @@ func Serve(c *Ctx, hotkey address.Address, m *tx.MsgNeuronServe) error {
 		return err
 	}
 	if n.ServedAt != 0 && before(c.Height, n.ServedAt, sub.Params.ServingRateLimit) {
-		return fmt.Errorf("%w: serve again after block %d", ErrRateLimited, satAdd(n.ServedAt, sub.Params.ServingRateLimit))
+		return fmt.Errorf("%w: serve again after block %d", ErrRateLimited, agr.SaturatingAdd(n.ServedAt, sub.Params.ServingRateLimit))
 	}
 	n.Endpoint, n.X25519PubKey, n.ModelId, n.ServedAt = m.Endpoint, m.X25519PubKey, m.ModelId, c.Height
 	return put(c.KV, neuronKey(m.Netuid, uid), n)

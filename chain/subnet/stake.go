@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/tx"
 )
@@ -142,7 +143,7 @@ func SetTake(c *Ctx, coldkey address.Address, m *tx.MsgSetTake) error {
 		return fmt.Errorf("%w: take %d bps above the maximum %d", ErrInvalid, m.TakeBps, c.Params.MaxTakeBps)
 	}
 	if m.TakeBps > h.TakeBps && before(c.Height, h.TakeChangedAt, c.Params.TakeRateLimit) {
-		return fmt.Errorf("%w: take can rise again at block %d", ErrRateLimited, satAdd(h.TakeChangedAt, c.Params.TakeRateLimit))
+		return fmt.Errorf("%w: take can rise again at block %d", ErrRateLimited, agr.SaturatingAdd(h.TakeChangedAt, c.Params.TakeRateLimit))
 	}
 	h.TakeBps, h.TakeChangedAt = m.TakeBps, c.Height
 	return put(c.KV, hotkeyKey(hotkey), h)

@@ -405,6 +405,6 @@ func AddRevenue(c *Ctx, netuid uint32, amount uint64) error {
 	if sub.PendingRevenue, err = bank.Grow(fmt.Sprintf("subnet %d pending revenue", netuid), sub.PendingRevenue, amount); err != nil {
 		return err
 	}
-	sub.TotalRevenue = satAdd(sub.TotalRevenue, amount) // a statistic, never spent
+	sub.TotalRevenue = agr.SaturatingAdd(sub.TotalRevenue, amount) // a statistic, never spent
 	return putSubnet(c.KV, sub)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -61,7 +62,7 @@ func RevealWeights(c *Ctx, hotkey address.Address, m *tx.MsgWeightsReveal) error
 	if !ok {
 		return fmt.Errorf("no pending weight commit for %s on subnet %d: %w", hotkey, m.Netuid, ErrNotFound)
 	}
-	want := satAdd(tx.EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block), sub.Params.RevealPeriod)
+	want := agr.SaturatingAdd(tx.EpochIndex(m.Netuid, sub.Params.Tempo, cm.Block), sub.Params.RevealPeriod)
 	now := tx.EpochIndex(m.Netuid, sub.Params.Tempo, c.Height)
 	if now < want {
 		return fmt.Errorf("%w: too early, reveal in epoch %d (now %d)", ErrWindow, want, now)
@@ -96,7 +97,7 @@ func SetWeights(c *Ctx, hotkey address.Address, m *tx.MsgWeightsSet) error {
 
 func checkRateLimit(sub *tx.Subnet, n *tx.Neuron, height uint64) error {
 	if n.LastUpdate != n.RegisteredAt && before(height, n.LastUpdate, sub.Params.WeightsRateLimit) {
-		return fmt.Errorf("%w: weights can be set again at block %d", ErrRateLimited, satAdd(n.LastUpdate, sub.Params.WeightsRateLimit))
+		return fmt.Errorf("%w: weights can be set again at block %d", ErrRateLimited, agr.SaturatingAdd(n.LastUpdate, sub.Params.WeightsRateLimit))
 	}
 	return nil
 }

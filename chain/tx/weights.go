@@ -3,9 +3,9 @@ package tx
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"math"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/agr"
 )
 
 // WeightsHash is what a validator commits to: sha256 over a domain tag, the
@@ -37,17 +37,10 @@ func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 // so height + netuid + 1 and tempo + 1 never wrap; the sums saturate anyway
 // so that a hostile caller gets a wrong index, not a wrap.
 func EpochIndex(netuid uint32, tempo, height uint64) uint64 {
-	return saturatingAdd(height, uint64(netuid)+1) / saturatingAdd(tempo, 1)
+	return agr.SaturatingAdd(height, uint64(netuid)+1) / agr.SaturatingAdd(tempo, 1)
 }
 
 // EpochDue reports whether a subnet's epoch runs at height.
 func EpochDue(netuid uint32, tempo, height uint64) bool {
-	return saturatingAdd(height, uint64(netuid)+1)%saturatingAdd(tempo, 1) == 0
-}
-
-func saturatingAdd(a, b uint64) uint64 {
-	if a > math.MaxUint64-b {
-		return math.MaxUint64
-	}
-	return a + b
+	return agr.SaturatingAdd(height, uint64(netuid)+1)%agr.SaturatingAdd(tempo, 1) == 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/internal/atomicfile"
 	"github.com/agoranet/agora/openai"
 )
 
@@ -25,21 +26,15 @@ type chatState struct {
 	Owed    uint64 `json:"owed"`   // the channel's total charge as the agent agreed to it
 }
 
-// save writes the state atomically: a torn file would lose Signed, and the
-// next voucher would repeat an amount the gateway already holds.
+// save writes the state atomically and durably: a torn or lost file would
+// lose Signed, and the next voucher would repeat an amount the gateway
+// already holds.
 func (st chatState) save(path string) error {
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Replace(path, raw, 0o600)
 }
 
 func newChatCmd() *cobra.Command {

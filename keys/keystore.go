@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/scrypt"
 
 	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/internal/atomicfile"
 )
 
 // Kind separates keys that hold funds from keys that operate neurons.
@@ -343,21 +344,8 @@ func writeNew(dir, path string, data []byte) (err error) {
 		}
 		return fmt.Errorf("write: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("write: %w", err)
-	}
-	return nil
-}
-
-// syncDir makes a directory entry change durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
 	}
 	return nil
 }
@@ -612,7 +600,7 @@ func (ks *Keystore) Delete(name string) error {
 		}
 		return fmt.Errorf("delete key %q: %w", name, err)
 	}
-	if err := syncDir(ks.dir); err != nil {
+	if err := atomicfile.SyncDir(ks.dir); err != nil {
 		return fmt.Errorf("delete key %q: %w", name, err)
 	}
 	return nil

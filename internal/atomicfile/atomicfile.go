@@ -37,7 +37,7 @@ func Replace(path string, data []byte, perm os.FileMode) error {
 		err = os.Rename(f.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -45,7 +45,9 @@ func Replace(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a change of dir's entries (a create, rename or remove)
+// durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -18,6 +18,10 @@ import (
 type Genesis struct {
 	Params   GenesisParams    `json:"params"`
 	Accounts []GenesisAccount `json:"accounts,omitempty"`
+	// Validators are the chain validators CometBFT starts with, each signed
+	// by its operator (see GenesisValidator). The CometBFT genesis document
+	// lists none: InitChain returns these.
+	Validators []GenesisValidator `json:"validators,omitempty"`
 	// Devnet permits genesis balances. A public genesis has no premine: its
 	// supply starts at zero and grows only by emission.
 	Devnet bool `json:"devnet,omitempty"`

@@ -7,11 +7,13 @@
 package node
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -36,6 +38,28 @@ type InitOptions struct {
 	MempoolSize int
 	// Overwrite replaces an existing home's config and genesis.
 	Overwrite bool
+
+	// GenesisDoc, when set, is the genesis of an existing network, written
+	// as is; Genesis and ChainID are then ignored (ChainID is taken from it).
+	GenesisDoc *cmttypes.GenesisDoc
+	// PersistentPeers are id@host:port addresses this node always dials.
+	PersistentPeers []string
+	// StateSync, when set, makes a fresh node restore the application from
+	// a peer's snapshot instead of replaying every block.
+	StateSync *StateSyncOptions
+}
+
+// StateSyncOptions point a joining node at a trusted block of the network.
+type StateSyncOptions struct {
+	// RPCServers are at least two RPC URLs the light client checks
+	// headers against (a primary and a witness; they may be the same node
+	// listed twice only in tests).
+	RPCServers  []string
+	TrustHeight int64
+	TrustHash   []byte
+	// TrustPeriod bounds how old the trusted header may be (CometBFT's
+	// default is a week).
+	TrustPeriod time.Duration
 }
 
 // ErrExists is returned by Init when the home already holds a genesis.
@@ -52,13 +76,23 @@ func StateDir(home string) string { return filepath.Join(home, "data") }
 
 // Init writes config.toml, the node and validator keys and genesis.json into home.
 func Init(home string, o InitOptions) (err error) {
+	if o.GenesisDoc != nil {
+		o.ChainID = o.GenesisDoc.ChainID
+	}
 	if o.ChainID == "" {
 		return errors.New("chain id is required")
 	}
 	if _, err := os.Stat(GenesisPath(home)); err == nil && !o.Overwrite {
 		return fmt.Errorf("%w: %s", ErrExists, GenesisPath(home))
 	}
-	if err := o.Genesis.Validate(); err != nil {
+	if o.GenesisDoc != nil {
+		if err := o.GenesisDoc.ValidateAndComplete(); err != nil {
+			return fmt.Errorf("genesis document: %w", err)
+		}
+		if _, err := chain.ParseGenesis(o.GenesisDoc.AppState); err != nil {
+			return fmt.Errorf("genesis: %w", err)
+		}
+	} else if err := o.Genesis.Validate(); err != nil {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	// CometBFT's file helpers panic on I/O errors; keep that inside this package.
@@ -79,6 +113,12 @@ func Init(home string, o InitOptions) (err error) {
 		return fmt.Errorf("node key: %w", err)
 	}
 	pv := privval.LoadOrGenFilePV(cfg.PrivValidatorKeyFile(), cfg.PrivValidatorStateFile())
+	if o.GenesisDoc != nil {
+		if err := o.GenesisDoc.SaveAs(GenesisPath(home)); err != nil {
+			return fmt.Errorf("save genesis: %w", err)
+		}
+		return nil
+	}
 	pub, err := pv.GetPubKey()
 	if err != nil {
 		return fmt.Errorf("validator key: %w", err)
@@ -125,6 +165,22 @@ func DefaultConfig(home string, o InitOptions) *cmtcfg.Config {
 	// A lone node has no peers to exchange addresses with.
 	cfg.P2P.PexReactor = false
 	cfg.P2P.AllowDuplicateIP = true
+	if len(o.PersistentPeers) > 0 {
+		cfg.P2P.PersistentPeers = strings.Join(o.PersistentPeers, ",")
+		// Networks on one machine or a private range dial loopback and
+		// private addresses, which a strict address book refuses.
+		cfg.P2P.AddrBookStrict = false
+		cfg.P2P.PexReactor = true
+	}
+	if ss := o.StateSync; ss != nil {
+		cfg.StateSync.Enable = true
+		cfg.StateSync.RPCServers = ss.RPCServers
+		cfg.StateSync.TrustHeight = ss.TrustHeight
+		cfg.StateSync.TrustHash = hex.EncodeToString(ss.TrustHash)
+		if ss.TrustPeriod > 0 {
+			cfg.StateSync.TrustPeriod = ss.TrustPeriod
+		}
+	}
 	// Many benchmark and agent clients hold connections open at once.
 	cfg.RPC.MaxOpenConnections = 2048
 	cfg.RPC.MaxSubscriptionClients = 200
@@ -160,4 +216,29 @@ func LoadConfig(home string) (*cmtcfg.Config, error) {
 		return nil, fmt.Errorf("invalid %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// NodeID is the p2p node id of a home (hex of its node key's address), the
+// id part of an id@host:port peer address.
+func NodeID(home string) (string, error) {
+	cfg := DefaultConfig(home, InitOptions{})
+	nk, err := p2p.LoadNodeKey(cfg.NodeKeyFile())
+	if err != nil {
+		return "", fmt.Errorf("load node key of %s: %w", home, err)
+	}
+	return string(nk.ID()), nil
+}
+
+// ConsensusPubKey is the ed25519 key a home's node signs votes with.
+func ConsensusPubKey(home string) (pub []byte, err error) {
+	cfg := DefaultConfig(home, InitOptions{})
+	pv, err := loadPV(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := pv.GetPubKey()
+	if err != nil {
+		return nil, fmt.Errorf("validator key of %s: %w", home, err)
+	}
+	return pk.Bytes(), nil
 }

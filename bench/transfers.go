@@ -22,6 +22,7 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/node"
+	"github.com/agoranet/agora/testnet"
 )
 
 // TransfersConfig sizes a transfer benchmark.
@@ -31,6 +32,10 @@ type TransfersConfig struct {
 	Conns      int           // concurrent RPC connections
 	BlockTime  time.Duration // block time of the benchmark chain
 	Progress   io.Writer     // progress lines; nil discards them
+	// Validators above 1 runs the benchmark on a testnet of that many chain
+	// validators, each an Exe node process, sending through all their RPCs.
+	Validators int
+	Exe        string // the agora binary (needed when Validators > 1)
 }
 
 // TransfersResult is what a transfer benchmark measured.
@@ -48,6 +53,7 @@ type TransfersResult struct {
 	BlockTimeMs  int64   `json:"block_time_ms"`
 	Connections  int     `json:"connections"`
 	FirstRejects string  `json:"first_rejection,omitempty"`
+	Validators   int     `json:"chain_validators"`
 }
 
 const transfersChainID = "agora-bench"
@@ -71,41 +77,67 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 		progress = io.Discard
 	}
 	accounts, perAccount, conns := cfg.Accounts, cfg.PerAccount, cfg.Conns
-	home, err := os.MkdirTemp("", "agora-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(home)
-	rpcPort, p2pPort, err := freeLoopbackPorts()
-	if err != nil {
-		return nil, err
-	}
 	keysList := make([]ed25519.PrivateKey, accounts)
 	g := chain.Genesis{Params: chain.DefaultParams(uint64(cfg.BlockTime / time.Millisecond)), Devnet: true}
 	for i := range keysList {
 		keysList[i] = transferKey(i)
 		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: address.FromPubKey(keysList[i].Public().(ed25519.PublicKey)), Balance: 1000 * agr.Unit})
 	}
-	err = node.Init(home, node.InitOptions{
-		ChainID: transfersChainID, Moniker: "bench", Genesis: g, BlockTime: cfg.BlockTime,
-		RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", p2pPort),
-		MempoolSize: accounts*perAccount + 1000,
-	})
-	if err != nil {
-		return nil, err
+	var chainClients []*client.Client
+	var chainHeight func() int64
+	chainID := transfersChainID
+	if cfg.Validators > 1 {
+		net, stop, err := startTestnet(ctx, cfg, g.Accounts, progress)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		chainID = net.Manifest.ChainID
+		for i := range net.Manifest.Nodes {
+			c, err := net.Client(i)
+			if err != nil {
+				return nil, err
+			}
+			chainClients = append(chainClients, c)
+		}
+		chainHeight = func() int64 {
+			h, _ := chainClients[0].Height(ctx)
+			return h
+		}
+	} else {
+		home, err := os.MkdirTemp("", "agora-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(home)
+		rpcPort, p2pPort, err := freeLoopbackPorts()
+		if err != nil {
+			return nil, err
+		}
+		err = node.Init(home, node.InitOptions{
+			ChainID: transfersChainID, Moniker: "bench", Genesis: g, BlockTime: cfg.BlockTime,
+			RPCAddr: fmt.Sprintf("tcp://127.0.0.1:%d", rpcPort), P2PAddr: fmt.Sprintf("tcp://127.0.0.1:%d", p2pPort),
+			MempoolSize: accounts*perAccount + 1000,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n, err := node.Start(home, node.StartOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer n.Stop()
+		if err := n.WaitForHeight(ctx, 1); err != nil {
+			return nil, err
+		}
+		c, err := client.New(n.RPCURL())
+		if err != nil {
+			return nil, err
+		}
+		chainClients = []*client.Client{c}
+		chainHeight = n.Height
 	}
-	n, err := node.Start(home, node.StartOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer n.Stop()
-	if err := n.WaitForHeight(ctx, 1); err != nil {
-		return nil, err
-	}
-	c, err := client.New(n.RPCURL())
-	if err != nil {
-		return nil, err
-	}
+	c := chainClients[0]
 
 	// Pre-sign everything so the measurement is the chain, not the signer.
 	fmt.Fprintf(progress, "signing %d transfers from %d accounts…\n", accounts*perAccount, accounts)
@@ -115,7 +147,7 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 	for i, k := range keysList {
 		signed[i] = make([][]byte, perAccount)
 		for nonce := range perAccount {
-			raw, err := tx.Sign(k, &tx.TxBody{ChainId: transfersChainID, Nonce: uint64(nonce), Fee: fee, Msgs: []*tx.Msg{tx.Transfer(sink, 1)}})
+			raw, err := tx.Sign(k, &tx.TxBody{ChainId: chainID, Nonce: uint64(nonce), Fee: fee, Msgs: []*tx.Msg{tx.Transfer(sink, 1)}})
 			if err != nil {
 				return nil, err
 			}
@@ -128,7 +160,7 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 	var rejected atomic.Int64
 	var firstReject atomic.Value
 
-	startHeight := n.Height()
+	startHeight := chainHeight()
 	start := time.Now()
 	var wg sync.WaitGroup
 	sendCtx, cancelSend := context.WithCancel(ctx)
@@ -146,7 +178,10 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 					sentMu.Lock()
 					sentAt[h] = time.Now()
 					sentMu.Unlock()
-					if err := sendWithRetry(sendCtx, c, raw); err != nil {
+					// Spread over every node's RPC, as clients of a real
+					// network would be; one account stays on one node so
+					// its nonces reach a mempool in order.
+					if err := sendWithRetry(sendCtx, chainClients[i%len(chainClients)], raw); err != nil {
 						if sendCtx.Err() != nil {
 							return
 						}
@@ -164,7 +199,7 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 	height := startHeight
 	deadline := time.Now().Add(time.Duration(total/200+120) * time.Second)
 	for len(latencies)+int(rejected.Load()) < total && time.Now().Before(deadline) {
-		h := n.Height()
+		h := chainHeight()
 		if h <= height {
 			select {
 			case <-ctx.Done():
@@ -209,7 +244,7 @@ func Transfers(ctx context.Context, cfg TransfersConfig) (*TransfersResult, erro
 		Accounts: accounts, Sent: total - int(rejected.Load()), Committed: len(latencies), Rejected: int(rejected.Load()),
 		Seconds: elapsed, TxPerSecond: float64(len(latencies)) / elapsed,
 		P50Millis: percentileMillis(latencies, 0.50), P99Millis: percentileMillis(latencies, 0.99), Blocks: blocks, MaxBlockTxs: maxBlock,
-		BlockTimeMs: cfg.BlockTime.Milliseconds(), Connections: conns,
+		BlockTimeMs: cfg.BlockTime.Milliseconds(), Connections: conns, Validators: max(1, cfg.Validators),
 	}
 	if v, ok := firstReject.Load().(string); ok {
 		res.FirstRejects = v
@@ -253,4 +288,42 @@ func freeLoopbackPorts() (int, int, error) {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports[0], ports[1], nil
+}
+
+// startTestnet builds and starts a cfg.Validators-node testnet in a
+// temporary directory with accounts funded; stop kills it and removes the
+// directory.
+func startTestnet(ctx context.Context, cfg TransfersConfig, accounts []chain.GenesisAccount, progress io.Writer) (*testnet.Network, func(), error) {
+	if cfg.Exe == "" {
+		return nil, nil, errors.New("bench: a multi-validator run needs the agora binary")
+	}
+	dir, err := os.MkdirTemp("", "agora-bench-testnet-")
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(progress, "starting %d chain validator processes…\n", cfg.Validators)
+	if _, err := testnet.Build(dir, testnet.Options{ChainID: transfersChainID, Validators: cfg.Validators, BlockTime: cfg.BlockTime, Accounts: accounts}); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	net, err := testnet.Open(dir, cfg.Exe)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop := func() {
+		net.Stop()
+		os.RemoveAll(dir)
+	}
+	if err := net.StartAll(); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := net.WaitHeight(wctx, 1); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return net, stop, nil
 }

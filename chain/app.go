@@ -49,6 +49,8 @@ type App struct {
 	// verified remembers signatures CheckTx already verified. A hit only
 	// skips recomputing a pure function, so it cannot change any outcome.
 	verified map[[32]byte]struct{}
+
+	snap snapshots // state-sync serving and restoring (snapshot_abci.go)
 }
 
 const maxVerifiedCache = 200_000
@@ -59,20 +61,29 @@ func NewApp(store *state.Store, logger *slog.Logger) (*App, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{store: store, log: logger, verified: make(map[[32]byte]struct{})}
-	if store.Version() > 0 {
-		p, err := loadParams(store.Committed())
+	if err := a.loadCommitted(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadCommitted reads params and chain id from the committed state, at start
+// and after a state-sync restore.
+func (a *App) loadCommitted() error {
+	if a.store.Version() > 0 {
+		p, err := loadParams(a.store.Committed())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.params = p
-		id, err := store.Committed().Get(keyChainID)
+		id, err := a.store.Committed().Get(keyChainID)
 		if err != nil {
-			return nil, fmt.Errorf("read chain id: %w", err)
+			return fmt.Errorf("read chain id: %w", err)
 		}
 		a.chainID = string(id)
 	}
 	a.resetCheckState()
-	return a, nil
+	return nil
 }
 
 func (a *App) resetCheckState() { a.check = state.NewCache(a.store.Committed()) }
@@ -95,13 +106,19 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		// A bad genesis must stop the node: there is no valid chain to run.
 		return nil, err
 	}
+	// The gentx signatures commit to the chain id CometBFT runs, so an
+	// entry signed for another network is refused here.
+	if err := g.ValidateFor(req.ChainId); err != nil {
+		return nil, fmt.Errorf("invalid app genesis: %w", err)
+	}
 	if req.InitialHeight > 1 {
 		a.store.SetInitialVersion(uint64(req.InitialHeight))
 	}
 	a.chainID = req.ChainId
 	a.params = g.Params.proto()
 	blk := a.store.NewBlock()
-	if err := initGenesis(blk, req.ChainId, g, a.params); err != nil {
+	set, err := initGenesis(blk, req.ChainId, g, a.params)
+	if err != nil {
 		return nil, fmt.Errorf("init genesis: %w", err)
 	}
 	if err := blk.Flush(); err != nil {
@@ -110,8 +127,9 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	// Nothing is committed until block 1, so the pending view starts from
 	// the genesis writes themselves.
 	a.check = state.NewCache(a.store)
-	a.log.Info("genesis initialized", "chain_id", req.ChainId, "accounts", len(g.Accounts))
-	return &abci.ResponseInitChain{AppHash: a.store.WorkingHash()}, nil
+	a.log.Info("genesis initialized", "chain_id", req.ChainId, "accounts", len(g.Accounts), "chain_validators", len(set))
+	// CometBFT takes the first set from here; the genesis document lists none.
+	return &abci.ResponseInitChain{AppHash: a.store.WorkingHash(), Validators: set}, nil
 }
 
 // CheckTx admits a transaction to the mempool if it would execute now.
@@ -200,7 +218,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		}
 		results[i] = r.abci()
 	}
-	events, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned)
+	events, updates, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned, req.Misbehavior, req.DecidedLastCommit.Votes)
 	if err != nil {
 		a.log.Error("end block failed; halting", "height", req.Height, "err", err)
 		return nil, fmt.Errorf("end block %d: %w", req.Height, err)
@@ -209,9 +227,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		return nil, fmt.Errorf("write block %d: %w", req.Height, err)
 	}
 	return &abci.ResponseFinalizeBlock{
-		TxResults: results,
-		Events:    events,
-		AppHash:   a.store.WorkingHash(),
+		TxResults:        results,
+		Events:           events,
+		ValidatorUpdates: updates,
+		AppHash:          a.store.WorkingHash(),
 	}, nil
 }
 
@@ -237,9 +256,11 @@ func (a *App) deliverTx(blk *state.Block, raw []byte) txResult {
 
 // Commit makes the finalized block durable.
 func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCommit, error) {
-	if _, _, err := a.store.Commit(); err != nil {
+	_, version, err := a.store.Commit()
+	if err != nil {
 		return nil, err
 	}
+	a.snap.afterCommit(a.store, version)
 	// CometBFT rechecks the remaining mempool after Commit, rebuilding the
 	// pending view on top of the new state.
 	a.resetCheckState()

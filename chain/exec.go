@@ -12,6 +12,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/chainval"
 	"github.com/agoranet/agora/chain/channel"
 	"github.com/agoranet/agora/chain/emission"
 	"github.com/agoranet/agora/chain/state"
@@ -180,6 +181,22 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 		}
 	case *tx.Msg_ChannelClose:
 		_, err = channel.Close(c, sender, s.ChannelClose.ChannelId)
+	case *tx.Msg_ChainValidatorCreate:
+		if err = chainval.Create(c, sender, s.ChainValidatorCreate); err == nil {
+			events = []abci.Event{{Type: "chain_validator_create", Attributes: []abci.EventAttribute{
+				{Key: "operator", Value: sender.String(), Index: true},
+				{Key: "consensus_address", Value: fmt.Sprintf("%X", tx.ConsensusAddress(s.ChainValidatorCreate.ConsensusPubKey)), Index: true},
+				{Key: "bond", Value: strconv.FormatUint(s.ChainValidatorCreate.Bond, 10)},
+			}}}
+		}
+	case *tx.Msg_ChainValidatorBond:
+		err = chainval.Bond(c, sender, s.ChainValidatorBond.Amount)
+	case *tx.Msg_ChainValidatorUnbond:
+		err = chainval.Unbond(c, sender, s.ChainValidatorUnbond.Amount)
+	case *tx.Msg_ChainValidatorEdit:
+		err = chainval.Edit(c, sender, s.ChainValidatorEdit.Moniker)
+	case *tx.Msg_ChainValidatorUnjail:
+		err = chainval.Unjail(c, sender)
 	default:
 		return nil, tx.CodeMalformed, fmt.Errorf("unknown message %T", s)
 	}
@@ -206,6 +223,8 @@ func codeOf(err error) uint32 {
 		{subnet.ErrRateLimited, tx.CodeRateLimited},
 		{subnet.ErrExists, tx.CodeExists},
 		{subnet.ErrWindow, tx.CodeWindow},
+		{chainval.ErrJailed, tx.CodeJailed},
+		{chainval.ErrTombstoned, tx.CodeTombstoned},
 	} {
 		if errors.Is(err, c.target) {
 			return c.code
@@ -214,29 +233,56 @@ func codeOf(err error) uint32 {
 	return tx.CodeInternal
 }
 
-func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) error {
+// initGenesis writes the genesis state and returns the first chain
+// validator set. g must have passed ValidateFor(chainID).
+func initGenesis(kv state.KV, chainID string, g *Genesis, p *tx.Params) ([]abci.ValidatorUpdate, error) {
 	if err := kv.Set(keyChainID, []byte(chainID)); err != nil {
-		return err
+		return nil, err
 	}
 	if err := setProto(kv, tx.ParamsKey(), p); err != nil {
-		return err
+		return nil, err
 	}
 	var total uint64
 	for _, ga := range g.Accounts {
 		if err := bank.SetAccount(kv, ga.Address, &tx.Account{Balance: ga.Balance}); err != nil {
-			return err
+			return nil, err
 		}
 		var err error
 		if total, err = bank.Grow("genesis balances", total, ga.Balance); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return setProto(kv, tx.SupplyKey(), &tx.Supply{Genesis: total})
+	if err := setProto(kv, tx.SupplyKey(), &tx.Supply{Genesis: total}); err != nil {
+		return nil, err
+	}
+	entries := make([]chainval.GenesisEntry, len(g.Validators))
+	for i, v := range g.Validators {
+		entries[i] = chainval.GenesisEntry{Operator: v.Operator(), ConsensusPubKey: v.ConsensusPubKey, Moniker: v.Moniker, Bond: v.Bond}
+	}
+	res, err := chainval.InitGenesis(&subnet.Ctx{KV: kv, Height: 0, ChainID: chainID, Params: p}, entries)
+	if err != nil {
+		return nil, err
+	}
+	return res.Updates, nil
 }
 
 // endBlock records burned fees and mints the block's emission into the
 // pending pool, which the incentive machine distributes.
-func endBlock(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
+// It then runs the chain validators' end of block (evidence, downtime,
+// unbonding payouts, the active set), returning CometBFT's set updates.
+func endBlock(c *subnet.Ctx, burned uint64, misbehavior []abci.Misbehavior, votes []abci.VoteInfo) ([]abci.Event, []abci.ValidatorUpdate, error) {
+	events, err := mintAndDistribute(c, burned)
+	if err != nil {
+		return nil, nil, err
+	}
+	cv, err := chainval.EndBlock(c, misbehavior, votes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chain validators: %w", err)
+	}
+	return append(events, cv.Events...), cv.Updates, nil
+}
+
+func mintAndDistribute(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
 	kv, p, height := c.KV, c.Params, int64(c.Height)
 	s, err := loadSupply(kv)
 	if err != nil {

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
+	"github.com/agoranet/agora/chain/chainval"
 	"github.com/agoranet/agora/chain/emission"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -45,6 +47,18 @@ type GenesisParams struct {
 	MaxTakeBps         uint32           `json:"max_take_bps"`
 	TakeRateLimit      uint64           `json:"take_rate_limit"`
 	DefaultSubnet      *tx.SubnetParams `json:"default_subnet,omitempty"`
+
+	// Chain validators (see chain/chainval).
+	MaxChainValidators uint32 `json:"max_chain_validators"`
+	MinSelfBond        uint64 `json:"min_self_bond"`
+	UnbondingBlocks    uint64 `json:"unbonding_blocks"`
+	SignedBlocksWindow uint64 `json:"signed_blocks_window"`
+	// MaxMissedBlocks: a chain validator that missed more than this many
+	// of the last signed_blocks_window blocks is jailed.
+	MaxMissedBlocks    uint64 `json:"max_missed_blocks"`
+	DowntimeJailBlocks uint64 `json:"downtime_jail_blocks"`
+	DowntimeSlashBps   uint32 `json:"downtime_slash_bps"`
+	DoubleSignSlashBps uint32 `json:"double_sign_slash_bps"`
 }
 
 // GenesisAccount is a starting balance (devnet only).
@@ -72,6 +86,16 @@ func DefaultParams(targetBlockTimeMs uint64) GenesisParams {
 		MaxTakeBps:         1800,
 		TakeRateLimit:      86_400_000 / targetBlockTimeMs,
 		DefaultSubnet:      subnet.DefaultSubnetParams(),
+		MaxChainValidators: 100,
+		MinSelfBond:        agr.Unit,
+		// Two weeks of blocks: evidence older than this can no longer be
+		// punished (node.Init sets CometBFT's evidence max age to match).
+		UnbondingBlocks:    14 * 86_400_000 / targetBlockTimeMs,
+		SignedBlocksWindow: 100,
+		MaxMissedBlocks:    50,
+		DowntimeJailBlocks: 600_000 / targetBlockTimeMs, // ten minutes
+		DowntimeSlashBps:   1,
+		DoubleSignSlashBps: 500,
 	}
 }
 
@@ -92,6 +116,14 @@ func (p GenesisParams) proto() *tx.Params {
 		MaxTakeBps:         p.MaxTakeBps,
 		TakeRateLimit:      p.TakeRateLimit,
 		DefaultSubnet:      p.DefaultSubnet,
+		MaxChainValidators: p.MaxChainValidators,
+		MinSelfBond:        p.MinSelfBond,
+		UnbondingBlocks:    p.UnbondingBlocks,
+		SignedBlocksWindow: p.SignedBlocksWindow,
+		MaxMissedBlocks:    p.MaxMissedBlocks,
+		DowntimeJailBlocks: p.DowntimeJailBlocks,
+		DowntimeSlashBps:   p.DowntimeSlashBps,
+		DoubleSignSlashBps: p.DoubleSignSlashBps,
 	}
 }
 
@@ -127,10 +159,14 @@ func (g *Genesis) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    uint64
-	}{{"subnet_lock_interval", p.SubnetLockInterval}, {"subnet_immunity", p.SubnetImmunity}, {"take_rate_limit", p.TakeRateLimit}} {
+	}{{"subnet_lock_interval", p.SubnetLockInterval}, {"subnet_immunity", p.SubnetImmunity}, {"take_rate_limit", p.TakeRateLimit},
+		{"unbonding_blocks", p.UnbondingBlocks}, {"downtime_jail_blocks", p.DowntimeJailBlocks}} {
 		if f.v > subnet.MaxPeriod {
 			return fmt.Errorf("%s %d above %d blocks", f.name, f.v, uint64(subnet.MaxPeriod))
 		}
+	}
+	if err := p.validateChainValidators(); err != nil {
+		return err
 	}
 	if p.MaxMsgsPerTx > tx.MaxTxBytes || p.MaxMemoBytes > tx.MaxTxBytes {
 		return fmt.Errorf("max_msgs_per_tx and max_memo_bytes are at most %d (a transaction's size)", tx.MaxTxBytes)
@@ -157,6 +193,80 @@ func (g *Genesis) Validate() error {
 	}
 	if total > p.SupplyCap {
 		return fmt.Errorf("genesis balances %d exceed the supply cap %d", total, p.SupplyCap)
+	}
+	return g.validateValidators()
+}
+
+func (p GenesisParams) validateChainValidators() error {
+	switch {
+	case p.MaxChainValidators == 0 || p.MaxChainValidators > chainval.MaxActiveSet:
+		return fmt.Errorf("max_chain_validators %d must be in 1..%d", p.MaxChainValidators, chainval.MaxActiveSet)
+	case p.UnbondingBlocks == 0:
+		return errors.New("unbonding_blocks must be positive")
+	case p.SignedBlocksWindow == 0 || p.SignedBlocksWindow > chainval.MaxSignedBlocksWindow:
+		return fmt.Errorf("signed_blocks_window %d must be in 1..%d", p.SignedBlocksWindow, chainval.MaxSignedBlocksWindow)
+	case p.MaxMissedBlocks >= p.SignedBlocksWindow:
+		return fmt.Errorf("max_missed_blocks %d must be below signed_blocks_window %d", p.MaxMissedBlocks, p.SignedBlocksWindow)
+	case p.DowntimeSlashBps > 10_000 || p.DoubleSignSlashBps > 10_000:
+		return errors.New("downtime_slash_bps and double_sign_slash_bps are at most 10000")
+	case p.MinSelfBond > emission.Cap:
+		return fmt.Errorf("min_self_bond %d above the supply cap", p.MinSelfBond)
+	}
+	return nil
+}
+
+// validateValidators checks the genesis chain validators' shape and money;
+// signatures need the chain id (ValidateFor). A Bond above zero comes out
+// of the operator's genesis balance, so only a devnet-style genesis can
+// bond; Bond 0 is a bootstrap validator with voting power 1, the way a
+// chain without a premine starts.
+func (g *Genesis) validateValidators() error {
+	balances := make(map[address.Address]uint64, len(g.Accounts))
+	for _, a := range g.Accounts {
+		balances[a.Address] = a.Balance
+	}
+	ops := make(map[address.Address]bool, len(g.Validators))
+	cons := make(map[string]bool, len(g.Validators))
+	for i, v := range g.Validators {
+		if len(v.OperatorPubKey) != ed25519.PublicKeySize || len(v.ConsensusPubKey) != ed25519.PublicKeySize || len(v.Signature) != ed25519.SignatureSize {
+			return fmt.Errorf("genesis chain validator %d: operator key, consensus key and signature must be 32, 32 and 64 bytes", i)
+		}
+		if err := tx.ValidateMoniker(v.Moniker); err != nil {
+			return fmt.Errorf("genesis chain validator %d: %w", i, err)
+		}
+		op := v.Operator()
+		if ops[op] {
+			return fmt.Errorf("genesis chain validator %d: operator %s listed twice", i, op)
+		}
+		ops[op] = true
+		if cons[string(v.ConsensusPubKey)] {
+			return fmt.Errorf("genesis chain validator %d: consensus key %X listed twice", i, v.ConsensusPubKey)
+		}
+		cons[string(v.ConsensusPubKey)] = true
+		if v.Bond > 0 && v.Bond < g.Params.MinSelfBond {
+			return fmt.Errorf("genesis chain validator %d: bond %d below min_self_bond %d (0 makes a bootstrap validator)", i, v.Bond, g.Params.MinSelfBond)
+		}
+		if v.Bond > balances[op] {
+			return fmt.Errorf("genesis chain validator %d: bond %d exceeds operator %s's genesis balance %d", i, v.Bond, op, balances[op])
+		}
+		balances[op] -= v.Bond
+	}
+	return nil
+}
+
+// ValidateFor checks the genesis for chainID: Validate, at least one chain
+// validator, and every chain validator's operator signature.
+func (g *Genesis) ValidateFor(chainID string) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if len(g.Validators) == 0 {
+		return errors.New("genesis has no chain validators: CometBFT takes them from the app genesis, so the chain could not start")
+	}
+	for i, v := range g.Validators {
+		if err := v.Verify(chainID); err != nil {
+			return fmt.Errorf("genesis chain validator %d (%s): %w", i, v.Operator(), err)
+		}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/chainval"
 	"github.com/agoranet/agora/chain/proof"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
@@ -24,7 +25,7 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 	if strings.HasPrefix(req.Path, tx.QueryNonce) {
 		return a.queryPending(req.Path[len(tx.QueryNonce):]), nil
 	}
-	if strings.HasPrefix(req.Path, tx.QueryMetagraph) || req.Path == tx.QuerySubnets {
+	if strings.HasPrefix(req.Path, tx.QueryMetagraph) || req.Path == tx.QuerySubnets || req.Path == tx.QueryChainValidators {
 		return a.queryAggregate(req), nil
 	}
 	key, err := tx.QueryKey(req.Path, req.Data)
@@ -75,7 +76,13 @@ func (a *App) queryAggregate(req *abci.RequestQuery) *abci.ResponseQuery {
 		return fail(tx.CodeNotAvailable, err)
 	}
 	var msg proto.Message
-	if req.Path == tx.QuerySubnets {
+	if req.Path == tx.QueryChainValidators {
+		all, err := chainval.All(view)
+		if err != nil {
+			return fail(tx.CodeInternal, err)
+		}
+		msg = &tx.ChainValidatorList{Validators: all, Height: version}
+	} else if req.Path == tx.QuerySubnets {
 		subs, err := subnet.Subnets(view)
 		if err != nil {
 			return fail(tx.CodeInternal, err)

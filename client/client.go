@@ -19,23 +19,46 @@ import (
 	"time"
 
 	jsonrpc "github.com/cometbft/cometbft/rpc/jsonrpc/client"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
 )
 
-// Client talks to one node over CometBFT RPC. It is safe for concurrent use.
+// Client talks to a chain through one or more of its nodes over CometBFT
+// RPC. It is safe for concurrent use.
 type Client struct {
 	rpc rpc
+	// verifier, when set, vouches for the headers proofs are checked
+	// against (a light client); without it a header is checked against the
+	// validator set the same node reports.
+	verifier HeaderVerifier
 
 	mu      sync.Mutex // guards chainID
 	chainID string
 }
 
-// New connects to the node at url (http://host:port). It makes no request
-// until a method is called.
-func New(url string) (*Client, error) {
+// HeaderVerifier supplies headers verified by something the client trusts
+// more than the node it asks, such as a light client that has followed the
+// chain validators from a trusted height.
+type HeaderVerifier interface {
+	VerifiedHeader(ctx context.Context, height int64) (*cmttypes.SignedHeader, error)
+}
+
+// SetVerifier makes proven queries check their app hash against headers
+// from v. Set it before the client is shared.
+func (c *Client) SetVerifier(v HeaderVerifier) { c.verifier = v }
+
+// New connects to the nodes at urls (http://host:port), the first
+// preferred. Reads and broadcasts fail over to the next node when one cannot
+// be reached; an answer from any node is final. Broadcasting the same
+// transaction twice after a failover is harmless: its nonce admits it once.
+// It makes no request until a method is called.
+func New(urls ...string) (*Client, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("no node url given")
+	}
 	hc := &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
@@ -45,11 +68,24 @@ func New(url string) (*Client, error) {
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
-	rc, err := jsonrpc.NewWithHTTPClient(url, hc)
-	if err != nil {
-		return nil, fmt.Errorf("rpc client for %s: %w", url, err)
+	eps := &endpoints{}
+	for _, url := range urls {
+		rc, err := jsonrpc.NewWithHTTPClient(url, hc)
+		if err != nil {
+			return nil, fmt.Errorf("rpc client for %s: %w", url, err)
+		}
+		eps.list = append(eps.list, &endpoint{url: url, c: rc})
 	}
-	return &Client{rpc: rpc{rc}}, nil
+	return &Client{rpc: rpc{eps}}, nil
+}
+
+// Endpoints are the node URLs the client uses, in order of preference.
+func (c *Client) Endpoints() []string {
+	out := make([]string, len(c.rpc.eps.list))
+	for i, e := range c.rpc.eps.list {
+		out[i] = e.url
+	}
+	return out
 }
 
 // ChainID asks the node once and remembers the answer.

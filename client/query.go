@@ -8,6 +8,7 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 	ics23 "github.com/cosmos/ics23/go"
 	"google.golang.org/protobuf/proto"
@@ -93,7 +94,7 @@ func (c *Client) verify(ctx context.Context, key []byte, height int64, r abci.Re
 		return nil, fmt.Errorf("%w: decode proof: %v", ErrProof, err)
 	}
 	// The state after block H is committed to by the app hash in header H+1.
-	hdr, err := c.SignedHeader(ctx, r.Height+1)
+	hdr, err := c.trustedHeader(ctx, r.Height+1)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +106,61 @@ func (c *Client) verify(ctx context.Context, key []byte, height int64, r abci.Re
 		return nil, fmt.Errorf("%w: %v", ErrProof, err)
 	}
 	return &Proof{Height: r.Height, AppHash: hdr.AppHash, Header: hdr.Height}, nil
+}
+
+// trustedHeader is header height from the verifier when the client has one,
+// else as SignedHeader checks it. A header not yet committed is waited for
+// briefly either way.
+func (c *Client) trustedHeader(ctx context.Context, height int64) (*cmttypes.SignedHeader, error) {
+	if c.verifier == nil {
+		return c.SignedHeader(ctx, height)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		hdr, err := c.verifier.VerifiedHeader(ctx, height)
+		if err == nil {
+			return hdr, nil
+		}
+		if !errors.Is(err, ErrNoHeader) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: header %d: %v", ErrProof, height, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for header %d: %w", height, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Commit is the signed header at height (0: the latest) exactly as the node
+// reports it, unverified; ErrNoHeader when the node has not committed it.
+func (c *Client) Commit(ctx context.Context, height int64) (*cmttypes.SignedHeader, error) {
+	res, err := c.rpc.commit(ctx, height)
+	if err != nil {
+		var rpcErr *rpctypes.RPCError
+		if errors.As(err, &rpcErr) && height > 0 {
+			return nil, fmt.Errorf("%w: height %d: %v", ErrNoHeader, height, err)
+		}
+		return nil, fmt.Errorf("commit %d: %w", height, err)
+	}
+	// The latest block's commit is the one this node saw rather than the
+	// canonical one in the next block; both carry +2/3 of the signatures.
+	return &res.SignedHeader, nil
+}
+
+// ConsensusValidators is the chain validator set CometBFT used at height,
+// as the node reports it, unverified.
+func (c *Client) ConsensusValidators(ctx context.Context, height int64) (*cmttypes.ValidatorSet, error) {
+	return c.validators(ctx, height)
+}
+
+// BroadcastEvidence hands evidence of misbehaviour (from a light client) to
+// the node, which gossips it to the chain validators.
+func (c *Client) BroadcastEvidence(ctx context.Context, ev cmttypes.Evidence) error {
+	if _, err := call[struct{}](ctx, c.rpc, "broadcast_evidence", map[string]any{"evidence": ev}); err != nil {
+		return fmt.Errorf("broadcast evidence: %w", err)
+	}
+	return nil
 }
 
 // SignedHeader fetches the header at height, waiting briefly for it to be

@@ -1,11 +1,18 @@
 package client
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/libs/bytes"
 	jsonrpc "github.com/cometbft/cometbft/rpc/jsonrpc/client"
+	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 	cmttypes "github.com/cometbft/cometbft/types"
 )
 
@@ -66,16 +73,74 @@ type resultValidators struct {
 }
 
 // rpc calls the node's JSON-RPC methods with the parameters CometBFT's
-// RPC server expects.
-type rpc struct{ c *jsonrpc.Client }
+// RPC server expects, on the first endpoint that answers.
+type rpc struct{ eps *endpoints }
 
-// call runs one method and decodes its result into a new T.
+// call runs one method and decodes its result into a new T. A transport
+// failure (refused connection, timeout, a 5xx that is not JSON-RPC) moves on
+// to the next endpoint; an answer from a node, even an error answer, is
+// final: another node would say the same.
 func call[T any](ctx context.Context, r rpc, method string, params map[string]any) (*T, error) {
-	res := new(T)
-	if _, err := r.c.Call(ctx, method, params, res); err != nil {
-		return nil, err
+	var failures []error
+	for _, ep := range r.eps.order() {
+		res := new(T)
+		_, err := ep.c.Call(ctx, method, params, res)
+		if err == nil {
+			ep.ok()
+			return res, nil
+		}
+		var rpcErr *rpctypes.RPCError
+		if errors.As(err, &rpcErr) || ctx.Err() != nil {
+			return nil, err
+		}
+		ep.failed()
+		failures = append(failures, fmt.Errorf("%s: %w", ep.url, err))
 	}
-	return res, nil
+	if len(failures) == 1 {
+		return nil, failures[0]
+	}
+	return nil, fmt.Errorf("%w: %w", ErrNoEndpoint, errors.Join(failures...))
+}
+
+// ErrNoEndpoint is returned when no node endpoint could be reached.
+var ErrNoEndpoint = errors.New("every node endpoint failed")
+
+// failoverCooldown is how long an endpoint that failed is tried only after
+// the healthy ones.
+const failoverCooldown = 10 * time.Second
+
+type endpoint struct {
+	url      string
+	c        *jsonrpc.Client
+	failedAt atomic.Int64 // unix nanoseconds of the last transport failure; 0 healthy
+}
+
+func (e *endpoint) ok()     { e.failedAt.Store(0) }
+func (e *endpoint) failed() { e.failedAt.Store(time.Now().UnixNano()) }
+
+// endpoints are the node URLs a client was given, in the caller's order of
+// preference.
+type endpoints struct{ list []*endpoint }
+
+// order is the list with endpoints that failed within the cool-down moved
+// to the back (oldest failure first), so a dead node costs one timeout per
+// cool-down, not one per call.
+func (es *endpoints) order() []*endpoint {
+	if len(es.list) == 1 {
+		return es.list
+	}
+	cutoff := time.Now().Add(-failoverCooldown).UnixNano()
+	healthy := make([]*endpoint, 0, len(es.list))
+	var cooling []*endpoint
+	for _, e := range es.list {
+		if f := e.failedAt.Load(); f != 0 && f > cutoff {
+			cooling = append(cooling, e)
+			continue
+		}
+		healthy = append(healthy, e)
+	}
+	slices.SortStableFunc(cooling, func(a, b *endpoint) int { return cmp.Compare(a.failedAt.Load(), b.failedAt.Load()) })
+	return append(healthy, cooling...)
 }
 
 // heightParam is the optional height most methods take; 0 means the latest.

@@ -7,10 +7,12 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,23 +121,39 @@ func Init(home string, o InitOptions) (err error) {
 		}
 		return nil
 	}
-	pub, err := pv.GetPubKey()
-	if err != nil {
-		return fmt.Errorf("validator key: %w", err)
+	g := o.Genesis
+	if len(g.Validators) == 0 {
+		// A single-node home: its own consensus key becomes a bootstrap
+		// chain validator (no bond, power 1), operated by that same key.
+		consensus := ed25519.PrivateKey(pv.Key.PrivKey.Bytes())
+		g.Validators = []chain.GenesisValidator{chain.SignGenesisValidator(o.ChainID, consensus, chain.GenesisValidator{
+			Moniker: o.Moniker, ConsensusPubKey: consensus.Public().(ed25519.PublicKey),
+		})}
 	}
-	appState, err := json.MarshalIndent(o.Genesis, "", "  ")
+	if err := g.ValidateFor(o.ChainID); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
+	appState, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode app genesis: %w", err)
 	}
+	cp := cmttypes.DefaultConsensusParams()
+	// Evidence older than the unbonding period could name a bond already
+	// paid out; CometBFT must drop it before the app could no longer slash.
+	// CometBFT keeps evidence while it is younger than either bound, so both
+	// are the unbonding period.
+	cp.Evidence.MaxAgeNumBlocks = int64(g.Params.UnbondingBlocks)
+	cp.Evidence.MaxAgeDuration = time.Duration(math.MaxInt64)
+	if ms := g.Params.UnbondingBlocks * g.Params.TargetBlockTimeMs; g.Params.UnbondingBlocks < 1<<31 && g.Params.TargetBlockTimeMs < 1<<27 && ms < uint64(math.MaxInt64/int64(time.Millisecond)) {
+		cp.Evidence.MaxAgeDuration = time.Duration(ms) * time.Millisecond
+	}
+	// No validators here: CometBFT takes the first set from InitChain.
 	doc := &cmttypes.GenesisDoc{
 		ChainID:         o.ChainID,
 		GenesisTime:     cmttime.Now(),
 		InitialHeight:   1,
-		ConsensusParams: cmttypes.DefaultConsensusParams(),
-		Validators: []cmttypes.GenesisValidator{{
-			Address: pub.Address(), PubKey: pub, Power: 10, Name: o.Moniker,
-		}},
-		AppState: appState,
+		ConsensusParams: cp,
+		AppState:        appState,
 	}
 	if err := doc.ValidateAndComplete(); err != nil {
 		return fmt.Errorf("genesis document: %w", err)
@@ -180,6 +198,12 @@ func DefaultConfig(home string, o InitOptions) *cmtcfg.Config {
 		if ss.TrustPeriod > 0 {
 			cfg.StateSync.TrustPeriod = ss.TrustPeriod
 		}
+		// CometBFT's minimum: long enough to hear snapshots from the
+		// persistent peers, which are dialed first.
+		cfg.StateSync.DiscoveryTime = 5 * time.Second
+		// Chunks are up to 8 MiB compressed; allow a slow link per chunk.
+		cfg.StateSync.ChunkRequestTimeout = 30 * time.Second
+		cfg.StateSync.ChunkFetchers = 4
 	}
 	// Many benchmark and agent clients hold connections open at once.
 	cfg.RPC.MaxOpenConnections = 2048

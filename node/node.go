@@ -18,6 +18,7 @@ import (
 	"github.com/cometbft/cometbft/proxy"
 
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/snapshot"
 	"github.com/agoranet/agora/chain/state"
 )
 
@@ -26,6 +27,7 @@ type Node struct {
 	stopping *atomic.Bool
 	cmt      *nm.Node
 	store    *state.Store
+	snaps    *snapshot.Store
 	cfg      *cmtcfg.Config
 	log      *slog.Logger
 	rpc      *rpcServer // set when the RPC listener was handed over
@@ -39,6 +41,8 @@ type StartOptions struct {
 	// RPCListener, when set, serves the node's RPC on this already bound
 	// listener instead of the configured address; the node closes it.
 	RPCListener net.Listener
+	// Snapshots override the home's app.toml snapshot settings.
+	Snapshots *SnapshotSettings
 }
 
 // Start opens home's state and starts CometBFT with the Agora application.
@@ -64,14 +68,25 @@ func Start(home string, o StartOptions) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	nodeKey, err := p2p.LoadNodeKey(cfg.NodeKeyFile())
+	snaps, err := openSnapshots(home, o, logger)
 	if err != nil {
 		store.Close()
+		return nil, err
+	}
+	app.SetSnapshots(snaps)
+	// From here the snapshot store closes first: its writer reads the state.
+	closeStores := func() {
+		snaps.Close()
+		store.Close()
+	}
+	nodeKey, err := p2p.LoadNodeKey(cfg.NodeKeyFile())
+	if err != nil {
+		closeStores()
 		return nil, fmt.Errorf("load node key: %w", err)
 	}
 	pv, err := loadPV(cfg)
 	if err != nil {
-		store.Close()
+		closeStores()
 		return nil, err
 	}
 	// Agora serves the RPC itself, on a listener bound here unless the caller
@@ -111,16 +126,16 @@ func Start(home string, o StartOptions) (*Node, error) {
 		}
 	}
 	if err != nil {
-		store.Close()
+		closeStores()
 		closeRPC()
 		return nil, fmt.Errorf("create node: %w", err)
 	}
 	if err := n.Start(); err != nil {
-		store.Close()
+		closeStores()
 		closeRPC()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	node := &Node{stopping: stopping, cmt: n, store: store, cfg: cfg, log: logger}
+	node := &Node{stopping: stopping, cmt: n, store: store, snaps: snaps, cfg: cfg, log: logger}
 	if o.RPCListener != nil {
 		if node.rpc, err = serveRPC(n, o.RPCListener, cometLogger{l: logger.With("module", "cometbft"), stopping: stopping}); err != nil {
 			node.Stop()
@@ -153,11 +168,58 @@ func (n *Node) Stop() error {
 		}
 		n.cmt.Wait()
 	}
+	n.snaps.Close()
 	if err := n.store.Close(); err != nil && firstErr == nil {
 		firstErr = err
 	}
 	return firstErr
 }
+
+func openSnapshots(home string, o StartOptions, logger *slog.Logger) (*snapshot.Store, error) {
+	var set SnapshotSettings
+	if o.Snapshots != nil {
+		set = *o.Snapshots
+	} else {
+		c, err := LoadAppConfig(home)
+		if err != nil {
+			return nil, err
+		}
+		set = c.Snapshot
+	}
+	s, err := snapshot.Open(SnapshotDir(home), snapshot.Options{Interval: set.Interval, Keep: set.Keep,
+		Logger: logger.With("module", "snapshot")})
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	return s, nil
+}
+
+// P2PAddr is the node's peer address, id@host:port, as other nodes list it
+// in persistent_peers. The port is the configured one: CometBFT binds its
+// p2p listener itself and does not report a port chosen for :0.
+func (n *Node) P2PAddr() string {
+	addr := n.cfg.P2P.ExternalAddress
+	if addr == "" {
+		addr = n.cfg.P2P.ListenAddress
+	}
+	addr = strings.TrimPrefix(addr, "tcp://")
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "0.0.0.0" || host == "") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	return string(n.cmt.NodeInfo().ID()) + "@" + addr
+}
+
+// Snapshots lists the state-sync snapshots this node serves, newest first.
+func (n *Node) Snapshots() ([]snapshot.Info, error) { return n.snaps.List() }
+
+// SnapshotBytes is the size of the chunks of the snapshot at height.
+func (n *Node) SnapshotBytes(height int64) (int64, error) {
+	return n.snaps.Bytes(height, snapshot.Format)
+}
+
+// EarliestHeight is the lowest block in the node's block store: 1 for a node
+// that replayed the chain, above the snapshot height for one that state-synced.
+func (n *Node) EarliestHeight() int64 { return n.cmt.BlockStore().Base() }
 
 // RPCURL is the node's CometBFT RPC address as an http:// URL.
 func (n *Node) RPCURL() string {

@@ -148,3 +148,39 @@ func UpdateSupply(kv state.KV, f func(s *tx.Supply) error) error {
 	}
 	return SetSupply(kv, s)
 }
+
+// Reconcile checks the supply invariant given the sum of every account
+// balance: balances plus every pool the supply record tracks (stake, locks,
+// undistributed emission, escrow, subnet revenue, chain validator bonds and
+// unbonding entries) equal genesis + minted − burned, to the unit. Slashes
+// are part of burned. The sums use checked arithmetic, so a corrupt record
+// cannot wrap into agreement.
+func Reconcile(s *tx.Supply, balances uint64) error {
+	held := balances
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"staked", s.Staked}, {"locked", s.Locked}, {"pending_emission", s.PendingEmission}, {"subnet_pending", s.SubnetPending},
+		{"escrowed", s.Escrowed}, {"revenue_pending", s.RevenuePending}, {"bonded", s.Bonded}, {"unbonding", s.Unbonding}} {
+		var err error
+		if held, err = Grow("supply "+f.name, held, f.v); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvariant, err)
+		}
+	}
+	issued, err := Grow("genesis + minted", s.Genesis, s.Minted)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvariant, err)
+	}
+	if s.Slashed > s.Burned {
+		return fmt.Errorf("%w: slashed %d exceeds burned %d", ErrInvariant, s.Slashed, s.Burned)
+	}
+	want, err := Take("genesis + minted − burned", issued, s.Burned)
+	if err != nil {
+		return err
+	}
+	if held != want {
+		return fmt.Errorf("%w: balances and pools hold %d, genesis + minted − burned is %d (bonded %d, unbonding %d, slashed %d)",
+			ErrInvariant, held, want, s.Bonded, s.Unbonding, s.Slashed)
+	}
+	return nil
+}

@@ -38,6 +38,9 @@ type Store struct {
 	committed *iavl.ImmutableTree
 	// keepRecent is how many past versions stay queryable; 0 keeps all.
 	keepRecent int64
+	cacheSize  int
+	// exports pins versions being exported (state-sync snapshots).
+	exports exports
 }
 
 // Options tune a Store.
@@ -84,7 +87,7 @@ func newStore(db dbm.DB, opts Options) (*Store, error) {
 	if _, err := tree.Load(); err != nil {
 		return nil, fmt.Errorf("load state tree: %w", err)
 	}
-	s := &Store{db: db, tree: tree, keepRecent: opts.KeepRecent}
+	s := &Store{db: db, tree: tree, keepRecent: opts.KeepRecent, cacheSize: opts.CacheSize}
 	if err := s.refreshCommitted(); err != nil {
 		return nil, err
 	}
@@ -105,8 +108,9 @@ func (s *Store) refreshCommitted() error {
 	return nil
 }
 
-// Close releases the database.
+// Close releases the database, first waiting for open exporters to close.
 func (s *Store) Close() error {
+	s.exports.closeAndWait()
 	if err := s.tree.Close(); err != nil {
 		s.db.Close()
 		return fmt.Errorf("close state tree: %w", err)
@@ -148,7 +152,10 @@ func (s *Store) Commit() (hash []byte, version int64, err error) {
 	}
 	if s.keepRecent > 0 && version > s.keepRecent {
 		// Prune in batches of 100 versions to amortize the work.
-		if to := version - s.keepRecent; to%100 == 0 {
+		// A version an exporter still reads is kept; a later batch
+		// catches up, since pruning deletes everything up to its bound.
+		to := version - s.keepRecent
+		if low := s.exports.lowestPinned(); to%100 == 0 && (low == 0 || low > to) {
 			if err := s.tree.DeleteVersionsTo(to); err != nil {
 				return nil, 0, fmt.Errorf("prune versions to %d: %w", to, err)
 			}

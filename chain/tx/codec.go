@@ -244,6 +244,34 @@ func validateMsg(m *Msg) error {
 			return errors.New("empty channel_close")
 		}
 		return nil
+	case *Msg_ChainValidatorCreate:
+		m := s.ChainValidatorCreate
+		switch {
+		case m == nil:
+			return errors.New("empty chain_validator_create")
+		case len(m.ConsensusPubKey) != ed25519.PublicKeySize:
+			return fmt.Errorf("consensus key is %d bytes, want %d", len(m.ConsensusPubKey), ed25519.PublicKeySize)
+		case len(m.ConsensusProof) != ed25519.SignatureSize:
+			return fmt.Errorf("consensus proof is %d bytes, want %d", len(m.ConsensusProof), ed25519.SignatureSize)
+		}
+		return ValidateMoniker(m.Moniker)
+	case *Msg_ChainValidatorBond:
+		if s.ChainValidatorBond == nil || s.ChainValidatorBond.Amount == 0 {
+			return errors.New("chain_validator_bond needs a positive amount")
+		}
+		return nil
+	case *Msg_ChainValidatorUnbond:
+		if s.ChainValidatorUnbond == nil || s.ChainValidatorUnbond.Amount == 0 {
+			return errors.New("chain_validator_unbond needs a positive amount")
+		}
+		return nil
+	case *Msg_ChainValidatorEdit:
+		if s.ChainValidatorEdit == nil {
+			return errors.New("empty chain_validator_edit")
+		}
+		return ValidateMoniker(s.ChainValidatorEdit.Moniker)
+	case *Msg_ChainValidatorUnjail:
+		return nil
 	case nil:
 		return errors.New("empty message")
 	default:

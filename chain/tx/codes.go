@@ -25,5 +25,7 @@ const (
 	CodeExists            uint32 = 16
 	CodeWindow            uint32 = 17
 	CodeOverflow          uint32 = 18 // an amount would not fit: refused, never wrapped
+	CodeJailed            uint32 = 19 // a chain validator's jail time is not over
+	CodeTombstoned        uint32 = 20 // a chain validator that double-signed: never returns
 	CodeInternal          uint32 = 99
 )

@@ -28,6 +28,15 @@ const (
 	QueryMetagraph = "/metagraph/"
 	// QuerySubnets answers a SubnetList of every subnet record.
 	QuerySubnets = "/subnets"
+	// QueryChainValidator (+ bech32 operator address) answers the
+	// ChainValidator record (absent: none). Provable.
+	QueryChainValidator = "/chain-validator/"
+	// QueryChainValidators answers a ChainValidatorList of every chain
+	// validator, read from one committed version. Aggregated, so not
+	// provable; prove single records with QueryChainValidator.
+	QueryChainValidators = "/chain-validators"
+	// QueryValidatorSet answers the ValidatorSet last sent to CometBFT. Provable.
+	QueryValidatorSet = "/chain-validator-set"
 )
 
 // QueryKey maps a provable query path (and data) to its state key.
@@ -44,6 +53,14 @@ func QueryKey(path string, data []byte) ([]byte, error) {
 		return SupplyKey(), nil
 	case path == QueryParams:
 		return ParamsKey(), nil
+	case strings.HasPrefix(path, QueryChainValidator):
+		addr, err := address.Parse(path[len(QueryChainValidator):])
+		if err != nil {
+			return nil, err
+		}
+		return ChainValidatorKey(addr), nil
+	case path == QueryValidatorSet:
+		return ValidatorSetKey(), nil
 	case strings.HasPrefix(path, QueryChannel):
 		id, err := strconv.ParseUint(path[len(QueryChannel):], 10, 64)
 		if err != nil {
@@ -74,7 +91,46 @@ const (
 	prefixPool       = 0x18 // netuid, hotkey → StakePool
 	prefixDelegation = 0x19 // netuid, hotkey, coldkey → shares (uint64 BE)
 	prefixChannel    = 0x21 // channel id → Channel
+	// 0x30–0x3f chain validators.
+	prefixChainValidator = 0x30 // operator → ChainValidator
+	prefixConsensusIndex = 0x31 // consensus address (20 bytes) → operator
+	prefixChainValReg    = 0x32 // → ChainValidatorRegistry
+	prefixValidatorSet   = 0x33 // → ValidatorSet last sent to CometBFT
+	prefixUnbondingQueue = 0x34 // height → OperatorList with entries maturing then
+	prefixMissedBits     = 0x35 // operator → downtime window bit array
+	prefixChainValDirty  = 0x36 // → marker: the active set must be recomputed
 )
+
+// ChainValidatorKey is the state key of an operator's chain validator.
+func ChainValidatorKey(operator address.Address) []byte {
+	return append([]byte{prefixChainValidator}, operator[:]...)
+}
+
+// ConsensusIndexKey maps a consensus address to its operator; never deleted,
+// so a consensus key serves one chain validator ever.
+func ConsensusIndexKey(consAddr []byte) []byte {
+	return append([]byte{prefixConsensusIndex}, consAddr...)
+}
+
+// ChainValidatorRegistryKey is the state key of the list of operators.
+func ChainValidatorRegistryKey() []byte { return []byte{prefixChainValReg} }
+
+// ValidatorSetKey is the state key of the set last sent to CometBFT.
+func ValidatorSetKey() []byte { return []byte{prefixValidatorSet} }
+
+// UnbondingQueueKey is the state key of the operators with unbonding
+// entries maturing at height.
+func UnbondingQueueKey(height uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixUnbondingQueue}, height)
+}
+
+// MissedBitsKey is the state key of an operator's downtime window.
+func MissedBitsKey(operator address.Address) []byte {
+	return append([]byte{prefixMissedBits}, operator[:]...)
+}
+
+// ChainValidatorDirtyKey marks that the active set needs recomputing.
+func ChainValidatorDirtyKey() []byte { return []byte{prefixChainValDirty} }
 
 // AccountKey is the state key of addr's account.
 func AccountKey(addr address.Address) []byte {

@@ -185,6 +185,11 @@ type Msg struct {
 	//	*Msg_ChannelTopup
 	//	*Msg_ChannelClaim
 	//	*Msg_ChannelClose
+	//	*Msg_ChainValidatorCreate
+	//	*Msg_ChainValidatorBond
+	//	*Msg_ChainValidatorUnbond
+	//	*Msg_ChainValidatorEdit
+	//	*Msg_ChainValidatorUnjail
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -371,6 +376,51 @@ func (x *Msg) GetChannelClose() *MsgChannelClose {
 	return nil
 }
 
+func (x *Msg) GetChainValidatorCreate() *MsgChainValidatorCreate {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChainValidatorCreate); ok {
+			return x.ChainValidatorCreate
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChainValidatorBond() *MsgChainValidatorBond {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChainValidatorBond); ok {
+			return x.ChainValidatorBond
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChainValidatorUnbond() *MsgChainValidatorUnbond {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChainValidatorUnbond); ok {
+			return x.ChainValidatorUnbond
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChainValidatorEdit() *MsgChainValidatorEdit {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChainValidatorEdit); ok {
+			return x.ChainValidatorEdit
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetChainValidatorUnjail() *MsgChainValidatorUnjail {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ChainValidatorUnjail); ok {
+			return x.ChainValidatorUnjail
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -439,6 +489,26 @@ type Msg_ChannelClose struct {
 	ChannelClose *MsgChannelClose `protobuf:"bytes,16,opt,name=channel_close,json=channelClose,proto3,oneof"`
 }
 
+type Msg_ChainValidatorCreate struct {
+	ChainValidatorCreate *MsgChainValidatorCreate `protobuf:"bytes,17,opt,name=chain_validator_create,json=chainValidatorCreate,proto3,oneof"`
+}
+
+type Msg_ChainValidatorBond struct {
+	ChainValidatorBond *MsgChainValidatorBond `protobuf:"bytes,18,opt,name=chain_validator_bond,json=chainValidatorBond,proto3,oneof"`
+}
+
+type Msg_ChainValidatorUnbond struct {
+	ChainValidatorUnbond *MsgChainValidatorUnbond `protobuf:"bytes,19,opt,name=chain_validator_unbond,json=chainValidatorUnbond,proto3,oneof"`
+}
+
+type Msg_ChainValidatorEdit struct {
+	ChainValidatorEdit *MsgChainValidatorEdit `protobuf:"bytes,20,opt,name=chain_validator_edit,json=chainValidatorEdit,proto3,oneof"`
+}
+
+type Msg_ChainValidatorUnjail struct {
+	ChainValidatorUnjail *MsgChainValidatorUnjail `protobuf:"bytes,21,opt,name=chain_validator_unjail,json=chainValidatorUnjail,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_SubnetRegister) isMsg_Sum() {}
@@ -470,6 +540,16 @@ func (*Msg_ChannelTopup) isMsg_Sum() {}
 func (*Msg_ChannelClaim) isMsg_Sum() {}
 
 func (*Msg_ChannelClose) isMsg_Sum() {}
+
+func (*Msg_ChainValidatorCreate) isMsg_Sum() {}
+
+func (*Msg_ChainValidatorBond) isMsg_Sum() {}
+
+func (*Msg_ChainValidatorUnbond) isMsg_Sum() {}
+
+func (*Msg_ChainValidatorEdit) isMsg_Sum() {}
+
+func (*Msg_ChainValidatorUnjail) isMsg_Sum() {}
 
 // MsgChannelOpen escrows deposit from the signer (the payer) for payee on a
 // subnet until expiry_height. Its id is assigned by the chain (see events).
@@ -2855,6 +2935,15 @@ type Params struct {
 	MaxTakeBps         uint32                 `protobuf:"varint,13,opt,name=max_take_bps,json=maxTakeBps,proto3" json:"max_take_bps,omitempty"`
 	TakeRateLimit      uint64                 `protobuf:"varint,14,opt,name=take_rate_limit,json=takeRateLimit,proto3" json:"take_rate_limit,omitempty"` // blocks between take increases
 	DefaultSubnet      *SubnetParams          `protobuf:"bytes,15,opt,name=default_subnet,json=defaultSubnet,proto3" json:"default_subnet,omitempty"`
+	// Chain validators (CometBFT block producers), see chain/chainval.
+	MaxChainValidators uint32 `protobuf:"varint,16,opt,name=max_chain_validators,json=maxChainValidators,proto3" json:"max_chain_validators,omitempty"` // size of the active set (top-K by bond)
+	MinSelfBond        uint64 `protobuf:"varint,17,opt,name=min_self_bond,json=minSelfBond,proto3" json:"min_self_bond,omitempty"`                      // smallest bond a chain validator may hold (0 bond: out of the set)
+	UnbondingBlocks    uint64 `protobuf:"varint,18,opt,name=unbonding_blocks,json=unbondingBlocks,proto3" json:"unbonding_blocks,omitempty"`            // blocks an unbonded amount waits before it is paid out
+	SignedBlocksWindow uint64 `protobuf:"varint,19,opt,name=signed_blocks_window,json=signedBlocksWindow,proto3" json:"signed_blocks_window,omitempty"` // downtime window in blocks
+	MaxMissedBlocks    uint64 `protobuf:"varint,20,opt,name=max_missed_blocks,json=maxMissedBlocks,proto3" json:"max_missed_blocks,omitempty"`          // jailed when it missed more than this in the window
+	DowntimeJailBlocks uint64 `protobuf:"varint,21,opt,name=downtime_jail_blocks,json=downtimeJailBlocks,proto3" json:"downtime_jail_blocks,omitempty"` // blocks a downtime jailing lasts
+	DowntimeSlashBps   uint32 `protobuf:"varint,22,opt,name=downtime_slash_bps,json=downtimeSlashBps,proto3" json:"downtime_slash_bps,omitempty"`
+	DoubleSignSlashBps uint32 `protobuf:"varint,23,opt,name=double_sign_slash_bps,json=doubleSignSlashBps,proto3" json:"double_sign_slash_bps,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -2994,6 +3083,62 @@ func (x *Params) GetDefaultSubnet() *SubnetParams {
 	return nil
 }
 
+func (x *Params) GetMaxChainValidators() uint32 {
+	if x != nil {
+		return x.MaxChainValidators
+	}
+	return 0
+}
+
+func (x *Params) GetMinSelfBond() uint64 {
+	if x != nil {
+		return x.MinSelfBond
+	}
+	return 0
+}
+
+func (x *Params) GetUnbondingBlocks() uint64 {
+	if x != nil {
+		return x.UnbondingBlocks
+	}
+	return 0
+}
+
+func (x *Params) GetSignedBlocksWindow() uint64 {
+	if x != nil {
+		return x.SignedBlocksWindow
+	}
+	return 0
+}
+
+func (x *Params) GetMaxMissedBlocks() uint64 {
+	if x != nil {
+		return x.MaxMissedBlocks
+	}
+	return 0
+}
+
+func (x *Params) GetDowntimeJailBlocks() uint64 {
+	if x != nil {
+		return x.DowntimeJailBlocks
+	}
+	return 0
+}
+
+func (x *Params) GetDowntimeSlashBps() uint32 {
+	if x != nil {
+		return x.DowntimeSlashBps
+	}
+	return 0
+}
+
+func (x *Params) GetDoubleSignSlashBps() uint32 {
+	if x != nil {
+		return x.DoubleSignSlashBps
+	}
+	return 0
+}
+
 // Supply tracks where every base unit came from and went.
 type Supply struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -3007,6 +3152,9 @@ type Supply struct {
 	SubnetPending     uint64                 `protobuf:"varint,8,opt,name=subnet_pending,json=subnetPending,proto3" json:"subnet_pending,omitempty"`     // emission assigned to subnets, awaiting their epoch
 	Escrowed          uint64                 `protobuf:"varint,9,opt,name=escrowed,proto3" json:"escrowed,omitempty"`                                    // held in open payment channels
 	RevenuePending    uint64                 `protobuf:"varint,10,opt,name=revenue_pending,json=revenuePending,proto3" json:"revenue_pending,omitempty"` // settled channel revenue awaiting its subnet's epoch
+	Bonded            uint64                 `protobuf:"varint,11,opt,name=bonded,proto3" json:"bonded,omitempty"`                                       // bonded by chain validators
+	Unbonding         uint64                 `protobuf:"varint,12,opt,name=unbonding,proto3" json:"unbonding,omitempty"`                                 // unbonded by chain validators, awaiting payout
+	Slashed           uint64                 `protobuf:"varint,13,opt,name=slashed,proto3" json:"slashed,omitempty"`                                     // burned by slashing (included in burned)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3111,6 +3259,725 @@ func (x *Supply) GetRevenuePending() uint64 {
 	return 0
 }
 
+func (x *Supply) GetBonded() uint64 {
+	if x != nil {
+		return x.Bonded
+	}
+	return 0
+}
+
+func (x *Supply) GetUnbonding() uint64 {
+	if x != nil {
+		return x.Unbonding
+	}
+	return 0
+}
+
+func (x *Supply) GetSlashed() uint64 {
+	if x != nil {
+		return x.Slashed
+	}
+	return 0
+}
+
+// MsgChainValidatorCreate makes the signer (the operator) a chain validator
+// with consensus_pub_key (ed25519, 32 bytes), bonding bond from its balance.
+// consensus_proof is the consensus key's ed25519 signature over
+// ChainValidatorProofBytes(chain_id, operator), so nobody can claim (and burn,
+// since a consensus key is usable once ever) another node's key.
+type MsgChainValidatorCreate struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ConsensusPubKey []byte                 `protobuf:"bytes,1,opt,name=consensus_pub_key,json=consensusPubKey,proto3" json:"consensus_pub_key,omitempty"`
+	Moniker         string                 `protobuf:"bytes,2,opt,name=moniker,proto3" json:"moniker,omitempty"`
+	Bond            uint64                 `protobuf:"varint,3,opt,name=bond,proto3" json:"bond,omitempty"`
+	ConsensusProof  []byte                 `protobuf:"bytes,4,opt,name=consensus_proof,json=consensusProof,proto3" json:"consensus_proof,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MsgChainValidatorCreate) Reset() {
+	*x = MsgChainValidatorCreate{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChainValidatorCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChainValidatorCreate) ProtoMessage() {}
+
+func (x *MsgChainValidatorCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChainValidatorCreate.ProtoReflect.Descriptor instead.
+func (*MsgChainValidatorCreate) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MsgChainValidatorCreate) GetConsensusPubKey() []byte {
+	if x != nil {
+		return x.ConsensusPubKey
+	}
+	return nil
+}
+
+func (x *MsgChainValidatorCreate) GetMoniker() string {
+	if x != nil {
+		return x.Moniker
+	}
+	return ""
+}
+
+func (x *MsgChainValidatorCreate) GetBond() uint64 {
+	if x != nil {
+		return x.Bond
+	}
+	return 0
+}
+
+func (x *MsgChainValidatorCreate) GetConsensusProof() []byte {
+	if x != nil {
+		return x.ConsensusProof
+	}
+	return nil
+}
+
+// MsgChainValidatorBond adds amount from the operator's balance to its bond.
+type MsgChainValidatorBond struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Amount        uint64                 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChainValidatorBond) Reset() {
+	*x = MsgChainValidatorBond{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChainValidatorBond) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChainValidatorBond) ProtoMessage() {}
+
+func (x *MsgChainValidatorBond) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChainValidatorBond.ProtoReflect.Descriptor instead.
+func (*MsgChainValidatorBond) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *MsgChainValidatorBond) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// MsgChainValidatorUnbond moves amount of the bond to the unbonding queue;
+// it is paid out unbonding_blocks later and can be slashed until then.
+type MsgChainValidatorUnbond struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Amount        uint64                 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChainValidatorUnbond) Reset() {
+	*x = MsgChainValidatorUnbond{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChainValidatorUnbond) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChainValidatorUnbond) ProtoMessage() {}
+
+func (x *MsgChainValidatorUnbond) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChainValidatorUnbond.ProtoReflect.Descriptor instead.
+func (*MsgChainValidatorUnbond) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *MsgChainValidatorUnbond) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// MsgChainValidatorEdit changes the display name.
+type MsgChainValidatorEdit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moniker       string                 `protobuf:"bytes,1,opt,name=moniker,proto3" json:"moniker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChainValidatorEdit) Reset() {
+	*x = MsgChainValidatorEdit{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChainValidatorEdit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChainValidatorEdit) ProtoMessage() {}
+
+func (x *MsgChainValidatorEdit) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChainValidatorEdit.ProtoReflect.Descriptor instead.
+func (*MsgChainValidatorEdit) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MsgChainValidatorEdit) GetMoniker() string {
+	if x != nil {
+		return x.Moniker
+	}
+	return ""
+}
+
+// MsgChainValidatorUnjail returns a chain validator jailed for downtime to
+// the candidates once its jail time is over. Tombstoned ones never return.
+type MsgChainValidatorUnjail struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgChainValidatorUnjail) Reset() {
+	*x = MsgChainValidatorUnjail{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgChainValidatorUnjail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgChainValidatorUnjail) ProtoMessage() {}
+
+func (x *MsgChainValidatorUnjail) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgChainValidatorUnjail.ProtoReflect.Descriptor instead.
+func (*MsgChainValidatorUnjail) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{42}
+}
+
+// UnbondingEntry is an amount leaving a chain validator's bond.
+type UnbondingEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Amount        uint64                 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	MatureHeight  uint64                 `protobuf:"varint,2,opt,name=mature_height,json=matureHeight,proto3" json:"mature_height,omitempty"` // paid out at the end of this block
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbondingEntry) Reset() {
+	*x = UnbondingEntry{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbondingEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbondingEntry) ProtoMessage() {}
+
+func (x *UnbondingEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbondingEntry.ProtoReflect.Descriptor instead.
+func (*UnbondingEntry) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *UnbondingEntry) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *UnbondingEntry) GetMatureHeight() uint64 {
+	if x != nil {
+		return x.MatureHeight
+	}
+	return 0
+}
+
+// ChainValidator is the state record of a chain validator, keyed by operator.
+type ChainValidator struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Operator        []byte                 `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`                                        // 20-byte account address
+	ConsensusPubKey []byte                 `protobuf:"bytes,2,opt,name=consensus_pub_key,json=consensusPubKey,proto3" json:"consensus_pub_key,omitempty"` // ed25519, 32 bytes
+	Moniker         string                 `protobuf:"bytes,3,opt,name=moniker,proto3" json:"moniker,omitempty"`
+	Bonded          uint64                 `protobuf:"varint,4,opt,name=bonded,proto3" json:"bonded,omitempty"`
+	Bootstrap       bool                   `protobuf:"varint,5,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"` // genesis entry with no bond: power 1 until it bonds
+	Jailed          bool                   `protobuf:"varint,6,opt,name=jailed,proto3" json:"jailed,omitempty"`
+	JailedUntil     uint64                 `protobuf:"varint,7,opt,name=jailed_until,json=jailedUntil,proto3" json:"jailed_until,omitempty"` // first height Unjail is accepted (downtime)
+	Tombstoned      bool                   `protobuf:"varint,8,opt,name=tombstoned,proto3" json:"tombstoned,omitempty"`                      // double-signed: jailed forever
+	Missed          uint64                 `protobuf:"varint,9,opt,name=missed,proto3" json:"missed,omitempty"`                              // missed blocks in the current window
+	WindowSeen      uint64                 `protobuf:"varint,10,opt,name=window_seen,json=windowSeen,proto3" json:"window_seen,omitempty"`   // blocks counted since the window was reset
+	Unbonding       []*UnbondingEntry      `protobuf:"bytes,11,rep,name=unbonding,proto3" json:"unbonding,omitempty"`
+	CreatedAt       uint64                 `protobuf:"varint,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Power           uint64                 `protobuf:"varint,13,opt,name=power,proto3" json:"power,omitempty"`     // voting power in the last set sent to CometBFT (0: not in it)
+	Slashed         uint64                 `protobuf:"varint,14,opt,name=slashed,proto3" json:"slashed,omitempty"` // total slashed from it
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChainValidator) Reset() {
+	*x = ChainValidator{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainValidator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainValidator) ProtoMessage() {}
+
+func (x *ChainValidator) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainValidator.ProtoReflect.Descriptor instead.
+func (*ChainValidator) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ChainValidator) GetOperator() []byte {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+func (x *ChainValidator) GetConsensusPubKey() []byte {
+	if x != nil {
+		return x.ConsensusPubKey
+	}
+	return nil
+}
+
+func (x *ChainValidator) GetMoniker() string {
+	if x != nil {
+		return x.Moniker
+	}
+	return ""
+}
+
+func (x *ChainValidator) GetBonded() uint64 {
+	if x != nil {
+		return x.Bonded
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetBootstrap() bool {
+	if x != nil {
+		return x.Bootstrap
+	}
+	return false
+}
+
+func (x *ChainValidator) GetJailed() bool {
+	if x != nil {
+		return x.Jailed
+	}
+	return false
+}
+
+func (x *ChainValidator) GetJailedUntil() uint64 {
+	if x != nil {
+		return x.JailedUntil
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetTombstoned() bool {
+	if x != nil {
+		return x.Tombstoned
+	}
+	return false
+}
+
+func (x *ChainValidator) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetWindowSeen() uint64 {
+	if x != nil {
+		return x.WindowSeen
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetUnbonding() []*UnbondingEntry {
+	if x != nil {
+		return x.Unbonding
+	}
+	return nil
+}
+
+func (x *ChainValidator) GetCreatedAt() uint64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetPower() uint64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+func (x *ChainValidator) GetSlashed() uint64 {
+	if x != nil {
+		return x.Slashed
+	}
+	return 0
+}
+
+// ChainValidatorList answers /chain-validators: every chain validator.
+type ChainValidatorList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Validators    []*ChainValidator      `protobuf:"bytes,1,rep,name=validators,proto3" json:"validators,omitempty"` // by operator address
+	Height        int64                  `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainValidatorList) Reset() {
+	*x = ChainValidatorList{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainValidatorList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainValidatorList) ProtoMessage() {}
+
+func (x *ChainValidatorList) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainValidatorList.ProtoReflect.Descriptor instead.
+func (*ChainValidatorList) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ChainValidatorList) GetValidators() []*ChainValidator {
+	if x != nil {
+		return x.Validators
+	}
+	return nil
+}
+
+func (x *ChainValidatorList) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// ChainValidatorRegistry lists every operator ever created, ascending.
+type ChainValidatorRegistry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operators     [][]byte               `protobuf:"bytes,1,rep,name=operators,proto3" json:"operators,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainValidatorRegistry) Reset() {
+	*x = ChainValidatorRegistry{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainValidatorRegistry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainValidatorRegistry) ProtoMessage() {}
+
+func (x *ChainValidatorRegistry) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainValidatorRegistry.ProtoReflect.Descriptor instead.
+func (*ChainValidatorRegistry) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ChainValidatorRegistry) GetOperators() [][]byte {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
+// ValidatorSetEntry is one member of the set last sent to CometBFT.
+type ValidatorSetEntry struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ConsensusPubKey []byte                 `protobuf:"bytes,1,opt,name=consensus_pub_key,json=consensusPubKey,proto3" json:"consensus_pub_key,omitempty"`
+	Power           uint64                 `protobuf:"varint,2,opt,name=power,proto3" json:"power,omitempty"`
+	Operator        []byte                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ValidatorSetEntry) Reset() {
+	*x = ValidatorSetEntry{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidatorSetEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidatorSetEntry) ProtoMessage() {}
+
+func (x *ValidatorSetEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidatorSetEntry.ProtoReflect.Descriptor instead.
+func (*ValidatorSetEntry) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ValidatorSetEntry) GetConsensusPubKey() []byte {
+	if x != nil {
+		return x.ConsensusPubKey
+	}
+	return nil
+}
+
+func (x *ValidatorSetEntry) GetPower() uint64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+func (x *ValidatorSetEntry) GetOperator() []byte {
+	if x != nil {
+		return x.Operator
+	}
+	return nil
+}
+
+// ValidatorSet is the active set last sent to CometBFT, by consensus address.
+type ValidatorSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ValidatorSetEntry   `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidatorSet) Reset() {
+	*x = ValidatorSet{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidatorSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidatorSet) ProtoMessage() {}
+
+func (x *ValidatorSet) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidatorSet.ProtoReflect.Descriptor instead.
+func (*ValidatorSet) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ValidatorSet) GetEntries() []*ValidatorSetEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// OperatorList is a list of operator addresses (the unbonding queue of a height).
+type OperatorList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operators     [][]byte               `protobuf:"bytes,1,rep,name=operators,proto3" json:"operators,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperatorList) Reset() {
+	*x = OperatorList{}
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperatorList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperatorList) ProtoMessage() {}
+
+func (x *OperatorList) ProtoReflect() protoreflect.Message {
+	mi := &file_agora_tx_v1_tx_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperatorList.ProtoReflect.Descriptor instead.
+func (*OperatorList) Descriptor() ([]byte, []int) {
+	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *OperatorList) GetOperators() [][]byte {
+	if x != nil {
+		return x.Operators
+	}
+	return nil
+}
+
 var File_agora_tx_v1_tx_proto protoreflect.FileDescriptor
 
 const file_agora_tx_v1_tx_proto_rawDesc = "" +
@@ -3125,7 +3992,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x10\n" +
 	"\x03fee\x18\x04 \x01(\x04R\x03fee\x12$\n" +
 	"\x04msgs\x18\x05 \x03(\v2\x10.agora.tx.v1.MsgR\x04msgs\x12\x12\n" +
-	"\x04memo\x18\x06 \x01(\tR\x04memo\"\xbe\b\n" +
+	"\x04memo\x18\x06 \x01(\tR\x04memo\"\x88\f\n" +
 	"\x03Msg\x126\n" +
 	"\btransfer\x18\x01 \x01(\v2\x18.agora.tx.v1.MsgTransferH\x00R\btransfer\x12I\n" +
 	"\x0fsubnet_register\x18\x02 \x01(\v2\x1e.agora.tx.v1.MsgSubnetRegisterH\x00R\x0esubnetRegister\x12M\n" +
@@ -3144,7 +4011,12 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\fchannel_open\x18\r \x01(\v2\x1b.agora.tx.v1.MsgChannelOpenH\x00R\vchannelOpen\x12C\n" +
 	"\rchannel_topup\x18\x0e \x01(\v2\x1c.agora.tx.v1.MsgChannelTopupH\x00R\fchannelTopup\x12C\n" +
 	"\rchannel_claim\x18\x0f \x01(\v2\x1c.agora.tx.v1.MsgChannelClaimH\x00R\fchannelClaim\x12C\n" +
-	"\rchannel_close\x18\x10 \x01(\v2\x1c.agora.tx.v1.MsgChannelCloseH\x00R\fchannelCloseB\x05\n" +
+	"\rchannel_close\x18\x10 \x01(\v2\x1c.agora.tx.v1.MsgChannelCloseH\x00R\fchannelClose\x12\\\n" +
+	"\x16chain_validator_create\x18\x11 \x01(\v2$.agora.tx.v1.MsgChainValidatorCreateH\x00R\x14chainValidatorCreate\x12V\n" +
+	"\x14chain_validator_bond\x18\x12 \x01(\v2\".agora.tx.v1.MsgChainValidatorBondH\x00R\x12chainValidatorBond\x12\\\n" +
+	"\x16chain_validator_unbond\x18\x13 \x01(\v2$.agora.tx.v1.MsgChainValidatorUnbondH\x00R\x14chainValidatorUnbond\x12V\n" +
+	"\x14chain_validator_edit\x18\x14 \x01(\v2\".agora.tx.v1.MsgChainValidatorEditH\x00R\x12chainValidatorEdit\x12\\\n" +
+	"\x16chain_validator_unjail\x18\x15 \x01(\v2$.agora.tx.v1.MsgChainValidatorUnjailH\x00R\x14chainValidatorUnjailB\x05\n" +
 	"\x03sum\"}\n" +
 	"\x0eMsgChannelOpen\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x16\n" +
@@ -3342,7 +4214,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x0ftake_changed_at\x18\x03 \x01(\x04R\rtakeChangedAt\"9\n" +
 	"\aAccount\x12\x18\n" +
 	"\abalance\x18\x01 \x01(\x04R\abalance\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\xed\x04\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\xdf\a\n" +
 	"\x06Params\x12!\n" +
 	"\ffee_transfer\x18\x01 \x01(\x04R\vfeeTransfer\x12*\n" +
 	"\x11block_reward_base\x18\x02 \x01(\x04R\x0fblockRewardBase\x12\x1d\n" +
@@ -3363,7 +4235,15 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\fmax_take_bps\x18\r \x01(\rR\n" +
 	"maxTakeBps\x12&\n" +
 	"\x0ftake_rate_limit\x18\x0e \x01(\x04R\rtakeRateLimit\x12@\n" +
-	"\x0edefault_subnet\x18\x0f \x01(\v2\x19.agora.tx.v1.SubnetParamsR\rdefaultSubnet\"\xc9\x02\n" +
+	"\x0edefault_subnet\x18\x0f \x01(\v2\x19.agora.tx.v1.SubnetParamsR\rdefaultSubnet\x120\n" +
+	"\x14max_chain_validators\x18\x10 \x01(\rR\x12maxChainValidators\x12\"\n" +
+	"\rmin_self_bond\x18\x11 \x01(\x04R\vminSelfBond\x12)\n" +
+	"\x10unbonding_blocks\x18\x12 \x01(\x04R\x0funbondingBlocks\x120\n" +
+	"\x14signed_blocks_window\x18\x13 \x01(\x04R\x12signedBlocksWindow\x12*\n" +
+	"\x11max_missed_blocks\x18\x14 \x01(\x04R\x0fmaxMissedBlocks\x120\n" +
+	"\x14downtime_jail_blocks\x18\x15 \x01(\x04R\x12downtimeJailBlocks\x12,\n" +
+	"\x12downtime_slash_bps\x18\x16 \x01(\rR\x10downtimeSlashBps\x121\n" +
+	"\x15double_sign_slash_bps\x18\x17 \x01(\rR\x12doubleSignSlashBps\"\x99\x03\n" +
 	"\x06Supply\x12\x18\n" +
 	"\agenesis\x18\x01 \x01(\x04R\agenesis\x12\x16\n" +
 	"\x06minted\x18\x02 \x01(\x04R\x06minted\x12\x16\n" +
@@ -3375,7 +4255,60 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x0esubnet_pending\x18\b \x01(\x04R\rsubnetPending\x12\x1a\n" +
 	"\bescrowed\x18\t \x01(\x04R\bescrowed\x12'\n" +
 	"\x0frevenue_pending\x18\n" +
-	" \x01(\x04R\x0erevenuePendingB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
+	" \x01(\x04R\x0erevenuePending\x12\x16\n" +
+	"\x06bonded\x18\v \x01(\x04R\x06bonded\x12\x1c\n" +
+	"\tunbonding\x18\f \x01(\x04R\tunbonding\x12\x18\n" +
+	"\aslashed\x18\r \x01(\x04R\aslashed\"\x9c\x01\n" +
+	"\x17MsgChainValidatorCreate\x12*\n" +
+	"\x11consensus_pub_key\x18\x01 \x01(\fR\x0fconsensusPubKey\x12\x18\n" +
+	"\amoniker\x18\x02 \x01(\tR\amoniker\x12\x12\n" +
+	"\x04bond\x18\x03 \x01(\x04R\x04bond\x12'\n" +
+	"\x0fconsensus_proof\x18\x04 \x01(\fR\x0econsensusProof\"/\n" +
+	"\x15MsgChainValidatorBond\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x04R\x06amount\"1\n" +
+	"\x17MsgChainValidatorUnbond\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x04R\x06amount\"1\n" +
+	"\x15MsgChainValidatorEdit\x12\x18\n" +
+	"\amoniker\x18\x01 \x01(\tR\amoniker\"\x19\n" +
+	"\x17MsgChainValidatorUnjail\"M\n" +
+	"\x0eUnbondingEntry\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x04R\x06amount\x12#\n" +
+	"\rmature_height\x18\x02 \x01(\x04R\fmatureHeight\"\xc6\x03\n" +
+	"\x0eChainValidator\x12\x1a\n" +
+	"\boperator\x18\x01 \x01(\fR\boperator\x12*\n" +
+	"\x11consensus_pub_key\x18\x02 \x01(\fR\x0fconsensusPubKey\x12\x18\n" +
+	"\amoniker\x18\x03 \x01(\tR\amoniker\x12\x16\n" +
+	"\x06bonded\x18\x04 \x01(\x04R\x06bonded\x12\x1c\n" +
+	"\tbootstrap\x18\x05 \x01(\bR\tbootstrap\x12\x16\n" +
+	"\x06jailed\x18\x06 \x01(\bR\x06jailed\x12!\n" +
+	"\fjailed_until\x18\a \x01(\x04R\vjailedUntil\x12\x1e\n" +
+	"\n" +
+	"tombstoned\x18\b \x01(\bR\n" +
+	"tombstoned\x12\x16\n" +
+	"\x06missed\x18\t \x01(\x04R\x06missed\x12\x1f\n" +
+	"\vwindow_seen\x18\n" +
+	" \x01(\x04R\n" +
+	"windowSeen\x129\n" +
+	"\tunbonding\x18\v \x03(\v2\x1b.agora.tx.v1.UnbondingEntryR\tunbonding\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\f \x01(\x04R\tcreatedAt\x12\x14\n" +
+	"\x05power\x18\r \x01(\x04R\x05power\x12\x18\n" +
+	"\aslashed\x18\x0e \x01(\x04R\aslashed\"i\n" +
+	"\x12ChainValidatorList\x12;\n" +
+	"\n" +
+	"validators\x18\x01 \x03(\v2\x1b.agora.tx.v1.ChainValidatorR\n" +
+	"validators\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x03R\x06height\"6\n" +
+	"\x16ChainValidatorRegistry\x12\x1c\n" +
+	"\toperators\x18\x01 \x03(\fR\toperators\"q\n" +
+	"\x11ValidatorSetEntry\x12*\n" +
+	"\x11consensus_pub_key\x18\x01 \x01(\fR\x0fconsensusPubKey\x12\x14\n" +
+	"\x05power\x18\x02 \x01(\x04R\x05power\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\fR\boperator\"H\n" +
+	"\fValidatorSet\x128\n" +
+	"\aentries\x18\x01 \x03(\v2\x1e.agora.tx.v1.ValidatorSetEntryR\aentries\",\n" +
+	"\fOperatorList\x12\x1c\n" +
+	"\toperators\x18\x01 \x03(\fR\toperatorsB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
 
 var (
 	file_agora_tx_v1_tx_proto_rawDescOnce sync.Once
@@ -3389,46 +4322,58 @@ func file_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
 	return file_agora_tx_v1_tx_proto_rawDescData
 }
 
-var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_agora_tx_v1_tx_proto_goTypes = []any{
-	(*Tx)(nil),                 // 0: agora.tx.v1.Tx
-	(*TxBody)(nil),             // 1: agora.tx.v1.TxBody
-	(*Msg)(nil),                // 2: agora.tx.v1.Msg
-	(*MsgChannelOpen)(nil),     // 3: agora.tx.v1.MsgChannelOpen
-	(*MsgChannelTopup)(nil),    // 4: agora.tx.v1.MsgChannelTopup
-	(*Voucher)(nil),            // 5: agora.tx.v1.Voucher
-	(*Delegation)(nil),         // 6: agora.tx.v1.Delegation
-	(*SessionToken)(nil),       // 7: agora.tx.v1.SessionToken
-	(*MsgChannelClaim)(nil),    // 8: agora.tx.v1.MsgChannelClaim
-	(*MsgChannelClose)(nil),    // 9: agora.tx.v1.MsgChannelClose
-	(*Channel)(nil),            // 10: agora.tx.v1.Channel
-	(*MsgTransfer)(nil),        // 11: agora.tx.v1.MsgTransfer
-	(*HotkeyProof)(nil),        // 12: agora.tx.v1.HotkeyProof
-	(*MsgSubnetRegister)(nil),  // 13: agora.tx.v1.MsgSubnetRegister
-	(*MsgSubnetSetParams)(nil), // 14: agora.tx.v1.MsgSubnetSetParams
-	(*MsgSubnetStart)(nil),     // 15: agora.tx.v1.MsgSubnetStart
-	(*MsgNeuronRegister)(nil),  // 16: agora.tx.v1.MsgNeuronRegister
-	(*MsgNeuronServe)(nil),     // 17: agora.tx.v1.MsgNeuronServe
-	(*MsgStakeAdd)(nil),        // 18: agora.tx.v1.MsgStakeAdd
-	(*MsgStakeRemove)(nil),     // 19: agora.tx.v1.MsgStakeRemove
-	(*MsgSetTake)(nil),         // 20: agora.tx.v1.MsgSetTake
-	(*MsgWeightsCommit)(nil),   // 21: agora.tx.v1.MsgWeightsCommit
-	(*MsgWeightsReveal)(nil),   // 22: agora.tx.v1.MsgWeightsReveal
-	(*MsgWeightsSet)(nil),      // 23: agora.tx.v1.MsgWeightsSet
-	(*SubnetParams)(nil),       // 24: agora.tx.v1.SubnetParams
-	(*Subnet)(nil),             // 25: agora.tx.v1.Subnet
-	(*SubnetRegistry)(nil),     // 26: agora.tx.v1.SubnetRegistry
-	(*SubnetList)(nil),         // 27: agora.tx.v1.SubnetList
-	(*Metagraph)(nil),          // 28: agora.tx.v1.Metagraph
-	(*Neuron)(nil),             // 29: agora.tx.v1.Neuron
-	(*WeightRow)(nil),          // 30: agora.tx.v1.WeightRow
-	(*BondRow)(nil),            // 31: agora.tx.v1.BondRow
-	(*WeightCommit)(nil),       // 32: agora.tx.v1.WeightCommit
-	(*StakePool)(nil),          // 33: agora.tx.v1.StakePool
-	(*Hotkey)(nil),             // 34: agora.tx.v1.Hotkey
-	(*Account)(nil),            // 35: agora.tx.v1.Account
-	(*Params)(nil),             // 36: agora.tx.v1.Params
-	(*Supply)(nil),             // 37: agora.tx.v1.Supply
+	(*Tx)(nil),                      // 0: agora.tx.v1.Tx
+	(*TxBody)(nil),                  // 1: agora.tx.v1.TxBody
+	(*Msg)(nil),                     // 2: agora.tx.v1.Msg
+	(*MsgChannelOpen)(nil),          // 3: agora.tx.v1.MsgChannelOpen
+	(*MsgChannelTopup)(nil),         // 4: agora.tx.v1.MsgChannelTopup
+	(*Voucher)(nil),                 // 5: agora.tx.v1.Voucher
+	(*Delegation)(nil),              // 6: agora.tx.v1.Delegation
+	(*SessionToken)(nil),            // 7: agora.tx.v1.SessionToken
+	(*MsgChannelClaim)(nil),         // 8: agora.tx.v1.MsgChannelClaim
+	(*MsgChannelClose)(nil),         // 9: agora.tx.v1.MsgChannelClose
+	(*Channel)(nil),                 // 10: agora.tx.v1.Channel
+	(*MsgTransfer)(nil),             // 11: agora.tx.v1.MsgTransfer
+	(*HotkeyProof)(nil),             // 12: agora.tx.v1.HotkeyProof
+	(*MsgSubnetRegister)(nil),       // 13: agora.tx.v1.MsgSubnetRegister
+	(*MsgSubnetSetParams)(nil),      // 14: agora.tx.v1.MsgSubnetSetParams
+	(*MsgSubnetStart)(nil),          // 15: agora.tx.v1.MsgSubnetStart
+	(*MsgNeuronRegister)(nil),       // 16: agora.tx.v1.MsgNeuronRegister
+	(*MsgNeuronServe)(nil),          // 17: agora.tx.v1.MsgNeuronServe
+	(*MsgStakeAdd)(nil),             // 18: agora.tx.v1.MsgStakeAdd
+	(*MsgStakeRemove)(nil),          // 19: agora.tx.v1.MsgStakeRemove
+	(*MsgSetTake)(nil),              // 20: agora.tx.v1.MsgSetTake
+	(*MsgWeightsCommit)(nil),        // 21: agora.tx.v1.MsgWeightsCommit
+	(*MsgWeightsReveal)(nil),        // 22: agora.tx.v1.MsgWeightsReveal
+	(*MsgWeightsSet)(nil),           // 23: agora.tx.v1.MsgWeightsSet
+	(*SubnetParams)(nil),            // 24: agora.tx.v1.SubnetParams
+	(*Subnet)(nil),                  // 25: agora.tx.v1.Subnet
+	(*SubnetRegistry)(nil),          // 26: agora.tx.v1.SubnetRegistry
+	(*SubnetList)(nil),              // 27: agora.tx.v1.SubnetList
+	(*Metagraph)(nil),               // 28: agora.tx.v1.Metagraph
+	(*Neuron)(nil),                  // 29: agora.tx.v1.Neuron
+	(*WeightRow)(nil),               // 30: agora.tx.v1.WeightRow
+	(*BondRow)(nil),                 // 31: agora.tx.v1.BondRow
+	(*WeightCommit)(nil),            // 32: agora.tx.v1.WeightCommit
+	(*StakePool)(nil),               // 33: agora.tx.v1.StakePool
+	(*Hotkey)(nil),                  // 34: agora.tx.v1.Hotkey
+	(*Account)(nil),                 // 35: agora.tx.v1.Account
+	(*Params)(nil),                  // 36: agora.tx.v1.Params
+	(*Supply)(nil),                  // 37: agora.tx.v1.Supply
+	(*MsgChainValidatorCreate)(nil), // 38: agora.tx.v1.MsgChainValidatorCreate
+	(*MsgChainValidatorBond)(nil),   // 39: agora.tx.v1.MsgChainValidatorBond
+	(*MsgChainValidatorUnbond)(nil), // 40: agora.tx.v1.MsgChainValidatorUnbond
+	(*MsgChainValidatorEdit)(nil),   // 41: agora.tx.v1.MsgChainValidatorEdit
+	(*MsgChainValidatorUnjail)(nil), // 42: agora.tx.v1.MsgChainValidatorUnjail
+	(*UnbondingEntry)(nil),          // 43: agora.tx.v1.UnbondingEntry
+	(*ChainValidator)(nil),          // 44: agora.tx.v1.ChainValidator
+	(*ChainValidatorList)(nil),      // 45: agora.tx.v1.ChainValidatorList
+	(*ChainValidatorRegistry)(nil),  // 46: agora.tx.v1.ChainValidatorRegistry
+	(*ValidatorSetEntry)(nil),       // 47: agora.tx.v1.ValidatorSetEntry
+	(*ValidatorSet)(nil),            // 48: agora.tx.v1.ValidatorSet
+	(*OperatorList)(nil),            // 49: agora.tx.v1.OperatorList
 }
 var file_agora_tx_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
@@ -3448,22 +4393,30 @@ var file_agora_tx_v1_tx_proto_depIdxs = []int32{
 	4,  // 14: agora.tx.v1.Msg.channel_topup:type_name -> agora.tx.v1.MsgChannelTopup
 	8,  // 15: agora.tx.v1.Msg.channel_claim:type_name -> agora.tx.v1.MsgChannelClaim
 	9,  // 16: agora.tx.v1.Msg.channel_close:type_name -> agora.tx.v1.MsgChannelClose
-	6,  // 17: agora.tx.v1.Voucher.delegation:type_name -> agora.tx.v1.Delegation
-	6,  // 18: agora.tx.v1.SessionToken.delegation:type_name -> agora.tx.v1.Delegation
-	5,  // 19: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
-	12, // 20: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
-	24, // 21: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
-	12, // 22: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
-	24, // 23: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
-	25, // 24: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
-	25, // 25: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
-	29, // 26: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
-	24, // 27: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	38, // 17: agora.tx.v1.Msg.chain_validator_create:type_name -> agora.tx.v1.MsgChainValidatorCreate
+	39, // 18: agora.tx.v1.Msg.chain_validator_bond:type_name -> agora.tx.v1.MsgChainValidatorBond
+	40, // 19: agora.tx.v1.Msg.chain_validator_unbond:type_name -> agora.tx.v1.MsgChainValidatorUnbond
+	41, // 20: agora.tx.v1.Msg.chain_validator_edit:type_name -> agora.tx.v1.MsgChainValidatorEdit
+	42, // 21: agora.tx.v1.Msg.chain_validator_unjail:type_name -> agora.tx.v1.MsgChainValidatorUnjail
+	6,  // 22: agora.tx.v1.Voucher.delegation:type_name -> agora.tx.v1.Delegation
+	6,  // 23: agora.tx.v1.SessionToken.delegation:type_name -> agora.tx.v1.Delegation
+	5,  // 24: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
+	12, // 25: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 26: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
+	12, // 27: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 28: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
+	25, // 29: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
+	25, // 30: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
+	29, // 31: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
+	24, // 32: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
+	43, // 33: agora.tx.v1.ChainValidator.unbonding:type_name -> agora.tx.v1.UnbondingEntry
+	44, // 34: agora.tx.v1.ChainValidatorList.validators:type_name -> agora.tx.v1.ChainValidator
+	47, // 35: agora.tx.v1.ValidatorSet.entries:type_name -> agora.tx.v1.ValidatorSetEntry
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_agora_tx_v1_tx_proto_init() }
@@ -3488,6 +4441,11 @@ func file_agora_tx_v1_tx_proto_init() {
 		(*Msg_ChannelTopup)(nil),
 		(*Msg_ChannelClaim)(nil),
 		(*Msg_ChannelClose)(nil),
+		(*Msg_ChainValidatorCreate)(nil),
+		(*Msg_ChainValidatorBond)(nil),
+		(*Msg_ChainValidatorUnbond)(nil),
+		(*Msg_ChainValidatorEdit)(nil),
+		(*Msg_ChainValidatorUnjail)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3495,7 +4453,7 @@ func file_agora_tx_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -163,6 +163,18 @@ func FuzzDecode(f *testing.F) {
 	raw, _ := Sign(fixedKey(), fixedBody())
 	f.Add(raw)
 	f.Add([]byte{0x0a, 0x00})
+	// Chain validator messages, so the fuzzer starts from their shapes.
+	k := fixedKey()
+	for _, m := range []*Msg{
+		ChainValidatorCreate(k.Public().(ed25519.PublicKey), make([]byte, 64), "node", 1),
+		ChainValidatorBond(1), ChainValidatorUnbond(1), ChainValidatorEdit("x"), ChainValidatorUnjail(),
+	} {
+		b := fixedBody()
+		b.Msgs = []*Msg{m}
+		if raw, err := Sign(k, b); err == nil {
+			f.Add(raw)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := Decode(b)
 		if err != nil {

@@ -25,13 +25,14 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure throughput and latency of Agora's parts on this machine",
 	}
 	cmd.AddCommand(newBenchTransfersCmd(), newBenchEngineCmd(), newBenchGatewayCmd())
+	cmd.AddCommand(newBenchJoinCmd())
 	return cmd
 }
 
 func newBenchTransfersCmd() *cobra.Command {
 	var (
-		accounts, perAccount, conns int
-		blockTime                   time.Duration
+		accounts, perAccount, conns, validators int
+		blockTime                               time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "transfers",
@@ -45,19 +46,45 @@ to measure committed transfers per second and send-to-commit latency.`,
 			if accounts < 1 || perAccount < 1 || conns < 1 {
 				return usageErrorf("--accounts, --per-account and --conns must be positive")
 			}
-			res, err := bench.Transfers(cmd.Context(), bench.TransfersConfig{Accounts: accounts, PerAccount: perAccount,
-				Conns: conns, BlockTime: blockTime, Progress: cmd.ErrOrStderr()})
+			if validators < 1 || validators > 16 {
+				return usageErrorf("--validators must be in 1..16")
+			}
+			cfg := bench.TransfersConfig{Accounts: accounts, PerAccount: perAccount,
+				Conns: conns, BlockTime: blockTime, Progress: cmd.ErrOrStderr()}
+			single, err := bench.Transfers(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			return printResult(cmd, res, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "accounts %d, connections %d, block time %d ms\nsent %d, committed %d, rejected %d in %.1f s over %d blocks (max %d txs/block)\ncommitted transfers/s  %.0f\ncommit latency         p50 %.0f ms, p99 %.0f ms\n",
-					res.Accounts, res.Connections, res.BlockTimeMs, res.Sent, res.Committed, res.Rejected, res.Seconds, res.Blocks, res.MaxBlockTxs,
-					res.TxPerSecond, res.P50Millis, res.P99Millis)
-				if res.FirstRejects != "" {
-					fmt.Fprintf(w, "first rejection: %s\n", res.FirstRejects)
+			runs := []*bench.TransfersResult{single}
+			if validators > 1 {
+				if cfg.Exe, err = os.Executable(); err != nil {
+					return fmt.Errorf("find the agora binary: %w", err)
 				}
-				return err
+				cfg.Validators = validators
+				multi, err := bench.Transfers(cmd.Context(), cfg)
+				if err != nil {
+					return fmt.Errorf("%d-chain-validator run: %w", validators, err)
+				}
+				runs = append(runs, multi)
+			}
+			var out any = single
+			if len(runs) > 1 {
+				out = map[string]any{"single_node": single, "testnet": runs[1]}
+			}
+			return printResult(cmd, out, func(w io.Writer) error {
+				for _, res := range runs {
+					where := "one in-process node"
+					if res.Validators > 1 {
+						where = fmt.Sprintf("%d chain validator processes, sent through all their RPCs", res.Validators)
+					}
+					fmt.Fprintf(w, "%s\naccounts %d, connections %d, block time %d ms\nsent %d, committed %d, rejected %d in %.1f s over %d blocks (max %d txs/block)\ncommitted transfers/s  %.0f\ncommit latency         p50 %.0f ms, p99 %.0f ms\n",
+						where, res.Accounts, res.Connections, res.BlockTimeMs, res.Sent, res.Committed, res.Rejected, res.Seconds, res.Blocks, res.MaxBlockTxs,
+						res.TxPerSecond, res.P50Millis, res.P99Millis)
+					if res.FirstRejects != "" {
+						fmt.Fprintf(w, "first rejection: %s\n", res.FirstRejects)
+					}
+				}
+				return nil
 			})
 		},
 	}
@@ -65,6 +92,7 @@ to measure committed transfers per second and send-to-commit latency.`,
 	cmd.Flags().IntVar(&perAccount, "per-account", 30, "transfers each account sends")
 	cmd.Flags().IntVar(&conns, "conns", 32, "concurrent RPC connections")
 	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time of the benchmark chain")
+	cmd.Flags().IntVar(&validators, "validators", 1, "also run it on a testnet of this many chain validator processes (2..16) and print both")
 	return cmd
 }
 

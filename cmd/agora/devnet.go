@@ -36,9 +36,9 @@ func newDevnetCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
-		Short: "Run a fresh single-validator chain on this machine, offline",
+		Short: "Run a fresh single-node chain with a subnet, miners, a subnet validator and a gateway, offline",
 		Long: `devnet starts a complete local chain in one command: genesis with a funded
-faucet key, one validator, 1-second blocks, RPC on 127.0.0.1:26657.
+faucet key, one chain validator, 1-second blocks, RPC on 127.0.0.1:26657.
 
 Without --home it runs in a temporary directory removed on exit (unless
 --keep). With --home it reuses that devnet across restarts (--reset wipes it).

@@ -1,0 +1,128 @@
+package testnet
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/agoranet/agora/node"
+)
+
+// TestJoinByStateSync: while four chain validators run, a fresh node given
+// only the genesis, the peers and a trusted height and hash restores the
+// application from a peer's snapshot (CometBFT's statesync reactor and light
+// client, checked against the app hash), follows the chain, and then
+// answers proven queries. It never replayed the early blocks: it does not
+// have them.
+func TestJoinByStateSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five node processes")
+	}
+	exe := agora(t)
+	dir := t.TempDir()
+	m, err := Build(dir, Options{ChainID: "agora-join", Validators: 4, BlockTime: testBlockTime, ScryptN: 1 << 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Snapshots every 5 blocks, none pruned during the test: a joiner asking
+	// for chunks of a snapshot pruned meanwhile gets none and waits out
+	// CometBFT's chunk timeout.
+	for _, n := range m.Nodes {
+		if err := node.WriteAppConfig(n.Home, node.AppConfig{Snapshot: node.SnapshotSettings{Interval: 5, Keep: 100}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	netw, err := Open(dir, exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := range netw.Manifest.Nodes {
+			_ = netw.Kill(i)
+		}
+		if t.Failed() {
+			for i := range netw.Manifest.Nodes {
+				t.Logf("%s log:\n%s", netw.Manifest.Nodes[i].Moniker, netw.LogTail(i))
+			}
+		}
+	})
+	if err := netw.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
+	defer cancel()
+	// Past two snapshots, so one is complete and offered.
+	if err := netw.WaitHeight(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	trust := int64(11)
+	hash, _, err := netw.BlockID(ctx, 0, trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(node.GenesisPath(m.Nodes[0].Home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cmttypes.GenesisDocFromJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []string
+	for _, p := range m.Nodes {
+		peers = append(peers, p.NodeID+"@"+p.P2P)
+	}
+	joiner := NodeInfo{Moniker: "joiner", Home: filepath.Join(dir, "joiner"),
+		RPC: "http://127.0.0.1:" + strconv.Itoa(ports[0]), P2P: "127.0.0.1:" + strconv.Itoa(ports[1])}
+	err = node.Init(joiner.Home, node.InitOptions{GenesisDoc: doc, Moniker: "joiner", BlockTime: testBlockTime,
+		RPCAddr: "tcp://" + joiner.RPC[len("http://"):], P2PAddr: "tcp://" + joiner.P2P, PersistentPeers: peers,
+		StateSync: &node.StateSyncOptions{RPCServers: []string{m.Nodes[0].RPC, m.Nodes[1].RPC}, TrustHeight: trust, TrustHash: hash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joiner.NodeID, err = node.NodeID(joiner.Home); err != nil {
+		t.Fatal(err)
+	}
+	netw.Manifest.Nodes = append(netw.Manifest.Nodes, joiner)
+	netw.procs = append(netw.procs, nil)
+	j := len(netw.Manifest.Nodes) - 1
+	start := time.Now()
+	if err := netw.StartNode(j); err != nil {
+		t.Fatal(err)
+	}
+	target := maxHeight(ctx, t, netw, 0, 1, 2, 3) + 2
+	if err := netw.WaitHeight(ctx, target, j); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("joined by state sync and reached height %d in %v", target, time.Since(start).Round(time.Millisecond))
+	if err := netw.Agree(ctx, target, 0, j); err != nil {
+		t.Fatal(err)
+	}
+	c, err := netw.Client(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Block(ctx, 2); err == nil {
+		t.Error("the joiner has block 2: it replayed blocks instead of restoring a snapshot")
+	}
+	_, faucet, err := FaucetKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, proof, err := c.Account(ctx, faucet, true)
+	if err != nil {
+		t.Fatalf("proven query against the joiner: %v", err)
+	}
+	if acc.GetBalance() != FaucetBalance || proof == nil {
+		t.Fatalf("faucet %v, proof %v", acc, proof)
+	}
+}

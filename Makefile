@@ -30,6 +30,10 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./x402/
 	$(GO) test -run XXX -fuzz FuzzMulDivCeil -fuzztime $(FUZZTIME) ./agr/
 	$(GO) test -run XXX -fuzz FuzzReadStream -fuzztime $(FUZZTIME) ./agent/
+	$(GO) test -run XXX -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
+	$(GO) test -run XXX -fuzz '^FuzzDecodeMetadata$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
+	$(GO) test -run XXX -fuzz '^FuzzRestoreChunk$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
+	$(GO) test -run XXX -fuzz FuzzParseGentx -fuzztime $(FUZZTIME) ./cmd/agora/
 
 bench: build
 	./bin/agora bench transfers

@@ -76,7 +76,7 @@ func GenesisPath(home string) string { return filepath.Join(home, "config", "gen
 // StateDir is where the application's IAVL store lives.
 func StateDir(home string) string { return filepath.Join(home, "data") }
 
-// Init writes config.toml, the node and validator keys and genesis.json into home.
+// Init writes config.toml, the node and consensus keys and genesis.json into home.
 func Init(home string, o InitOptions) (err error) {
 	if o.GenesisDoc != nil {
 		o.ChainID = o.GenesisDoc.ChainID
@@ -262,7 +262,7 @@ func ConsensusPubKey(home string) (pub []byte, err error) {
 	}
 	pk, err := pv.GetPubKey()
 	if err != nil {
-		return nil, fmt.Errorf("validator key of %s: %w", home, err)
+		return nil, fmt.Errorf("consensus key of %s: %w", home, err)
 	}
 	return pk.Bytes(), nil
 }

@@ -149,7 +149,7 @@ func Start(home string, o StartOptions) (*Node, error) {
 func loadPV(cfg *cmtcfg.Config) (pv *privval.FilePV, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("load validator key %s: %v", cfg.PrivValidatorKeyFile(), r)
+			err = fmt.Errorf("load consensus key %s: %v", cfg.PrivValidatorKeyFile(), r)
 		}
 	}()
 	return privval.LoadFilePV(cfg.PrivValidatorKeyFile(), cfg.PrivValidatorStateFile()), nil

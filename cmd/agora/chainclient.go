@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/client/lightclient"
 	"github.com/agoranet/agora/keys"
 )
 
@@ -49,8 +51,47 @@ func resolveAddress(cmd *cobra.Command, s string) (address.Address, error) {
 	return address.Address{}, usageErrorf("%q is neither an agora1… address nor a key name in %s", s, filepath.Join(homeDir(cmd), "keys"))
 }
 
+// newClient connects to --node. Given --trust-height and --trust-hash it
+// checks every proven answer with a light client that starts from that
+// header, the first node its primary and every node a witness.
 func newClient(cmd *cobra.Command) (*client.Client, error) {
-	return client.New(nodeAddr(cmd))
+	urls := nodeAddrs(cmd)
+	if len(urls) == 0 {
+		return nil, usageErrorf("--node: give at least one RPC URL")
+	}
+	c, err := client.New(urls...)
+	if err != nil {
+		return nil, usageErrorf("--node: %v", err)
+	}
+	height, _ := cmd.Flags().GetInt64(flagTrustHeight)
+	hashText, _ := cmd.Flags().GetString(flagTrustHash)
+	if height == 0 && hashText == "" {
+		return c, nil
+	}
+	hash, err := hex.DecodeString(hashText)
+	if err != nil || len(hash) != 32 || height <= 0 {
+		return nil, usageErrorf("--trust-height and --trust-hash go together: a positive height and the 64-hex-digit hash of that block")
+	}
+	period, _ := cmd.Flags().GetDuration(flagTrustPeriod)
+	ctx := cmd.Context()
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var witnesses []*client.Client
+	for _, u := range urls {
+		w, err := client.New(u)
+		if err != nil {
+			return nil, usageErrorf("--node: %v", err)
+		}
+		witnesses = append(witnesses, w)
+	}
+	v, err := lightclient.New(ctx, chainID, c, witnesses, lightclient.Options{TrustHeight: height, TrustHash: hash, TrustPeriod: period})
+	if err != nil {
+		return nil, err
+	}
+	c.SetVerifier(v)
+	return c, nil
 }
 
 // signerOnChain unlocks the named key and connects to --node, for commands

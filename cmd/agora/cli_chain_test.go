@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/bench"
+	"github.com/agoranet/agora/client"
 )
 
 // runCLI runs the agora command tree in-process and returns stdout and the exit code.
@@ -113,6 +115,23 @@ func TestDevnetTransferAndQueryCLI(t *testing.T) {
 	}
 	if acc.Balance != 10_000_000_000 || acc.Proof == nil || acc.Proof.AppHash == "" {
 		t.Fatalf("alice account %+v", acc)
+	}
+	// With a root of trust, the proof rests on the light client: the right
+	// hash of block 1 verifies, a wrong one refuses to answer at all.
+	hc, err := client.New(nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := hc.Commit(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := []string{"query", "balance", "alice", "--home", home, "--node", nodeURL + "," + nodeURL, "--trust-height", "1"}
+	if out, code := runCLI(t, ctx, append(trusted, "--trust-hash", hex.EncodeToString(first.Hash()))...); code != exitOK || !strings.Contains(out, "10 AGR") {
+		t.Fatalf("balance through the light client: %d %q", code, out)
+	}
+	if out, code := runCLI(t, ctx, append(trusted, "--trust-hash", strings.Repeat("ab", 32))...); code == exitOK {
+		t.Fatalf("balance with a trusted hash the chain never had was answered: %q", out)
 	}
 	if out, _ := runCLI(t, ctx, "query", "balance", "alice", "--home", home, "--node", nodeURL, "--prove=false"); strings.TrimSpace(out) != "10 AGR" {
 		t.Fatalf("query balance text %q", out)

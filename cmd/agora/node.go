@@ -49,9 +49,10 @@ func newNodeInitCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Write config.toml, node and validator keys, and genesis.json into --home",
-		Long: `init prepares a node home: CometBFT config, a node key, a validator key
-and a genesis file in which this node is the only validator.
+		Short: "Write config.toml, the node and consensus keys, and genesis.json into --home",
+		Long: `init prepares a node home: CometBFT config, a node (p2p) key, a consensus
+key (priv_validator_key.json, what a chain validator signs blocks with) and
+a genesis file in which this node is the only chain validator.
 
 A public chain has no premine. Starting balances (--account) make the
 genesis a devnet genesis.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/agoranet/agora/client/lightclient"
 )
 
 // Flag names shared by many commands.
@@ -14,6 +16,9 @@ const (
 	flagHome         = "home"
 	flagOutput       = "output"
 	flagNode         = "node"
+	flagTrustHeight  = "trust-height"
+	flagTrustHash    = "trust-hash"
+	flagTrustPeriod  = "trust-period"
 	flagPasswordFile = "password-file"
 )
 
@@ -105,13 +110,17 @@ func printResult(cmd *cobra.Command, v any, text func(w io.Writer) error) error 
 	return text(w)
 }
 
-// addNodeFlag adds --node to commands that talk to a running chain.
+// addNodeFlag adds --node, and the light client's root of trust, to
+// commands that talk to a running chain.
 func addNodeFlag(cmd *cobra.Command) {
-	cmd.Flags().String(flagNode, defaultNode, "CometBFT RPC address of a node")
+	cmd.Flags().StringSlice(flagNode, []string{defaultNode}, "CometBFT RPC URL of a node; several (comma-separated or repeated) are tried in order when one is down, and are the light client's witnesses")
+	cmd.Flags().Int64(flagTrustHeight, 0, "verify proven queries with a light client from this trusted block height (with --trust-hash)")
+	cmd.Flags().String(flagTrustHash, "", "hex hash of the block at --trust-height, obtained from a source you trust")
+	cmd.Flags().Duration(flagTrustPeriod, lightclient.DefaultTrustPeriod, "how long a verified header stays a root of trust (below the chain's unbonding period)")
 }
 
-func nodeAddr(cmd *cobra.Command) string {
-	n, _ := cmd.Flags().GetString(flagNode)
+func nodeAddrs(cmd *cobra.Command) []string {
+	n, _ := cmd.Flags().GetStringSlice(flagNode)
 	return n
 }
 

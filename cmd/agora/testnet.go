@@ -120,7 +120,7 @@ gateway against the testnet.`,
 			info := testnetInfo{Manifest: n.Manifest, Dir: dir, Faucet: testnet.Faucet, Password: testnet.Password}
 			var network *devnet.Network
 			if services {
-				c, err := client.New(n.Manifest.Nodes[0].RPC)
+				c, err := client.New(n.Manifest.RPCs()...)
 				if err != nil {
 					return err
 				}

@@ -127,6 +127,9 @@ type supplyOut struct {
 	Burned            uint64     `json:"burned"`
 	PendingEmission   uint64     `json:"pending_emission"`
 	LastBlockEmission uint64     `json:"last_block_emission"`
+	Bonded            uint64     `json:"bonded"`
+	Unbonding         uint64     `json:"unbonding"`
+	Slashed           uint64     `json:"slashed"`
 	Proof             *proofJSON `json:"proof,omitempty"`
 }
 
@@ -135,7 +138,7 @@ func newQuerySupplyCmd() *cobra.Command {
 	return readCommand(&cobra.Command{
 		Use:     "supply",
 		Aliases: []string{"emission"},
-		Short:   "Show total supply, emission, burned fees and the pending emission pool",
+		Short:   "Show total supply, emission, burned fees, the pending emission pool and chain-validator bonds",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return show(cmd, func(ctx context.Context, c *client.Client) (supplyOut, error) {
@@ -147,11 +150,14 @@ func newQuerySupplyCmd() *cobra.Command {
 				if err != nil {
 					return supplyOut{}, err
 				}
-				return supplyOut{s.Genesis + s.Minted - s.Burned, params.SupplyCap, s.Genesis, s.Minted, s.Burned, s.PendingEmission, s.LastBlockEmission, proofOut(p)}, nil
+				return supplyOut{Total: s.Genesis + s.Minted - s.Burned, Cap: params.SupplyCap, Genesis: s.Genesis, Minted: s.Minted,
+					Burned: s.Burned, PendingEmission: s.PendingEmission, LastBlockEmission: s.LastBlockEmission,
+					Bonded: s.Bonded, Unbonding: s.Unbonding, Slashed: s.Slashed, Proof: proofOut(p)}, nil
 			}, func(w io.Writer, s supplyOut) error {
-				_, err := fmt.Fprintf(w, "total supply      %s\ncap               %s\ngenesis           %s\nminted            %s\nburned            %s\npending emission  %s\nlast block        %s\n%s\n",
+				_, err := fmt.Fprintf(w, "total supply      %s\ncap               %s\ngenesis           %s\nminted            %s\nburned            %s (slashed %s)\npending emission  %s\nlast block        %s\nbonded            %s (unbonding %s)\n%s\n",
 					agr.Format(s.Total), agr.Format(s.Cap), agr.Format(s.Genesis), agr.Format(s.Minted),
-					agr.Format(s.Burned), agr.Format(s.PendingEmission), agr.Format(s.LastBlockEmission), proofLine(s.Proof))
+					agr.Format(s.Burned), agr.Format(s.Slashed), agr.Format(s.PendingEmission), agr.Format(s.LastBlockEmission),
+					agr.Format(s.Bonded), agr.Format(s.Unbonding), proofLine(s.Proof))
 				return err
 			})
 		},

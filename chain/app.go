@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -51,6 +52,11 @@ type App struct {
 	verified map[[32]byte]struct{}
 
 	snap snapshots // state-sync serving and restoring (snapshot_abci.go)
+
+	// obs, when set, is told what blocks did (metrics.go); blockStart is the
+	// wall time FinalizeBlock began, observed only, never part of state.
+	obs        Observer
+	blockStart time.Time
 }
 
 const maxVerifiedCache = 200_000
@@ -200,12 +206,18 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if a.params == nil {
 		return nil, errors.New("finalize block before genesis")
 	}
+	if a.obs != nil {
+		a.blockStart = time.Now()
+	}
 	blk := a.store.NewBlock()
 	a.height = uint64(req.Height)
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	var burned uint64
 	for i, raw := range req.Txs {
-		r := a.deliverTx(blk, raw)
+		r, msg := a.deliverTx(blk, raw)
+		if a.obs != nil {
+			a.obs.TxResult(msg, r.code)
+		}
 		if errors.Is(r.err, bank.ErrInvariant) {
 			// Corrupt state, not a bad transaction: stop here rather than
 			// commit a wrapped balance that every later block builds on.
@@ -218,7 +230,14 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		}
 		results[i] = r.abci()
 	}
+	var endStart time.Time
+	if a.obs != nil {
+		endStart = time.Now()
+	}
 	events, updates, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned, req.Misbehavior, req.DecidedLastCommit.Votes)
+	if a.obs != nil && err == nil {
+		a.observeEndBlock(endStart, events)
+	}
 	if err != nil {
 		a.log.Error("end block failed; halting", "height", req.Height, "err", err)
 		return nil, fmt.Errorf("end block %d: %w", req.Height, err)
@@ -234,24 +253,28 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}, nil
 }
 
-func (a *App) deliverTx(blk *state.Block, raw []byte) txResult {
+// deliverTx executes raw; msg is its first message's type, for metrics.
+func (a *App) deliverTx(blk *state.Block, raw []byte) (_ txResult, msg string) {
 	d, err := tx.Decode(raw)
 	if err != nil {
-		return txResult{code: tx.CodeMalformed, err: err}
+		return txResult{code: tx.CodeMalformed, err: err}, TxMsgNone
+	}
+	if a.obs != nil {
+		msg = msgTypeName(d.Body.GetMsgs())
 	}
 	if _, ok := a.verified[d.Hash]; ok {
 		delete(a.verified, d.Hash)
 	} else if err := d.Verify(); err != nil {
-		return txResult{code: tx.CodeBadSignature, err: err}
+		return txResult{code: tx.CodeBadSignature, err: err}, msg
 	}
 	txc := state.NewCache(blk)
 	res := a.execTx(txc, d)
 	if res.feeCharged > 0 || res.code == tx.CodeOK {
 		if err := txc.WriteTo(blk); err != nil {
-			return txResult{code: tx.CodeInternal, err: err}
+			return txResult{code: tx.CodeInternal, err: err}, msg
 		}
 	}
-	return res
+	return res, msg
 }
 
 // Commit makes the finalized block durable.
@@ -261,6 +284,7 @@ func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCo
 		return nil, err
 	}
 	a.snap.afterCommit(a.store, version)
+	a.observeCommit()
 	// CometBFT rechecks the remaining mempool after Commit, rebuilding the
 	// pending view on top of the new state.
 	a.resetCheckState()

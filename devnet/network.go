@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/agr"
@@ -273,7 +275,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	// The same constructor `agora validator --gateway` uses.
 	svc, err := gateway.NewService(ctx, gateway.ServiceConfig{
 		Gateway: gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
-			Logger: o.Logger.With("gateway", "devnet")},
+			Logger: o.Logger.With("gateway", "devnet"), Gatherers: []prometheus.Gatherer{n.Validator.Metrics()}},
 		Chain: c, Netuid: Netuid, LedgerPath: o.LedgerPath, Limits: o.GatewayLimits, ClaimInterval: claimEvery})
 	if err != nil {
 		n.Stop()

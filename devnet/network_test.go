@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,14 @@ console.log(JSON.stringify({ tokens: r.usage.completion_tokens, chunks }));`)
 					t.Fatalf("paid SDK run: %s %v", out, err)
 				}
 			}
+			// One scrape of the gateway shows its own traffic and the
+			// validator's checks, the cheater's failures among them.
+			metrics := scrape(t, strings.TrimSuffix(net.GatewayURL, "/v1")+"/metrics")
+			for _, want := range []string{`agora_gateway_requests_total{code="2xx",route="/v1/chat/completions"}`, "agora_validator_challenges_total", `agora_validator_verification_failures_total{reason="verification"}`} {
+				if !strings.Contains(metrics, want) {
+					t.Fatalf("devnet gateway /metrics lacks %s", want)
+				}
+			}
 			for _, s := range net.Validator.Scores() {
 				if s.UID == uidOf["cheater"] && (s.EMA != 0 || s.Failed == 0) {
 					t.Fatalf("cheater score %+v", s)
@@ -170,4 +179,18 @@ func addressOf(n *Network, name string) address.Address {
 		}
 	}
 	return address.Address{}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(body)
 }

@@ -61,6 +61,8 @@ type ClaimConfig struct {
 	// MaxMsgsPerTx caps a claim transaction (0: the chain's limit).
 	MaxMsgsPerTx int
 	Logger       *slog.Logger
+	// Metrics count claims (nil: not counted).
+	Metrics *Metrics
 }
 
 // FailedClaim is a claim the chain refused, and why.
@@ -273,9 +275,11 @@ func (c *Claimer) send(ctx context.Context, batch []*tx.MsgChannelClaim, rep *Cl
 		err := c.sendMsgs(ctx, msgs)
 		if err == nil {
 			for _, cl := range batch {
+				before := c.cfg.Ledger.Claimed(cl.Voucher.ChannelId)
 				if err := c.cfg.Ledger.MarkClaimed(cl.Voucher.ChannelId, cl.Amount); err != nil {
 					return fmt.Errorf("record claim of channel %d: %w", cl.Voucher.ChannelId, err)
 				}
+				c.cfg.Metrics.claimed(cl.Amount - min(before, cl.Amount))
 				rep.Claimed = append(rep.Claimed, cl)
 			}
 			return nil
@@ -333,6 +337,7 @@ func (c *Claimer) fail(cl *tx.MsgChannelClaim, cause error, rep *ClaimReport) er
 	id := cl.Voucher.ChannelId
 	c.log.Warn("claim refused; dropped until the channel is charged again", "channel", id, "amount", cl.Amount, "err", cause.Error())
 	rep.Failed = append(rep.Failed, FailedClaim{Channel: id, Amount: cl.Amount, Err: cause})
+	c.cfg.Metrics.refused()
 	if err := c.cfg.Ledger.MarkFailed(id, cl.Amount, cause.Error()); err != nil {
 		return fmt.Errorf("record failed claim of channel %d: %w", id, err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
 	"github.com/agoranet/agora/x402"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // FailoverEvent is the SSE event that marks where another miner continues a
@@ -64,6 +65,11 @@ type Config struct {
 	// or sealed: the served model's context. Zero, or anything above
 	// openai.MaxTokensCap, is openai.MaxTokensCap.
 	MaxTokens int
+	// Metrics are served on GET /metrics (nil: a fresh set of the
+	// gateway's own); Gatherers are served there too, such as the
+	// metrics of the validator whose scores route this gateway.
+	Metrics   *Metrics
+	Gatherers []prometheus.Gatherer
 }
 
 // Gateway serves the OpenAI-compatible API.
@@ -73,6 +79,8 @@ type Gateway struct {
 	log        *slog.Logger
 	limiter    *limiter // per payer: verified channel, or client address when free
 	chainReads *limiter // per client address: chain reads before a voucher verifies
+
+	metrics *Metrics
 
 	priceMismatches atomic.Uint64
 }
@@ -94,7 +102,10 @@ func New(cfg Config) *Gateway {
 	if cfg.MaxTokens <= 0 || cfg.MaxTokens > openai.MaxTokensCap {
 		cfg.MaxTokens = openai.MaxTokensCap
 	}
-	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger,
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	return &Gateway{cfg: cfg, wire: wire.NewClient(cfg.Key, cfg.HTTP), log: cfg.Logger, metrics: cfg.Metrics,
 		limiter: newLimiter(cfg.Limits), chainReads: newLimiter(cfg.Limits.chainReadLimits())}
 }
 
@@ -103,9 +114,13 @@ func New(cfg Config) *Gateway {
 // miner that counts or prices differently, or lies.
 func (g *Gateway) PriceMismatches() uint64 { return g.priceMismatches.Load() }
 
-// Handler routes the API.
+// Metrics are the gateway's Prometheus metrics, served on GET /metrics.
+func (g *Gateway) Metrics() *Metrics { return g.metrics }
+
+// Handler routes the API, and GET /metrics, counting every request.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", g.metrics.Handler(g.cfg.Gatherers...))
 	mux.HandleFunc("GET /v1/models", g.models)
 	mux.HandleFunc("GET /v1/agora/miners", g.miners)
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, true) })
@@ -113,7 +128,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return g.metrics.instrument(mux)
 }
 
 // ModelAlias is the model name that means "whatever this gateway's subnet
@@ -417,7 +432,7 @@ func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, p *Payments, bod
 		p.paymentRequired(w, r, maxCharge, err)
 		return nil, nil, nil, false
 	}
-	pay := &payState{p: p, channel: auth.channel, payer: auth.payer, provisional: maxCharge}
+	pay := &payState{p: p, channel: auth.channel, payer: auth.payer, provisional: maxCharge, metrics: g.metrics}
 	// The voucher's fsync runs while the miner works; nothing reaches the
 	// client until it is done.
 	return pay, &durableWriter{ResponseWriter: w, wait: durable}, release, true

@@ -356,6 +356,7 @@ type payState struct {
 	// the charge is capped at provisional anyway.
 	tokens  uint64
 	settled bool
+	metrics *Metrics // counts the charge (nil: not counted)
 }
 
 // bill adds tokens to what the payer is charged for.
@@ -395,6 +396,7 @@ func (ps *payState) finish() (x402.SettleResponse, error) {
 	if err != nil {
 		return x402.SettleResponse{}, fmt.Errorf("settle channel %d: %w", ps.channel, err)
 	}
+	ps.metrics.addCharge(charged)
 	return x402.SettleResponse{Success: true, Payer: ps.payer.String(), Network: x402.Network(ps.p.ChainID),
 		Extra: x402.SettleExtra{ChannelID: x402.Amount(ps.channel), Charged: x402.Amount(charged), Owed: x402.Amount(owed)}}, nil
 }

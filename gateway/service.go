@@ -125,8 +125,11 @@ func NewService(ctx context.Context, cfg ServiceConfig) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway service: %w", err)
 	}
+	if gc.Metrics == nil {
+		gc.Metrics = NewMetrics()
+	}
 	claimer, err := NewClaimer(ctx, ClaimConfig{Chain: cfg.Chain, Key: gc.Key, Ledger: ledger, Interval: cfg.ClaimInterval,
-		ExpiryMargin: margin, Logger: gc.Logger.With("gateway", "claims")})
+		ExpiryMargin: margin, Logger: gc.Logger.With("gateway", "claims"), Metrics: gc.Metrics})
 	var ttl time.Duration
 	if err == nil {
 		// A height reused for half the margin could hide half of it.

@@ -31,6 +31,9 @@ type Node struct {
 	cfg      *cmtcfg.Config
 	log      *slog.Logger
 	rpc      *rpcServer // set when the RPC listener was handed over
+	metrics  *metricsServer
+	// releaseMetrics gives the process's CometBFT metrics back (metrics.go).
+	releaseMetrics func()
 }
 
 // StartOptions tune Start.
@@ -43,6 +46,14 @@ type StartOptions struct {
 	RPCListener net.Listener
 	// Snapshots override the home's app.toml snapshot settings.
 	Snapshots *SnapshotSettings
+	// MetricsAddr, when set (host:port), serves Prometheus metrics on
+	// http://MetricsAddr/metrics: CometBFT's own and the application's.
+	// MetricsListener, when set, serves them on this already bound
+	// listener instead; the node closes it. With neither, metrics are off.
+	// CometBFT's metrics are process-wide: one node per process at a time
+	// may have metrics on.
+	MetricsAddr     string
+	MetricsListener net.Listener
 }
 
 // Start opens home's state and starts CometBFT with the Agora application.
@@ -74,10 +85,51 @@ func Start(home string, o StartOptions) (*Node, error) {
 		return nil, err
 	}
 	app.SetSnapshots(snaps)
+	metricsL, err := metricsListener(o)
+	if err != nil {
+		snaps.Close()
+		store.Close()
+		return nil, err
+	}
+	closeMetricsL := func() {
+		if metricsL != nil {
+			metricsL.Close()
+		}
+	}
+	metricsProvider := nm.DefaultMetricsProvider(cfg.Instrumentation)
+	releaseMetrics := func() {}
+	var appM *appMetrics
+	if metricsL != nil {
+		if metricsProvider, releaseMetrics, err = acquireCometMetrics(cfg.Instrumentation); err != nil {
+			snaps.Close()
+			store.Close()
+			closeMetricsL()
+			return nil, err
+		}
+		appM = newAppMetrics()
+		app.SetObserver(appM)
+		// CometBFT collects its metrics but serves none itself: the
+		// node's one endpoint serves them with the application's.
+		c := *cfg
+		ic := *cfg.Instrumentation
+		ic.Prometheus, ic.PrometheusListenAddr = true, ""
+		c.Instrumentation = &ic
+		cfg = &c
+	} else if cfg.Instrumentation.Prometheus {
+		// A config.toml asking for CometBFT's metrics (and its own server)
+		// still gets them, under the same one-node-per-process rule.
+		if metricsProvider, releaseMetrics, err = acquireCometMetrics(cfg.Instrumentation); err != nil {
+			snaps.Close()
+			store.Close()
+			return nil, err
+		}
+	}
 	// From here the snapshot store closes first: its writer reads the state.
 	closeStores := func() {
 		snaps.Close()
 		store.Close()
+		closeMetricsL()
+		releaseMetrics()
 	}
 	nodeKey, err := p2p.LoadNodeKey(cfg.NodeKeyFile())
 	if err != nil {
@@ -100,7 +152,7 @@ func Start(home string, o StartOptions) (*Node, error) {
 		}
 		l, err := net.Listen(proto, addr)
 		if err != nil {
-			store.Close()
+			closeStores()
 			return nil, fmt.Errorf("listen for rpc on %s: %w", cfg.RPC.ListenAddress, err)
 		}
 		o.RPCListener = l
@@ -117,7 +169,7 @@ func Start(home string, o StartOptions) (*Node, error) {
 		proxy.NewLocalClientCreator(app),
 		nm.DefaultGenesisDocProviderFunc(cfg),
 		cmtcfg.DefaultDBProvider,
-		nm.DefaultMetricsProvider(cfg.Instrumentation),
+		metricsProvider,
 		cometLogger{l: logger.With("module", "cometbft"), stopping: stopping},
 	)
 	closeRPC := func() {
@@ -135,7 +187,10 @@ func Start(home string, o StartOptions) (*Node, error) {
 		closeRPC()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	node := &Node{stopping: stopping, cmt: n, store: store, snaps: snaps, cfg: cfg, log: logger}
+	node := &Node{stopping: stopping, cmt: n, store: store, snaps: snaps, cfg: cfg, log: logger, releaseMetrics: releaseMetrics}
+	if metricsL != nil {
+		node.metrics = serveMetrics(metricsL, appM, logger.With("module", "metrics"))
+	}
 	if o.RPCListener != nil {
 		if node.rpc, err = serveRPC(n, o.RPCListener, cometLogger{l: logger.With("module", "cometbft"), stopping: stopping}); err != nil {
 			node.Stop()
@@ -168,6 +223,10 @@ func (n *Node) Stop() error {
 		}
 		n.cmt.Wait()
 	}
+	if n.metrics != nil {
+		n.metrics.close()
+	}
+	n.releaseMetrics()
 	n.snaps.Close()
 	if err := n.store.Close(); err != nil && firstErr == nil {
 		firstErr = err

@@ -67,6 +67,7 @@ type Validator struct {
 	// weightsSet counts weights revealed or set so far; read concurrently
 	// by whoever watches the validator while Run submits.
 	weightsSet atomic.Int64
+	metrics    *metrics
 }
 
 // WeightsSubmitted is how many times weights were revealed or set.
@@ -89,6 +90,7 @@ func New(cfg Config) (*Validator, error) {
 	}
 	v := &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
 		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), log: cfg.Logger, scores: map[string]*Score{}}
+	v.metrics = newMetrics(v)
 	if err := v.loadPending(); err != nil {
 		return nil, err
 	}
@@ -139,7 +141,11 @@ func (v *Validator) Round(ctx context.Context) error {
 		wg.Add(1)
 		go func(uid int, hot address.Address, endpoint string) {
 			defer wg.Done()
+			v.metrics.challenges.Inc()
 			q, ttft, tps, err := v.challenge(ctx, hot, endpoint, ch)
+			if err != nil {
+				v.metrics.failures.WithLabelValues(failureReason(err)).Inc()
+			}
 			v.record(uid, hot, endpoint, q, ttft, tps, err)
 		}(uid, hot, n.Endpoint)
 	}

@@ -234,27 +234,38 @@ func stateSyncOptions(cmd *cobra.Command, rpcs []string, height int64, hash stri
 }
 
 func newNodeStartCmd() *cobra.Command {
-	var logLevel string
+	var logLevel, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run the node in --home until interrupted",
-		Args:  exactArgs(0),
+		Long: `start runs the node in --home until interrupted.
+
+--metrics ADDR serves Prometheus metrics on http://ADDR/metrics: CometBFT's
+own (cometbft_*) and the chain application's (agora_chain_txs_total by
+message type and result code, agora_chain_block_seconds, agora_chain_height,
+agora_chain_supply_base_units by kind). Empty (the default) serves none.`,
+		Example: `  agora node start --home ./n1 --metrics 127.0.0.1:26660`,
+		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
-			n, err := node.Start(homeDir(cmd), node.StartOptions{Logger: logger})
+			n, err := node.Start(homeDir(cmd), node.StartOptions{Logger: logger, MetricsAddr: metricsAddr})
 			if err != nil {
 				return err
 			}
 			logger.Info("node started", "home", homeDir(cmd), "rpc", n.RPCURL())
+			if u := n.MetricsURL(); u != "" {
+				logger.Info("serving metrics", "url", u)
+			}
 			<-cmd.Context().Done()
 			logger.Info("stopping node")
 			return n.Stop()
 		},
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:26660 (empty: off)")
 	return cmd
 }
 

@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
+	"github.com/agoranet/agora/httpserve"
 	"github.com/agoranet/agora/miner"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/validator"
@@ -166,6 +168,7 @@ func newValidatorCmd() *cobra.Command {
 		interval          time.Duration
 		gw                gatewayFlags
 		logLevel          string
+		metricsAddr       string
 	)
 	cmd := &cobra.Command{
 		Use:   "validator --netuid N --hotkey HOT --model F.gguf",
@@ -177,7 +180,9 @@ tempos later on subnets with commit-reveal. The pending commit (weights and
 salt) is saved under --home/commits before it is sent, in the same file
 'agora weights commit' writes, so a validator restarted between commit and
 reveal still reveals. With --gateway it also serves a paid OpenAI-compatible
-gateway routed by its scores.`,
+gateway routed by its scores. --metrics ADDR serves Prometheus metrics on
+http://ADDR/metrics (challenges, verification failures by reason, scores by
+UID); with --gateway they are also on the gateway's /metrics.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
@@ -228,7 +233,20 @@ gateway routed by its scores.`,
 					}
 				}
 			}()
+			if metricsAddr != "" {
+				l, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("metrics listen on %s: %w", metricsAddr, err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", v.MetricsHandler())
+				srv := httpserve.New(mux, httpserve.Options{})
+				go srv.Serve(l)
+				defer srv.Close()
+				logger.Info("metrics serving", "url", "http://"+l.Addr().String()+"/metrics")
+			}
 			if gw.listen != "" {
+				gw.metrics = append(gw.metrics, v.Metrics())
 				svc, l, err := gw.start(cmd.Context(), c, keys[0], netuid, v.Candidates, homeDir(cmd), logger)
 				if err != nil {
 					return err
@@ -257,6 +275,7 @@ gateway routed by its scores.`,
 	f.StringVar(&modelPath, "model", "", "the subnet's pinned model, for verification")
 	f.DurationVar(&interval, "interval", 5*time.Second, "time between challenge rounds")
 	gw.register(cmd)
+	f.StringVar(&metricsAddr, "metrics", "", "serve the validator's Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:9102 (empty: off; with --gateway they are on the gateway's /metrics too)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlag(cmd)
 	return cmd
@@ -269,6 +288,9 @@ type gatewayFlags struct {
 	limits        gateway.Limits
 	claimInterval time.Duration
 	expiryMargin  uint64
+	// metrics are served on the gateway's /metrics beside its own (the
+	// validator's, when the validator runs it).
+	metrics []prometheus.Gatherer
 }
 
 func (g *gatewayFlags) register(cmd *cobra.Command) {
@@ -304,7 +326,7 @@ func (g *gatewayFlags) start(ctx context.Context, c *client.Client, key ed25519.
 	}
 	limits := g.limits
 	svc, err := gateway.NewService(ctx, gateway.ServiceConfig{
-		Gateway: gateway.Config{Key: key, Model: fmt.Sprintf("agora-subnet-%d", netuid), Candidates: candidates, Logger: logger},
+		Gateway: gateway.Config{Key: key, Model: fmt.Sprintf("agora-subnet-%d", netuid), Candidates: candidates, Logger: logger, Gatherers: g.metrics},
 		Chain:   c, Netuid: netuid, LedgerPath: ledger, Limits: &limits,
 		ExpiryMargin: g.expiryMargin, ClaimInterval: g.claimInterval})
 	if err != nil {

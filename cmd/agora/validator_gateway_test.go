@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/agent"
@@ -33,7 +35,7 @@ import (
 func TestValidatorGatewayCharges(t *testing.T) {
 	// The command defines the flags, limits on unless turned off.
 	vf := newValidatorCmd().Flags()
-	for _, name := range []string{"gateway", "gateway-ledger", "gateway-max-concurrent", "gateway-rate", "gateway-burst", "gateway-claim-interval", "gateway-expiry-margin"} {
+	for _, name := range []string{"metrics", "gateway", "gateway-ledger", "gateway-max-concurrent", "gateway-rate", "gateway-burst", "gateway-claim-interval", "gateway-expiry-margin"} {
 		if vf.Lookup(name) == nil {
 			t.Fatalf("agora validator has no --%s", name)
 		}
@@ -89,6 +91,12 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	candidates := func(context.Context) ([]route.Candidate, error) {
 		return []route.Candidate{{Hotkey: ma, Endpoint: msrv.URL, Score: 1}}, nil
 	}
+	// The validator's registry rides on the gateway's /metrics.
+	valMetrics := prometheus.NewRegistry()
+	probe := prometheus.NewCounter(prometheus.CounterOpts{Name: "agora_validator_challenges_total", Help: "probe"})
+	valMetrics.MustRegister(probe)
+	probe.Add(7)
+	gf.metrics = append(gf.metrics, valMetrics)
 	svc, l, err := gf.start(ctx, c, val, 1, candidates, home, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +143,19 @@ func TestValidatorGatewayCharges(t *testing.T) {
 	charged, err := x402.ParseAmount(sr.Extra.Charged)
 	if err != nil || charged == 0 {
 		t.Fatalf("charged %q: %v", sr.Extra.Charged, err)
+	}
+	mresp, err := http.Get("http://" + l.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, line := range []string{"agora_validator_challenges_total 7", "agora_gateway_payment_required_total 1",
+		`agora_gateway_requests_total{code="2xx",route="/v1/chat/completions"} 1`,
+		"agora_gateway_charged_base_units_total " + strconv.FormatUint(charged, 10)} {
+		if !strings.Contains(string(page), "\n"+line+"\n") {
+			t.Errorf("the gateway's /metrics lacks %q:\n%s", line, page)
+		}
 	}
 	if err := svc.Close(ctx); err != nil {
 		t.Fatal(err)

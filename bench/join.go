@@ -19,6 +19,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/internal/poll"
 	"github.com/agoranet/agora/node"
 )
 
@@ -141,7 +142,7 @@ func Join(ctx context.Context, cfg JoinConfig) (*JoinResult, error) {
 		h      int64
 		chunks uint32
 	}
-	if err := waitUntil(ctx, func() bool {
+	if err := poll.Until(ctx, 100*time.Millisecond, func() bool {
 		list, err := a.Snapshots()
 		if err == nil && len(list) > 0 && list[0].Height >= cfg.Blocks-interval {
 			snap.h, snap.chunks = list[0].Height, list[0].Chunks
@@ -202,17 +203,4 @@ func Join(ctx context.Context, cfg JoinConfig) (*JoinResult, error) {
 		res.Ratio = res.ReplaySecs / res.StateSyncSecs
 	}
 	return res, nil
-}
-
-func waitUntil(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/chain/tx"
+	"github.com/agoranet/agora/internal/poll"
 )
 
 // Client talks to a chain through one or more of its nodes over CometBFT
@@ -120,6 +121,20 @@ func (c *Client) Height(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("node status: %w", err)
 	}
 	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// WaitForHeight blocks until the chain has committed height h, or ctx ends.
+func (c *Client) WaitForHeight(ctx context.Context, h int64) error {
+	var got int64
+	var last error
+	err := poll.Until(ctx, 100*time.Millisecond, func() bool {
+		got, last = c.Height(ctx)
+		return last == nil && got >= h
+	})
+	if err != nil {
+		return fmt.Errorf("wait for height %d (at %d, last error: %v): %w", h, got, last, err)
+	}
+	return nil
 }
 
 // TxError is a transaction the chain refused (CheckTx) or failed (execution).

@@ -3,13 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
-	abci "github.com/cometbft/cometbft/abci/types"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
+	abci "github.com/cometbft/cometbft/abci/types"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 	nm "github.com/cometbft/cometbft/node"
@@ -20,6 +21,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/snapshot"
 	"github.com/agoranet/agora/chain/state"
+	"github.com/agoranet/agora/internal/poll"
 )
 
 // Node is a running chain node.
@@ -308,7 +310,7 @@ func (n *Node) Height() int64 { return n.cmt.BlockStore().Height() }
 // store and in the app's state (CometBFT saves a block before the app
 // commits it, and queries read the app), or ctx ends.
 func (n *Node) WaitForHeight(ctx context.Context, h int64) error {
-	return waitFor(ctx, func() bool {
+	return poll.Until(ctx, 50*time.Millisecond, func() bool {
 		if n.Height() < h {
 			return false
 		}

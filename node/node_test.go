@@ -185,7 +185,7 @@ func TestCrashRecovery(t *testing.T) {
 	nonce := uint64(0)
 	for round := 0; round < 3; round++ {
 		child := startChild(t, home, rpc)
-		if err := waitHeight(ctx, c, lastHeight+2); err != nil {
+		if err := c.WaitForHeight(ctx, lastHeight+2); err != nil {
 			child.Process.Kill()
 			t.Fatalf("round %d: node did not advance past %d after restart: %v", round, lastHeight, err)
 		}
@@ -231,7 +231,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	child := startChild(t, home, rpc)
 	defer stopChild(child)
-	if err := waitHeight(ctx, c, lastHeight+2); err != nil {
+	if err := c.WaitForHeight(ctx, lastHeight+2); err != nil {
 		t.Fatalf("final restart did not advance: %v", err)
 	}
 	acc, _, err := c.Account(ctx, bob, true)
@@ -290,23 +290,5 @@ func stopChild(cmd *exec.Cmd) {
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		<-done
-	}
-}
-
-func waitHeight(ctx context.Context, c *client.Client, h int64) error {
-	var last error
-	for {
-		got, err := c.Height(ctx)
-		if err == nil && got >= h {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
-	cmttypes "github.com/cometbft/cometbft/types"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,28 +35,8 @@ func TestDoubleSignerIsSlashedEverywhere(t *testing.T) {
 	}
 	// The twin: node3's consensus key in a fresh home of the same network.
 	victim := m.Nodes[3]
-	twinHome := filepath.Join(dir, "twin")
-	raw, err := os.ReadFile(node.GenesisPath(victim.Home))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cmttypes.GenesisDocFromJSON(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := freePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var peers []string
-	for _, p := range m.Nodes {
-		peers = append(peers, p.NodeID+"@"+p.P2P)
-	}
-	twin := NodeInfo{Moniker: "twin", Home: twinHome, RPC: "http://127.0.0.1:" + strconv.Itoa(ports[0]), P2P: "127.0.0.1:" + strconv.Itoa(ports[1])}
-	if err := node.Init(twinHome, node.InitOptions{GenesisDoc: doc, Moniker: "twin", BlockTime: testBlockTime,
-		RPCAddr: "tcp://" + twin.RPC[len("http://"):], P2PAddr: "tcp://" + twin.P2P, PersistentPeers: peers}); err != nil {
-		t.Fatal(err)
-	}
+	twin := extraNode(t, dir, m, "twin", node.InitOptions{})
+	twinHome := twin.Home
 	key, err := os.ReadFile(filepath.Join(victim.Home, "config", "priv_validator_key.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,27 +51,11 @@ func TestDoubleSignerIsSlashedEverywhere(t *testing.T) {
 	cfg.Consensus.TimeoutPropose = time.Millisecond
 	cfg.Consensus.TimeoutProposeDelta = 0
 	cmtcfg.WriteConfigFile(node.ConfigPath(twinHome), cfg)
-	if twin.NodeID, err = node.NodeID(twinHome); err != nil {
-		t.Fatal(err)
-	}
 	m.Nodes = append(m.Nodes, twin)
 	if err := WriteManifest(dir, m); err != nil {
 		t.Fatal(err)
 	}
-	netw, err := Open(dir, exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := range netw.Manifest.Nodes {
-			_ = netw.Kill(i)
-		}
-		if t.Failed() {
-			for i := range netw.Manifest.Nodes {
-				t.Logf("%s log:\n%s", netw.Manifest.Nodes[i].Moniker, netw.LogTail(i))
-			}
-		}
-	})
+	netw := openNet(t, dir, exe)
 	ks, err := keys.Open(KeysDir(dir))
 	if err != nil {
 		t.Fatal(err)

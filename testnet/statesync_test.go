@@ -2,13 +2,8 @@ package testnet
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
-
-	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/agoranet/agora/node"
 )
@@ -37,20 +32,7 @@ func TestJoinByStateSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	netw, err := Open(dir, exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for i := range netw.Manifest.Nodes {
-			_ = netw.Kill(i)
-		}
-		if t.Failed() {
-			for i := range netw.Manifest.Nodes {
-				t.Logf("%s log:\n%s", netw.Manifest.Nodes[i].Moniker, netw.LogTail(i))
-			}
-		}
-	})
+	netw := openNet(t, dir, exe)
 	if err := netw.StartAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,33 +47,8 @@ func TestJoinByStateSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(node.GenesisPath(m.Nodes[0].Home))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := cmttypes.GenesisDocFromJSON(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := freePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var peers []string
-	for _, p := range m.Nodes {
-		peers = append(peers, p.NodeID+"@"+p.P2P)
-	}
-	joiner := NodeInfo{Moniker: "joiner", Home: filepath.Join(dir, "joiner"),
-		RPC: "http://127.0.0.1:" + strconv.Itoa(ports[0]), P2P: "127.0.0.1:" + strconv.Itoa(ports[1])}
-	err = node.Init(joiner.Home, node.InitOptions{GenesisDoc: doc, Moniker: "joiner", BlockTime: testBlockTime,
-		RPCAddr: "tcp://" + joiner.RPC[len("http://"):], P2PAddr: "tcp://" + joiner.P2P, PersistentPeers: peers,
+	joiner := extraNode(t, dir, m, "joiner", node.InitOptions{
 		StateSync: &node.StateSyncOptions{RPCServers: []string{m.Nodes[0].RPC, m.Nodes[1].RPC}, TrustHeight: trust, TrustHash: hash}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if joiner.NodeID, err = node.NodeID(joiner.Home); err != nil {
-		t.Fatal(err)
-	}
 	netw.Manifest.Nodes = append(netw.Manifest.Nodes, joiner)
 	netw.procs = append(netw.procs, nil)
 	j := len(netw.Manifest.Nodes) - 1

@@ -7,15 +7,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	cmttypes "github.com/cometbft/cometbft/types"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/internal/testkit"
+	"github.com/agoranet/agora/node"
 )
 
 // The agora binary the nodes run, built once for the package.
@@ -64,6 +69,22 @@ func startNet(t *testing.T, n int, accounts ...chain.GenesisAccount) *Network {
 	if _, err := Build(dir, Options{ChainID: "agora-faults", Validators: n, BlockTime: testBlockTime, Accounts: accounts, ScryptN: 1 << 4}); err != nil {
 		t.Fatal(err)
 	}
+	net := openNet(t, dir, exe)
+	if err := net.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := net.WaitHeight(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+// openNet opens the testnet in dir; every process it starts is killed when
+// the test ends, and a failing test logs each node's output.
+func openNet(t *testing.T, dir, exe string) *Network {
+	t.Helper()
 	net, err := Open(dir, exe)
 	if err != nil {
 		t.Fatal(err)
@@ -74,19 +95,44 @@ func startNet(t *testing.T, n int, accounts ...chain.GenesisAccount) *Network {
 		}
 		if t.Failed() {
 			for i := range net.Manifest.Nodes {
-				t.Logf("node%d log:\n%s", i, net.LogTail(i))
+				t.Logf("%s log:\n%s", net.Manifest.Nodes[i].Moniker, net.LogTail(i))
 			}
 		}
 	})
-	if err := net.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := net.WaitHeight(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
 	return net
+}
+
+// extraNode makes the home of a node that is not a chain validator of the
+// genesis, joining the network in m from dir/name: node0's genesis, every
+// node as a persistent peer, its own loopback ports. o adds to that (state
+// sync, say).
+func extraNode(t *testing.T, dir string, m *Manifest, name string, o node.InitOptions) NodeInfo {
+	t.Helper()
+	raw, err := os.ReadFile(node.GenesisPath(m.Nodes[0].Home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.GenesisDoc, err = cmttypes.GenesisDocFromJSON(raw); err != nil {
+		t.Fatal(err)
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Nodes {
+		o.PersistentPeers = append(o.PersistentPeers, p.NodeID+"@"+p.P2P)
+	}
+	n := NodeInfo{Moniker: name, Home: filepath.Join(dir, name),
+		RPC: "http://127.0.0.1:" + strconv.Itoa(ports[0]), P2P: "127.0.0.1:" + strconv.Itoa(ports[1])}
+	o.Moniker, o.BlockTime = name, testBlockTime
+	o.RPCAddr, o.P2PAddr = "tcp://"+strings.TrimPrefix(n.RPC, "http://"), "tcp://"+n.P2P
+	if err := node.Init(n.Home, o); err != nil {
+		t.Fatal(err)
+	}
+	if n.NodeID, err = node.NodeID(n.Home); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func maxHeight(ctx context.Context, t *testing.T, net *Network, which ...int) int64 {

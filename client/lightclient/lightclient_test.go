@@ -107,7 +107,9 @@ func TestLightClientFollowsChainValidatorChange(t *testing.T) {
 	}
 	// Updates from block H take effect at H+2.
 	changed := created + 2
-	waitHeight(t, ctx, c, changed+1)
+	if err := c.WaitForHeight(ctx, changed+1); err != nil {
+		t.Fatal(err)
+	}
 	after, err := c.ConsensusValidators(ctx, changed)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +184,9 @@ func TestLightClientCatchesLyingNode(t *testing.T) {
 	defer cancel()
 	honest := newClient(t, url)
 	trust := trustRoot(t, ctx, honest)
-	waitHeight(t, ctx, honest, 4)
+	if err := honest.WaitForHeight(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
 
 	fakeRoot := strings.Repeat("AB", 32)
 	// The liar tells the truth at the trusted height, so the light client
@@ -272,22 +276,5 @@ func TestClientFailsOverBetweenNodes(t *testing.T) {
 	_, err = c.Height(ctx)
 	if !errors.Is(err, client.ErrNoEndpoint) || !strings.Contains(err.Error(), first.URL) || !strings.Contains(err.Error(), second.URL) {
 		t.Fatalf("every node down: want an error naming each endpoint, got %v", err)
-	}
-}
-
-func waitHeight(t *testing.T, ctx context.Context, c *client.Client, h int64) {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got, err := c.Height(ctx)
-		if err == nil && got >= h {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("height %d not reached: %v", h, ctx.Err())
-		case <-tick.C:
-		}
 	}
 }

@@ -21,6 +21,11 @@ func start(t *testing.T, h http.Handler, o Options, hook func(*Server)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startOn(t, l, h, o, hook)
+}
+
+func startOn(t *testing.T, l net.Listener, h http.Handler, o Options, hook func(*Server)) string {
+	t.Helper()
 	s := New(h, o)
 	if hook != nil {
 		hook(s)
@@ -181,19 +186,16 @@ func TestConnectionCap(t *testing.T) {
 		<-release
 		io.WriteString(w, "ok")
 	})
-	var open, peak atomic.Int64
-	addr := start(t, h, Options{MaxConns: maxConns}, func(s *Server) {
-		s.ConnState = func(_ net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				n := open.Add(1)
-				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-				}
-			case http.StateClosed, http.StateHijacked:
-				open.Add(-1)
-			}
-		}
-	})
+	// Count under the cap's own listener: a conn is open from Accept until
+	// its Close, which frees the slot only afterwards. (ConnState cannot
+	// measure this: the server reports StateClosed after the slot is free,
+	// so the next conn's StateNew may come first.)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingListener{Listener: inner}
+	addr := startOn(t, counted, h, Options{MaxConns: maxConns}, nil)
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -236,9 +238,38 @@ func TestConnectionCap(t *testing.T) {
 	if got := waitClosed(t, third, 10*time.Second); !strings.HasSuffix(got, "ok") {
 		t.Fatalf("third answer %q", got)
 	}
-	if p := peak.Load(); p > maxConns {
+	if p := counted.peak.Load(); p > maxConns {
 		t.Fatalf("%d connections open at once, cap %d", p, maxConns)
 	}
+}
+
+// countingListener records the most conns open at once.
+type countingListener struct {
+	net.Listener
+	open, peak atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.open.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return err
 }
 
 // TestLimitListenerClose: Accept waiting for a slot returns once the

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -372,4 +373,38 @@ func FuzzCheckTx(f *testing.F) {
 			t.Fatalf("rejection without a log message (code %d)", res.Code)
 		}
 	})
+}
+
+// TestSignerEvent: every fee-paying transaction, failed or not, carries an
+// indexed tx.signer event (what the explorer's account page searches), and
+// a failed one reports no events of the messages whose writes it dropped.
+func TestSignerEvent(t *testing.T) {
+	alice, bob := newKey(1), newKey(2)
+	h := newHarness(t, map[address.Address]uint64{alice.addr: 10_000_000})
+	ok := tx.Transfer(bob.addr, 1_000)
+	overdraw := tx.Transfer(bob.addr, 50_000_000)
+	failed, err := tx.Sign(alice.priv, &tx.TxBody{ChainId: testChain, Nonce: 1, Fee: 2 * fee, Msgs: []*tx.Msg{ok, overdraw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.block(signTransfer(t, alice, bob.addr, 1_000, 0, fee), failed)
+	for i, want := range []struct {
+		code   uint32
+		events []string
+	}{{tx.CodeOK, []string{"tx", "transfer"}}, {tx.CodeInsufficientFunds, []string{"tx"}}} {
+		if res[i].Code != want.code {
+			t.Fatalf("tx %d: code %d (%s), want %d", i, res[i].Code, res[i].Log, want.code)
+		}
+		var types []string
+		for _, e := range res[i].Events {
+			types = append(types, e.Type)
+		}
+		if !slices.Equal(types, want.events) {
+			t.Fatalf("tx %d: events %v, want %v", i, types, want.events)
+		}
+		signer := res[i].Events[0].Attributes[0]
+		if signer.Key != "signer" || signer.Value != alice.addr.String() || !signer.Index {
+			t.Fatalf("tx %d: signer attribute %+v", i, signer)
+		}
+	}
 }

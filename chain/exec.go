@@ -53,12 +53,20 @@ func (a *App) execTx(kv state.KV, d *tx.Decoded) txResult {
 	if err := bank.SetAccount(kv, d.Sender, acc); err != nil {
 		return txResult{code: tx.CodeInternal, err: err}
 	}
-	res = txResult{feeCharged: b.Fee}
+	// Every transaction that paid its fee is findable by its signer (the
+	// explorer's account page and tx_search "tx.signer='agora1…'"), failed
+	// ones too: they cost the signer a fee.
+	signed := abci.Event{Type: "tx", Attributes: []abci.EventAttribute{
+		{Key: "signer", Value: d.Sender.String(), Index: true},
+		{Key: "fee", Value: strconv.FormatUint(b.Fee, 10)},
+	}}
+	res = txResult{feeCharged: b.Fee, events: []abci.Event{signed}}
 	msgs := state.NewCache(kv)
 	for i, m := range b.Msgs {
 		ev, code, err := a.execMsg(msgs, d.Sender, b.SignerPubKey, m)
 		if err != nil {
-			res.code, res.err = code, fmt.Errorf("message %d: %w", i, err)
+			// The earlier messages' writes are dropped, so are their events.
+			res.code, res.err, res.events = code, fmt.Errorf("message %d: %w", i, err), []abci.Event{signed}
 			return res
 		}
 		res.events = append(res.events, ev...)

@@ -210,6 +210,27 @@ func (c *Client) BlockResults(ctx context.Context, height int64) (*ResultBlockRe
 	return res, nil
 }
 
+// TxSearch runs a CometBFT tx_search (e.g. "tx.signer='agora1…'" or
+// "transfer.recipient='agora1…'") and returns one page of at most perPage
+// (1..100) transactions; page counts from 1.
+func (c *Client) TxSearch(ctx context.Context, query string, page, perPage int, newestFirst bool) (*ResultTxSearch, error) {
+	res, err := c.rpc.txSearch(ctx, query, page, perPage, newestFirst)
+	if err != nil {
+		return nil, fmt.Errorf("tx search %q: %w", query, err)
+	}
+	return res, nil
+}
+
+// Blockchain returns the headers of blocks minHeight..maxHeight (at most 20
+// per call, CometBFT's limit), newest first, and the latest height.
+func (c *Client) Blockchain(ctx context.Context, minHeight, maxHeight int64) (*ResultBlockchainInfo, error) {
+	res, err := c.rpc.blockchain(ctx, minHeight, maxHeight)
+	if err != nil {
+		return nil, fmt.Errorf("blocks %d..%d: %w", minHeight, maxHeight, err)
+	}
+	return res, nil
+}
+
 // SendOptions tune SignAndSend.
 type SendOptions struct {
 	Fee   uint64 // 0: the chain's flat fee for the messages

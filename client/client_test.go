@@ -213,3 +213,48 @@ func TestChainIDConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestTxSearchAndBlockchain: a transfer is found by its signer and its
+// recipient through the node's tx index, newest first, and block headers
+// come back as a range.
+func TestTxSearchAndBlockchain(t *testing.T) {
+	alicePriv, alice := testkit.Key(1)
+	_, bob := testkit.Key(2)
+	_, url := startNode(t, alice, bob)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes [][]byte
+	for range 2 {
+		h, err := c.SignAndSend(ctx, alicePriv, []*tx.Msg{tx.Transfer(bob, 1_000)}, client.SendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WaitTx(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	for _, q := range []string{"tx.signer='" + alice.String() + "'", "transfer.recipient='" + bob.String() + "'"} {
+		res, err := c.TxSearch(ctx, q, 1, 10, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.TotalCount != 2 || len(res.Txs) != 2 || !bytes.Equal(res.Txs[0].Hash, hashes[1]) || !bytes.Equal(res.Txs[1].Hash, hashes[0]) {
+			t.Fatalf("%s: %d results (total %d), want the two transfers newest first", q, len(res.Txs), res.TotalCount)
+		}
+	}
+	if res, err := c.TxSearch(ctx, "tx.signer='"+bob.String()+"'", 1, 10, true); err != nil || res.TotalCount != 0 {
+		t.Fatalf("bob signed nothing: %+v %v", res, err)
+	}
+	info, err := c.Blockchain(ctx, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.BlockMetas) != 2 || info.BlockMetas[0].Header.Height != 2 || info.BlockMetas[1].Header.Height != 1 || info.LastHeight < 2 {
+		t.Fatalf("blockchain 1..2: %d metas, last %d", len(info.BlockMetas), info.LastHeight)
+	}
+}

@@ -42,6 +42,18 @@ type ResultBlockResults struct {
 	TxsResults []*abci.ExecTxResult `json:"txs_results"`
 }
 
+// ResultTxSearch is one page of a tx_search.
+type ResultTxSearch struct {
+	Txs        []*ResultTx `json:"txs"`
+	TotalCount int         `json:"total_count,string"`
+}
+
+// ResultBlockchainInfo lists block headers, newest first.
+type ResultBlockchainInfo struct {
+	LastHeight int64                 `json:"last_height,string"`
+	BlockMetas []*cmttypes.BlockMeta `json:"block_metas"`
+}
+
 type resultStatus struct {
 	NodeInfo struct {
 		Network string `json:"network"`
@@ -174,6 +186,19 @@ func (r rpc) block(ctx context.Context, height int64) (*ResultBlock, error) {
 
 func (r rpc) blockResults(ctx context.Context, height int64) (*ResultBlockResults, error) {
 	return call[ResultBlockResults](ctx, r, "block_results", heightParam(height))
+}
+
+func (r rpc) txSearch(ctx context.Context, query string, page, perPage int, newestFirst bool) (*ResultTxSearch, error) {
+	order := "asc"
+	if newestFirst {
+		order = "desc"
+	}
+	return call[ResultTxSearch](ctx, r, "tx_search",
+		map[string]any{"query": query, "prove": false, "page": page, "per_page": perPage, "order_by": order})
+}
+
+func (r rpc) blockchain(ctx context.Context, minHeight, maxHeight int64) (*ResultBlockchainInfo, error) {
+	return call[ResultBlockchainInfo](ctx, r, "blockchain", map[string]any{"minHeight": minHeight, "maxHeight": maxHeight})
 }
 
 func (r rpc) commit(ctx context.Context, height int64) (*resultCommit, error) {

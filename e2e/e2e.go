@@ -3,7 +3,7 @@
 // without reading either.
 //
 // The request is sealed with HPKE (RFC 9180, base mode,
-// DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305) to the X25519
+// DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-256-GCM) to the X25519
 // key the miner publishes on chain with neuron serve. The miner derives that
 // key from its hotkey seed, so there is nothing extra to store or back up.
 //
@@ -31,6 +31,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ed25519"
@@ -45,8 +46,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
-
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/openai"
 )
@@ -59,11 +58,16 @@ const Field = "agora_sealed"
 const NonceField = "agora_response_nonce"
 
 const (
-	infoDomain      = "agora/e2e/v2\x00"
+	infoDomain      = "agora/e2e/v3\x00"
 	keyDomain       = "agora/e2e-key/v1"
-	responseContext = "agora/e2e/v2 response"
-	// responseNonceSize is max(Nn, Nk) of ChaCha20-Poly1305, as RFC 9458 sets it.
-	responseNonceSize = chacha20poly1305.KeySize
+	responseContext = "agora/e2e/v3 response"
+	// aeadKeySize, aeadNonceSize and aeadOverhead are AES-256-GCM's Nk, Nn
+	// and tag size.
+	aeadKeySize   = 32
+	aeadNonceSize = 12
+	aeadOverhead  = 16
+	// responseNonceSize is max(Nn, Nk), as RFC 9458 sets it.
+	responseNonceSize = max(aeadKeySize, aeadNonceSize)
 )
 
 // MaxAge is how far an envelope's creation time may be from the miner's
@@ -75,9 +79,12 @@ const MaxAge = 5 * time.Minute
 var now = time.Now
 
 var (
-	kem  = hpke.DHKEM(ecdh.X25519())
-	kdf  = hpke.HKDFSHA256()
-	aead = hpke.ChaCha20Poly1305()
+	kem = hpke.DHKEM(ecdh.X25519())
+	kdf = hpke.HKDFSHA256()
+	// AES-256-GCM rather than ChaCha20-Poly1305 because browsers have it in
+	// WebCrypto: the chat page seals with the browser's own crypto, exactly
+	// as this package does, and needs no JavaScript cipher.
+	aead = hpke.AES256GCM()
 )
 
 // ErrSealed wraps every failure to open or parse sealed data.
@@ -161,7 +168,7 @@ func DecodeEnvelope(body []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: envelope needs its creation time", ErrSealed)
 	case len(env.Sealed.Enc) != 32:
 		return nil, fmt.Errorf("%w: encapsulated key is %d bytes, want 32", ErrSealed, len(env.Sealed.Enc))
-	case len(env.Sealed.Ciphertext) < chacha20poly1305.Overhead:
+	case len(env.Sealed.Ciphertext) < aeadOverhead:
 		return nil, fmt.Errorf("%w: ciphertext too short", ErrSealed)
 	}
 	return &env, nil
@@ -290,15 +297,19 @@ func (r *Reply) derive(responseNonce []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSealed, err)
 	}
-	key, err := hkdf.Expand(sha256.New, prk, "key", chacha20poly1305.KeySize)
+	key, err := hkdf.Expand(sha256.New, prk, "key", aeadKeySize)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSealed, err)
 	}
-	base, err := hkdf.Expand(sha256.New, prk, "nonce", chacha20poly1305.NonceSize)
+	base, err := hkdf.Expand(sha256.New, prk, "nonce", aeadNonceSize)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSealed, err)
 	}
-	c, err := chacha20poly1305.New(key)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSealed, err)
+	}
+	c, err := cipher.NewGCM(block)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSealed, err)
 	}

@@ -271,13 +271,13 @@ func TestSealedRoundTripAndReplay(t *testing.T) {
 // client, which need not respect the cap.
 func hostileSeal(t *testing.T, m *Miner, maxTokens int64, inner string) []byte {
 	t.Helper()
-	const domain = "agora/e2e/v2\x00"
+	const domain = "agora/e2e/v3\x00"
 	pub, err := hpke.DHKEM(ecdh.X25519()).NewPublicKey(m.E2EPublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
 	self := m.Address()
-	enc, s, err := hpke.NewSender(pub, hpke.HKDFSHA256(), hpke.ChaCha20Poly1305(), append([]byte(domain), self[:]...))
+	enc, s, err := hpke.NewSender(pub, hpke.HKDFSHA256(), hpke.AES256GCM(), append([]byte(domain), self[:]...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,4 +14,8 @@ type Candidate struct {
 	Hotkey   address.Address
 	Endpoint string
 	Score    float64
+	// Checks and FailedChecks count the validator's challenges of this
+	// miner that verified and that did not, for those who watch it (the
+	// explorer); routing uses only Score.
+	Checks, FailedChecks int
 }

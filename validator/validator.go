@@ -118,7 +118,7 @@ func (v *Validator) Candidates(context.Context) ([]route.Candidate, error) {
 		if err != nil || s.EMA <= 0 {
 			continue
 		}
-		out = append(out, route.Candidate{UID: s.UID, Hotkey: hot, Endpoint: s.Endpoint, Score: s.EMA})
+		out = append(out, route.Candidate{UID: s.UID, Hotkey: hot, Endpoint: s.Endpoint, Score: s.EMA, Checks: s.Verified, FailedChecks: s.Failed})
 	}
 	return out, nil
 }

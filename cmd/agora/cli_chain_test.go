@@ -52,7 +52,7 @@ func TestDevnetTransferAndQueryCLI(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {
 		code := runCLITo(t, devCtx, io.MultiWriter(&devnetBuf, pw), "devnet", "--home", home, "--rpc-port", "0",
-			"--p2p-port", "0", "--status-every", "1h", "--output", "json", "--chain-only")
+			"--p2p-port", "0", "--explorer-port", "0", "--status-every", "1h", "--output", "json", "--chain-only")
 		pw.Close()
 		devnetOut <- devnetBuf.String()
 		devnetDone <- code

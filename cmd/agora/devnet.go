@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -28,6 +29,7 @@ const (
 func newDevnetCmd() *cobra.Command {
 	var (
 		rpcPort, p2pPort int
+		explorerPort     int
 		blockTime        time.Duration
 		reset, keep      bool
 		statusEvery      time.Duration
@@ -61,7 +63,7 @@ Stop it with Ctrl-C.`,
 					return fmt.Errorf("reset %s: %w", home, err)
 				}
 			}
-			ports := []int{rpcPort, p2pPort}
+			ports := []int{rpcPort, p2pPort, explorerPort}
 			if !chainOnly {
 				ports = append(ports, net.gatewayPort)
 			}
@@ -96,6 +98,17 @@ Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
+			chatURL := ""
+			if !chainOnly {
+				chatURL = fmt.Sprintf("http://127.0.0.1:%d/chat", net.gatewayPort)
+			}
+			ex, err := startExplorer(fmt.Sprintf("127.0.0.1:%d", explorerPort), chatURL, logger, n.RPCURL())
+			if err != nil {
+				return err
+			}
+			defer ex.Close()
+			info.ExplorerURL = ex.URL()
+			net.explorerURL = ex.URL()
 			var network *devnet.Network
 			if !chainOnly {
 				network, info.Model, err = startNetwork(cmd, c, home, net, logger)
@@ -104,6 +117,9 @@ Stop it with Ctrl-C.`,
 				}
 				defer network.Stop()
 				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
+				// The key rides in the fragment, which the browser never
+				// sends to a server; the page moves it to local storage.
+				info.ChatURL = chatURL + "#key=" + url.QueryEscape(network.SessionToken) + "&explorer=" + url.QueryEscape(ex.URL())
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
@@ -129,6 +145,7 @@ Stop it with Ctrl-C.`,
 	}
 	cmd.Flags().IntVar(&rpcPort, "rpc-port", 26657, "CometBFT RPC port on 127.0.0.1")
 	cmd.Flags().IntVar(&p2pPort, "p2p-port", 26656, "CometBFT P2P port on 127.0.0.1")
+	cmd.Flags().IntVar(&explorerPort, "explorer-port", 8090, "port of the explorer on 127.0.0.1")
 	cmd.Flags().DurationVar(&blockTime, "block-time", time.Second, "block time")
 	cmd.Flags().BoolVar(&reset, "reset", false, "wipe an existing --home devnet first")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary home after exit")
@@ -163,6 +180,8 @@ type devnetInfo struct {
 	ChainID       string              `json:"chain_id"`
 	Home          string              `json:"home"`
 	RPC           string              `json:"rpc"`
+	ExplorerURL   string              `json:"explorer_url"`
+	ChatURL       string              `json:"chat_url,omitempty"`
 	Faucet        devnetKey           `json:"faucet"`
 	Model         string              `json:"model,omitempty"`
 	OpenAIBaseURL string              `json:"openai_base_url,omitempty"`
@@ -175,8 +194,13 @@ func (d devnetInfo) print(w io.Writer) error {
 	if mn == "" {
 		mn = "(unchanged from the first run of this home)"
 	}
-	_, err := fmt.Fprintf(w, `Agora devnet is running.
-
+	if _, err := fmt.Fprintf(w, "Agora devnet is running. Open in a browser:\n\n  explorer  %s\n", d.ExplorerURL); err != nil {
+		return err
+	}
+	if d.ChatURL != "" {
+		fmt.Fprintf(w, "  chat      %s\n", d.ChatURL)
+	}
+	_, err := fmt.Fprintf(w, `
   chain id   %s
   rpc        %s
   home       %s

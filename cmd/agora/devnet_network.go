@@ -22,6 +22,7 @@ type netFlags struct {
 	tempo       uint64
 	gatewayPort int
 	limits      gateway.Limits // per payer at the gateway
+	explorerURL string         // the explorer the chat page reads miners' keys from
 }
 
 func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags, logger *slog.Logger) (*devnet.Network, string, error) {

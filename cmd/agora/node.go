@@ -20,6 +20,7 @@ import (
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/explorer"
 	"github.com/agoranet/agora/node"
 )
 
@@ -234,7 +235,7 @@ func stateSyncOptions(cmd *cobra.Command, rpcs []string, height int64, hash stri
 }
 
 func newNodeStartCmd() *cobra.Command {
-	var logLevel, metricsAddr string
+	var logLevel, metricsAddr, explorerAddr string
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Run the node in --home until interrupted",
@@ -243,8 +244,13 @@ func newNodeStartCmd() *cobra.Command {
 --metrics ADDR serves Prometheus metrics on http://ADDR/metrics: CometBFT's
 own (cometbft_*) and the chain application's (agora_chain_txs_total by
 message type and result code, agora_chain_block_seconds, agora_chain_height,
-agora_chain_supply_base_units by kind). Empty (the default) serves none.`,
-		Example: `  agora node start --home ./n1 --metrics 127.0.0.1:26660`,
+agora_chain_supply_base_units by kind). Empty (the default) serves none.
+
+--explorer ADDR serves the explorer on http://ADDR/: blocks, transactions,
+accounts, subnets and their metagraphs, chain validators and channels, as
+web pages and as JSON under /api/ (docs/explorer.md). It reads this node's
+RPC.`,
+		Example: `  agora node start --home ./n1 --metrics 127.0.0.1:26660 --explorer 127.0.0.1:8090`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
@@ -259,6 +265,15 @@ agora_chain_supply_base_units by kind). Empty (the default) serves none.`,
 			if u := n.MetricsURL(); u != "" {
 				logger.Info("serving metrics", "url", u)
 			}
+			if explorerAddr != "" {
+				ex, err := startExplorer(explorerAddr, "", logger, n.RPCURL())
+				if err != nil {
+					n.Stop()
+					return err
+				}
+				defer ex.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "explorer  %s\n", ex.URL())
+			}
 			<-cmd.Context().Done()
 			logger.Info("stopping node")
 			return n.Stop()
@@ -266,7 +281,22 @@ agora_chain_supply_base_units by kind). Empty (the default) serves none.`,
 	}
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:26660 (empty: off)")
+	cmd.Flags().StringVar(&explorerAddr, "explorer", "", "serve the explorer on http://`ADDR`/, e.g. 127.0.0.1:8090 (empty: off)")
 	return cmd
+}
+
+// startExplorer serves the explorer at addr over the nodes at rpcs (with
+// failover), linking to a gateway's chat page when chatURL is set.
+func startExplorer(addr, chatURL string, logger *slog.Logger, rpcs ...string) (*explorer.Server, error) {
+	c, err := client.New(rpcs...)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := explorer.Listen(addr, explorer.Config{Chain: c, ChatURL: chatURL, Log: logger})
+	if err != nil {
+		return nil, fmt.Errorf("--explorer: %w", err)
+	}
+	return ex, nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {

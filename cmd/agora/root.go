@@ -44,6 +44,7 @@ send transactions with 'agora tx', read chain state with 'agora query'.`,
 	root.AddCommand(
 		newDevnetCmd(),
 		newNodeCmd(),
+		newExplorerCmd(),
 		newKeysCmd(),
 		newTxCmd(),
 		newQueryCmd(),

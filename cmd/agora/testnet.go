@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,13 +23,14 @@ import (
 
 func newTestnetCmd() *cobra.Command {
 	var (
-		validators  int
-		dir         string
-		blockTime   time.Duration
-		reset       bool
-		services    bool
-		statusEvery time.Duration
-		net         netFlags
+		validators   int
+		explorerPort int
+		dir          string
+		blockTime    time.Duration
+		reset        bool
+		services     bool
+		statusEvery  time.Duration
+		net          netFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "testnet",
@@ -118,13 +120,24 @@ gateway against the testnet.`,
 				return fmt.Errorf("testnet produced no block: %w", err)
 			}
 			info := testnetInfo{Manifest: n.Manifest, Dir: dir, Faucet: testnet.Faucet, Password: testnet.Password}
+			logger, err := newLogger("warn")
+			if err != nil {
+				return err
+			}
+			chatURL := ""
+			if services {
+				chatURL = fmt.Sprintf("http://127.0.0.1:%d/chat", net.gatewayPort)
+			}
+			// The explorer reads every node, so it stays up while any is.
+			ex, err := startExplorer(fmt.Sprintf("127.0.0.1:%d", explorerPort), chatURL, logger, n.Manifest.RPCs()...)
+			if err != nil {
+				return err
+			}
+			defer ex.Close()
+			info.ExplorerURL, net.explorerURL = ex.URL(), ex.URL()
 			var network *devnet.Network
 			if services {
 				c, err := client.New(n.Manifest.RPCs()...)
-				if err != nil {
-					return err
-				}
-				logger, err := newLogger("warn")
 				if err != nil {
 					return err
 				}
@@ -134,6 +147,7 @@ gateway against the testnet.`,
 				}
 				defer network.Stop()
 				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
+				info.ChatURL = chatURL + "#key=" + url.QueryEscape(network.SessionToken) + "&explorer=" + url.QueryEscape(ex.URL())
 			}
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
@@ -164,6 +178,7 @@ gateway against the testnet.`,
 	cmd.Flags().IntVar(&net.miners, "miners", 3, "with --services: honest miners")
 	cmd.Flags().Uint64Var(&net.tempo, "tempo", 20, "with --services: subnet tempo in blocks")
 	cmd.Flags().IntVar(&net.gatewayPort, "gateway-port", 8080, "with --services: gateway port on 127.0.0.1")
+	cmd.Flags().IntVar(&explorerPort, "explorer-port", 8090, "port of the explorer on 127.0.0.1 (0 picks a free one)")
 	net.limits = gateway.DefaultLimits
 	return cmd
 }
@@ -175,6 +190,8 @@ type testnetInfo struct {
 	Password      string `json:"keystore_password"`
 	OpenAIBaseURL string `json:"openai_base_url,omitempty"`
 	OpenAIAPIKey  string `json:"openai_api_key,omitempty"`
+	ExplorerURL   string `json:"explorer_url"`
+	ChatURL       string `json:"chat_url,omitempty"`
 }
 
 func (i testnetInfo) print(w io.Writer) error {
@@ -186,6 +203,10 @@ func (i testnetInfo) print(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	fmt.Fprintf(w, "\nexplorer  %s\n", i.ExplorerURL)
+	if i.ChatURL != "" {
+		fmt.Fprintf(w, "chat      %s\n", i.ChatURL)
 	}
 	fmt.Fprintf(w, "\nfaucet key %q in %s (password %q)\n", i.Faucet, testnet.KeysDir(i.Dir), i.Password)
 	if i.OpenAIBaseURL != "" {

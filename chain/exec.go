@@ -157,7 +157,16 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 	case *tx.Msg_NeuronServe:
 		err = subnet.Serve(c, sender, s.NeuronServe)
 	case *tx.Msg_StakeAdd:
-		err = subnet.AddStake(c, sender, s.StakeAdd)
+		if err = subnet.AddStake(c, sender, s.StakeAdd); err == nil {
+			// Indexed by coldkey so an account's stakes are found by one
+			// tx_search (the explorer's account page).
+			events = []abci.Event{{Type: "stake_add", Attributes: []abci.EventAttribute{
+				{Key: "coldkey", Value: sender.String(), Index: true},
+				{Key: "netuid", Value: strconv.FormatUint(uint64(s.StakeAdd.Netuid), 10)},
+				{Key: "hotkey", Value: addrText(s.StakeAdd.Hotkey)},
+				{Key: "amount", Value: strconv.FormatUint(s.StakeAdd.Amount, 10)},
+			}}}
+		}
 	case *tx.Msg_StakeRemove:
 		err = subnet.RemoveStake(c, sender, s.StakeRemove)
 	case *tx.Msg_SetTake:

@@ -54,40 +54,6 @@ func msgTypeName(msgs []*tx.Msg) string {
 	return string(fd.Name())
 }
 
-var codeNames = map[uint32]string{
-	tx.CodeOK:                "ok",
-	tx.CodeMalformed:         "malformed",
-	tx.CodeBadSignature:      "bad_signature",
-	tx.CodeWrongChain:        "wrong_chain",
-	tx.CodeBadNonce:          "bad_nonce",
-	tx.CodeFeeTooLow:         "fee_too_low",
-	tx.CodeInsufficientFunds: "insufficient_funds",
-	tx.CodeTooLarge:          "too_large",
-	tx.CodeUnknownQuery:      "unknown_query",
-	tx.CodeNotAvailable:      "not_available",
-	tx.CodeNotFound:          "not_found",
-	tx.CodeUnauthorized:      "unauthorized",
-	tx.CodeInvalid:           "invalid",
-	tx.CodePriceMoved:        "price_moved",
-	tx.CodeFull:              "full",
-	tx.CodeRateLimited:       "rate_limited",
-	tx.CodeExists:            "exists",
-	tx.CodeWindow:            "window",
-	tx.CodeOverflow:          "overflow",
-	tx.CodeJailed:            "jailed",
-	tx.CodeTombstoned:        "tombstoned",
-	tx.CodeInternal:          "internal",
-}
-
-// CodeName is the metric label of an ABCI result code ("ok",
-// "insufficient_funds", …; "other" for a code this build does not know).
-func CodeName(code uint32) string {
-	if n, ok := codeNames[code]; ok {
-		return n
-	}
-	return "other"
-}
-
 // observeEndBlock reports end-of-block work that began at start.
 func (a *App) observeEndBlock(start time.Time, events []abci.Event) {
 	epoch := false

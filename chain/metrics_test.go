@@ -18,7 +18,7 @@ type recordingObserver struct {
 }
 
 func (o *recordingObserver) TxResult(msg string, code uint32) {
-	o.txs = append(o.txs, msg+"/"+CodeName(code))
+	o.txs = append(o.txs, msg+"/"+tx.CodeName(code))
 }
 func (o *recordingObserver) Block(h uint64, took time.Duration) {
 	if took < 0 {
@@ -61,18 +61,5 @@ func TestObserver(t *testing.T) {
 	}
 	if o.supply == nil || o.supply.Burned != watched.supply().Burned || o.supply.Burned != 2*fee {
 		t.Fatalf("observed supply %v, committed %v", o.supply, watched.supply())
-	}
-}
-
-func TestCodeName(t *testing.T) {
-	for code, name := range map[uint32]string{tx.CodeOK: "ok", tx.CodeBadNonce: "bad_nonce", tx.CodeTombstoned: "tombstoned", tx.CodeInternal: "internal", 12345: "other"} {
-		if got := CodeName(code); got != name {
-			t.Errorf("CodeName(%d) = %q, want %q", code, got, name)
-		}
-	}
-	for code := uint32(0); code <= tx.CodeTombstoned; code++ {
-		if CodeName(code) == "other" {
-			t.Errorf("code %d has no name", code)
-		}
 	}
 }

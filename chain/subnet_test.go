@@ -193,7 +193,11 @@ func TestIncentiveMachine(t *testing.T) {
 	const netuid = 1
 	w.mustSend(valCold, registerNeuronMsg(netuid, valCold, valHot))
 	w.mustSend(minerCold, registerNeuronMsg(netuid, minerCold, m1), registerNeuronMsg(netuid, minerCold, m2), registerNeuronMsg(netuid, minerCold, m3))
-	w.mustSend(valCold, stakeMsg(netuid, valHot, 1_000_000_000_000))
+	staked := w.send(valCold, stakeMsg(netuid, valHot, 1_000_000_000_000))
+	if staked.Code != tx.CodeOK || len(staked.Events) != 2 || staked.Events[1].Type != "stake_add" ||
+		staked.Events[1].Attributes[0].Value != valCold.addr.String() || !staked.Events[1].Attributes[0].Index {
+		t.Fatalf("stake add: code %d, events %+v; want a stake_add event indexed by coldkey", staked.Code, staked.Events)
+	}
 	w.mustSend(owner, &tx.Msg{Sum: &tx.Msg_SubnetStart{SubnetStart: &tx.MsgSubnetStart{Netuid: netuid}}})
 
 	mg := w.metagraph(netuid)
@@ -436,11 +440,11 @@ func TestRegistrationChurnAndPruning(t *testing.T) {
 	}
 	// The burn decays back toward the floor with a half-life of one tempo.
 	sub, _ = subnet.GetSubnet(w.store.Committed(), 1)
-	if later := subnet.CurrentBurn(sub, uint64(w.height)+10*sp.Tempo); later != sp.MinBurn {
+	if later := sub.BurnAt(uint64(w.height) + 10*sp.Tempo); later != sp.MinBurn {
 		t.Fatalf("burn after 10 tempos %d, want the floor %d", later, sp.MinBurn)
 	}
 	sub.Params.MinBurn = 0 // look at the decay itself, not the floor
-	half := subnet.CurrentBurn(sub, sub.BurnUpdatedAt+sp.Tempo)
+	half := sub.BurnAt(sub.BurnUpdatedAt + sp.Tempo)
 	if diff := int64(half) - int64(sub.Burn/2); diff < -int64(sub.Burn/500) || diff > int64(sub.Burn/500) {
 		t.Fatalf("burn after one tempo %d, want about half of %d", half, sub.Burn)
 	}

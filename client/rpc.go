@@ -36,10 +36,12 @@ type ResultBlock struct {
 	Block   *cmttypes.Block  `json:"block"`
 }
 
-// ResultBlockResults are the execution results of one block's transactions.
+// ResultBlockResults are the execution results of one block: its
+// transactions' and the block's own events (emission, epochs, slashing).
 type ResultBlockResults struct {
-	Height     int64                `json:"height"`
-	TxsResults []*abci.ExecTxResult `json:"txs_results"`
+	Height              int64                `json:"height"`
+	TxsResults          []*abci.ExecTxResult `json:"txs_results"`
+	FinalizeBlockEvents []abci.Event         `json:"finalize_block_events"`
 }
 
 // ResultTxSearch is one page of a tx_search.

@@ -62,7 +62,10 @@ type Options struct {
 	// CommitPath is where the validator keeps its pending weight commit
 	// across restarts (empty: in memory only).
 	CommitPath string
-	Logger     *slog.Logger
+	// ExplorerURL is the explorer the gateway's chat page names as the
+	// source of miners' keys (GET /v1/agora/info); empty names none.
+	ExplorerURL string
+	Logger      *slog.Logger
 }
 
 // Participant is one process-in-a-goroutine of the network.
@@ -275,7 +278,8 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	// The same constructor `agora validator --gateway` uses.
 	svc, err := gateway.NewService(ctx, gateway.ServiceConfig{
 		Gateway: gateway.Config{Key: hot["validator"], Model: "agora-devnet", Candidates: n.Validator.Candidates,
-			Logger: o.Logger.With("gateway", "devnet"), Gatherers: []prometheus.Gatherer{n.Validator.Metrics()}},
+			Logger: o.Logger.With("gateway", "devnet"), Gatherers: []prometheus.Gatherer{n.Validator.Metrics()},
+			Netuid: Netuid, ExplorerURL: o.ExplorerURL},
 		Chain: c, Netuid: Netuid, LedgerPath: o.LedgerPath, Limits: o.GatewayLimits, ClaimInterval: claimEvery})
 	if err != nil {
 		n.Stop()

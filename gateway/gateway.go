@@ -24,12 +24,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/e2e"
+	"github.com/agoranet/agora/gateway/chatui"
 	"github.com/agoranet/agora/openai"
 	"github.com/agoranet/agora/route"
 	"github.com/agoranet/agora/wire"
@@ -70,6 +72,12 @@ type Config struct {
 	// metrics of the validator whose scores route this gateway.
 	Metrics   *Metrics
 	Gatherers []prometheus.Gatherer
+	// ChainID, Netuid and ExplorerURL are what GET /v1/agora/info reports
+	// (the chat page's defaults); a paid gateway's Payments fill in the
+	// first two when they are empty.
+	ChainID     string
+	Netuid      uint32
+	ExplorerURL string
 }
 
 // Gateway serves the OpenAI-compatible API.
@@ -83,6 +91,9 @@ type Gateway struct {
 	metrics *Metrics
 
 	priceMismatches atomic.Uint64
+
+	servedMu sync.Mutex
+	served   map[address.Address]uint64 // completion tokens per miner, verified answers only
 }
 
 // New makes a gateway.
@@ -123,6 +134,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.Handler(g.cfg.Gatherers...))
 	mux.HandleFunc("GET /v1/models", g.models)
 	mux.HandleFunc("GET /v1/agora/miners", g.miners)
+	mux.HandleFunc("GET /v1/agora/info", g.info)
+	mux.Handle("GET /chat", chatui.Handler())
+	mux.Handle("GET /chat/", chatui.Handler())
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, true) })
 	mux.HandleFunc("POST /v1/completions", func(w http.ResponseWriter, r *http.Request) { g.complete(w, r, false) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +181,30 @@ func (g *Gateway) modelNotFound(w http.ResponseWriter, model string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// countServed adds a verified answer's completion tokens to its miner's
+// total, bounded as billing bounds them (by max_tokens and, where the
+// gateway saw them, the tokens it relayed).
+func (g *Gateway) countServed(c route.Candidate, rc *wire.Receipt, a attempt, relayed int) {
+	n := min(rc.CompletionTokens, a.maxTokens)
+	if relayed >= 0 {
+		n = min(n, relayed)
+	}
+	g.servedMu.Lock()
+	defer g.servedMu.Unlock()
+	if g.served == nil {
+		g.served = map[address.Address]uint64{}
+	}
+	g.served[c.Hotkey] += uint64(n) // a count, not money: a uint64 of tokens does not wrap in practice
+}
+
+// tokensServed is the completion tokens miner has served through this
+// gateway with a verified receipt, since it started.
+func (g *Gateway) tokensServed(miner address.Address) uint64 {
+	g.servedMu.Lock()
+	defer g.servedMu.Unlock()
+	return g.served[miner]
+}
+
 func (g *Gateway) models(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []map[string]any{
@@ -181,6 +219,13 @@ type MinerInfo struct {
 	UID    int     `json:"uid"`
 	Hotkey string  `json:"hotkey"`
 	Score  float64 `json:"score"`
+	// Checks and FailedChecks are the validator's challenges of the miner
+	// that verified and that did not; TokensServed the completion tokens it
+	// served through this gateway with a verified receipt. They are what the
+	// explorer shows on a miner's page as seen by this validator.
+	Checks       int    `json:"checks"`
+	FailedChecks int    `json:"failed_checks"`
+	TokensServed uint64 `json:"tokens_served"`
 }
 
 func (g *Gateway) miners(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +237,8 @@ func (g *Gateway) miners(w http.ResponseWriter, r *http.Request) {
 	out := []MinerInfo{}
 	for _, c := range cands {
 		if c.Endpoint != "" && c.Score > 0 {
-			out = append(out, MinerInfo{UID: c.UID, Hotkey: c.Hotkey.String(), Score: c.Score})
+			out = append(out, MinerInfo{UID: c.UID, Hotkey: c.Hotkey.String(), Score: c.Score,
+				Checks: c.Checks, FailedChecks: c.FailedChecks, TokensServed: g.tokensServed(c.Hotkey)})
 		}
 	}
 	slices.SortFunc(out, func(a, b MinerInfo) int {
@@ -510,6 +556,7 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c route.Candid
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
 		w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
+		g.countServed(c, rc, a, plainTokens(out, a.sealed))
 		if pay != nil {
 			g.billReceipt(pay, c, rc, a, plainTokens(out, a.sealed))
 			if pr, err := pay.finish(); err == nil {
@@ -596,6 +643,7 @@ func (g *Gateway) relay(w http.ResponseWriter, resp *http.Response, c route.Cand
 	billed = true
 	start()
 	wire.WriteReceiptEvent(w, rc)
+	g.countServed(c, rc, a, m.delivered())
 	if pay != nil {
 		g.billReceipt(pay, c, rc, a, m.delivered())
 	}

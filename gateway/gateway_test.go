@@ -336,3 +336,41 @@ func TestMeterCountsDeliveredTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestMinerListReportsChecksAndTokens: GET /v1/agora/miners carries the
+// validator's check counts and the completion tokens each miner served
+// through the gateway with a verified receipt, streamed or not.
+func TestMinerListReportsChecksAndTokens(t *testing.T) {
+	good := realMiner(t, 1)
+	good.Checks, good.FailedChecks = 7, 2
+	srv := gatewayFor(t, good)
+	list := func() MinerInfo {
+		t.Helper()
+		r, err := http.Get(srv.URL + "/v1/agora/miners")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var l struct{ Data []MinerInfo }
+		if err := json.NewDecoder(r.Body).Decode(&l); err != nil || len(l.Data) != 1 {
+			t.Fatalf("miners: %+v %v", l, err)
+		}
+		return l.Data[0]
+	}
+	if m := list(); m.Checks != 7 || m.FailedChecks != 2 || m.TokensServed != 0 {
+		t.Fatalf("before any request: %+v", m)
+	}
+	var want uint64
+	for _, body := range []string{chatBody, strings.Replace(chatBody, `"max_tokens":5`, `"max_tokens":5,"stream":true`, 1)} {
+		resp := post(t, srv, "/v1/chat/completions", body, nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		want += 5 // at most max_tokens per answer
+		if got := list().TokensServed; got == 0 || got > want {
+			t.Fatalf("tokens served %d after %d requested", got, want)
+		}
+	}
+}

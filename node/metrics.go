@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 )
 
@@ -68,7 +67,7 @@ func newAppMetrics() *appMetrics {
 }
 
 func (m *appMetrics) TxResult(msg string, code uint32) {
-	m.txs.WithLabelValues(msg, chain.CodeName(code)).Inc()
+	m.txs.WithLabelValues(msg, tx.CodeName(code)).Inc()
 }
 
 func (m *appMetrics) Block(height uint64, took time.Duration) {

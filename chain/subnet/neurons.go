@@ -10,18 +10,6 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 )
 
-// CurrentBurn is a subnet's registration price now: the last price halving
-// every tempo since it was set, clamped to the subnet's bounds.
-func CurrentBurn(sub *tx.Subnet, height uint64) uint64 {
-	p := sub.Params
-	var since uint64
-	if height > sub.BurnUpdatedAt {
-		since = height - sub.BurnUpdatedAt
-	}
-	b := exp2Neg(sub.Burn, since, p.Tempo)
-	return min(max(b, p.MinBurn), p.MaxBurn)
-}
-
 // RegisterNeuron burns the registration price from the coldkey and gives the
 // hotkey a UID, replacing the weakest UID outside immunity when the subnet is full.
 //
@@ -40,7 +28,7 @@ func RegisterNeuron(c *Ctx, coldkey address.Address, m *tx.MsgNeuronRegister) (u
 	if _, err := UIDOf(c.KV, m.Netuid, hotkey); err == nil {
 		return 0, fmt.Errorf("%w: hotkey %s is already registered on subnet %d", ErrExists, hotkey, m.Netuid)
 	}
-	price := CurrentBurn(sub, c.Height)
+	price := sub.BurnAt(c.Height)
 	if m.MaxBurn != 0 && price > m.MaxBurn {
 		return 0, fmt.Errorf("%w: burn %d, max_burn %d", ErrPriceMoved, price, m.MaxBurn)
 	}

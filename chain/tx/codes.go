@@ -29,3 +29,38 @@ const (
 	CodeTombstoned        uint32 = 20 // a chain validator that double-signed: never returns
 	CodeInternal          uint32 = 99
 )
+
+var codeNames = map[uint32]string{
+	CodeOK:                "ok",
+	CodeMalformed:         "malformed",
+	CodeBadSignature:      "bad_signature",
+	CodeWrongChain:        "wrong_chain",
+	CodeBadNonce:          "bad_nonce",
+	CodeFeeTooLow:         "fee_too_low",
+	CodeInsufficientFunds: "insufficient_funds",
+	CodeTooLarge:          "too_large",
+	CodeUnknownQuery:      "unknown_query",
+	CodeNotAvailable:      "not_available",
+	CodeNotFound:          "not_found",
+	CodeUnauthorized:      "unauthorized",
+	CodeInvalid:           "invalid",
+	CodePriceMoved:        "price_moved",
+	CodeFull:              "full",
+	CodeRateLimited:       "rate_limited",
+	CodeExists:            "exists",
+	CodeWindow:            "window",
+	CodeOverflow:          "overflow",
+	CodeJailed:            "jailed",
+	CodeTombstoned:        "tombstoned",
+	CodeInternal:          "internal",
+}
+
+// CodeName is a result code's short name ("ok", "insufficient_funds", …;
+// "other" for a code this build does not know): the node's metric label and
+// what the explorer shows.
+func CodeName(code uint32) string {
+	if n, ok := codeNames[code]; ok {
+		return n
+	}
+	return "other"
+}

@@ -243,3 +243,39 @@ func TestDelegatedVouchers(t *testing.T) {
 		t.Fatal("voucher by a key other than the session key verified")
 	}
 }
+
+func TestCodeName(t *testing.T) {
+	for code, name := range map[uint32]string{CodeOK: "ok", CodeBadNonce: "bad_nonce", CodeTombstoned: "tombstoned", CodeInternal: "internal", 12345: "other"} {
+		if got := CodeName(code); got != name {
+			t.Errorf("CodeName(%d) = %q, want %q", code, got, name)
+		}
+	}
+	for code := uint32(0); code <= CodeTombstoned; code++ {
+		if CodeName(code) == "other" {
+			t.Errorf("code %d has no name", code)
+		}
+	}
+}
+
+func TestBurnAt(t *testing.T) {
+	s := &Subnet{Burn: 1_000_000, BurnUpdatedAt: 100, Params: &SubnetParams{Tempo: 10, MinBurn: 1_000, MaxBurn: 2_000_000}}
+	for _, c := range []struct {
+		height, want uint64
+	}{
+		{50, 1_000_000},  // before it was set: the price as set
+		{100, 1_000_000}, // when set
+		{110, 500_000},   // one tempo later: half
+		{130, 125_000},   // three: an eighth
+		{105, 707_106},   // half a tempo: 1/√2, within the series' error
+		{1_000, 1_000},   // long after: the floor
+	} {
+		got := s.BurnAt(c.height)
+		lo, hi := c.want-c.want/500, c.want+c.want/500 // 0.2%
+		if got < lo || got > hi {
+			t.Errorf("BurnAt(%d) = %d, want %d ±0.2%%", c.height, got, c.want)
+		}
+	}
+	if got := (&Subnet{Burn: 5_000_000, Params: &SubnetParams{Tempo: 10, MaxBurn: 2_000_000}}).BurnAt(0); got != 2_000_000 {
+		t.Errorf("above the ceiling: %d", got)
+	}
+}

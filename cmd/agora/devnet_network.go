@@ -58,7 +58,7 @@ func startNetwork(cmd *cobra.Command, c *client.Client, home string, f netFlags,
 	n, err := devnet.Start(cmd.Context(), devnet.Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte(devnetPassword),
 		Model: m, Cheat: cheat, Miners: f.miners, Tempo: f.tempo, Interval: 3 * time.Second, Logger: logger,
 		GatewayAddr: fmt.Sprintf("127.0.0.1:%d", f.gatewayPort), LedgerPath: filepath.Join(home, "gateway-ledger.jsonl"),
-		GatewayLimits: &f.limits, CommitPath: filepath.Join(home, "commits", fmt.Sprintf("%d-validator.json", devnet.Netuid))})
+		GatewayLimits: &f.limits, ExplorerURL: f.explorerURL, CommitPath: filepath.Join(home, "commits", fmt.Sprintf("%d-validator.json", devnet.Netuid))})
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -42,8 +43,8 @@ func TestBrowserSeesPageAndErrors(t *testing.T) {
 		t.Fatalf("problems seen: %q, want the console error and the blocked CDN request: %v", b.Problems(), err)
 	}
 	path := b.Screenshot("harness")
-	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
-		t.Fatalf("screenshot %q: %v", path, err)
+	if raw, err := os.ReadFile(path); err != nil || !bytes.HasPrefix(raw, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot %q is not a PNG file: %v", path, err)
 	}
 }
 

@@ -69,6 +69,13 @@ func (c Chart) SVG() template.HTML {
 	if maxX == minX {
 		maxX = minX + 1
 	}
+	axisMin, axisMax := minX, maxX
+	if c.Bars {
+		// Half a slot of room at each end, so the first and last bars are
+		// drawn whole rather than cut by the plot's edges.
+		slot := (maxX - minX) / float64(max(1, len(c.Series[0].Points)-1))
+		minX, maxX = minX-slot/2, maxX+slot/2
+	}
 	format := c.Format
 	if format == nil {
 		format = compact
@@ -82,15 +89,18 @@ func (c Chart) SVG() template.HTML {
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y(v), y(v))
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y(v)+4, esc(format(v)))
 	}
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">%s</text>`, padL, chartH-8, esc(compact(minX)))
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>`, chartW-padR, chartH-8, esc(compact(maxX)))
+	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(axisMin), chartH-8, esc(compact(axisMin)))
+	fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(axisMax), chartH-8, esc(compact(axisMax)))
 	if c.XLabel != "" {
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="middle">%s</text>`, padL+int(plotW/2), chartH-8, esc(c.XLabel))
 	}
 	for i, s := range c.Series {
 		color := palette[i%len(palette)]
 		if c.Bars && i == 0 {
-			w := math.Max(1, plotW/float64(len(s.Points)+1)*0.8)
+			w := math.Max(1, (x(axisMin+1)-x(axisMin))*0.8)
+			if len(s.Points) > 1 {
+				w = math.Max(1, plotW/float64(len(s.Points))*0.8)
+			}
 			for _, p := range s.Points {
 				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
 					x(p.X)-w/2, y(p.Y), w, y(0)-y(p.Y), color, esc(s.Name), esc(compact(p.X)), esc(format(p.Y)))

@@ -37,6 +37,10 @@ type Config struct {
 	ChatURL string
 	// Log gets request failures (never request bodies).
 	Log *slog.Logger
+	// Gateways are validators' gateway base URLs (ending in /v1), optional:
+	// the neuron pages show what each reports of a miner (scores, checks,
+	// tokens served), which is not on chain.
+	Gateways []string
 }
 
 // Explorer serves the pages and the API.
@@ -45,6 +49,8 @@ type Explorer struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	// caches holds the subnet pages' caches (subnet half, history.go).
+	caches *subnetCaches
 }
 
 // New builds an explorer; it starts nothing (Handler serves on demand).

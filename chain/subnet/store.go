@@ -27,7 +27,6 @@ const (
 	prefixRegistry = 0x11 // → SubnetRegistry
 	prefixUIDIndex = 0x13 // netuid, hotkey → uid
 	prefixHotkey   = 0x14 // hotkey → Hotkey
-	prefixWeights  = 0x15 // netuid, uid → WeightRow
 	prefixBonds    = 0x16 // netuid, uid → BondRow
 	prefixCommit   = 0x17 // netuid, hotkey → WeightCommit
 	prefixOldest   = 0x1a // netuid → oldest registered_at among UIDs ≥ 1 (uint64 BE)
@@ -51,9 +50,7 @@ func uidIndexKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixUIDIndex, u32(netuid), hotkey[:])
 }
 func hotkeyKey(hotkey address.Address) []byte { return key(prefixHotkey, hotkey[:]) }
-func weightsKey(netuid uint32, uid uint16) []byte {
-	return key(prefixWeights, u32(netuid), u16(uid))
-}
+func weightsKey(netuid uint32, uid uint16) []byte { return tx.WeightsKey(netuid, uid) }
 func bondsKey(netuid uint32, uid uint16) []byte { return key(prefixBonds, u32(netuid), u16(uid)) }
 func commitKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixCommit, u32(netuid), hotkey[:])

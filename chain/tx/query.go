@@ -88,6 +88,7 @@ const (
 	prefixSupply     = 0x03 // → Supply
 	prefixSubnet     = 0x10 // netuid → Subnet
 	prefixNeuron     = 0x12 // netuid, uid → Neuron
+	prefixWeights    = 0x15 // netuid, uid → WeightRow
 	prefixPool       = 0x18 // netuid, hotkey → StakePool
 	prefixDelegation = 0x19 // netuid, hotkey, coldkey → shares (uint64 BE)
 	prefixChannel    = 0x21 // channel id → Channel
@@ -154,6 +155,13 @@ func SubnetKey(netuid uint32) []byte {
 // NeuronKey is the state key of a neuron record.
 func NeuronKey(netuid uint32, uid uint16) []byte {
 	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint32([]byte{prefixNeuron}, netuid), uid)
+}
+
+// WeightsKey is the state key of the WeightRow a UID last set (or
+// revealed): read with the raw store query, it shows what a validator
+// scored each miner.
+func WeightsKey(netuid uint32, uid uint16) []byte {
+	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint32([]byte{prefixWeights}, netuid), uid)
 }
 
 // PoolKey is the state key of a hotkey's stake pool on a subnet.

@@ -114,6 +114,30 @@ func TestDevnetInBrowser(t *testing.T) {
 		b.WaitUntil(10*time.Second, fmt.Sprintf(`document.querySelector('tr[data-tx="%s"]') !== null`, hash))
 	}
 	b.Screenshot("devnet-explorer-account")
+
+	// The printed chat link: its fragment carries the key and the explorer,
+	// an answer streams, is paid for and its receipt verifies in the
+	// browser; then again sealed end to end to a miner's on-chain key.
+	b.MustDo(30*time.Second, chromedp.Navigate(info.ChatURL))
+	b.WaitUntil(10*time.Second, `document.documentElement.dataset.ready === 'true' && !location.hash.includes('key=')`)
+	ask := func(prompt string) string {
+		t.Helper()
+		n := browser.Get(b, 5*time.Second, chromedp.Evaluate[int](`document.querySelectorAll('.msg.assistant').length`))
+		b.MustDo(10*time.Second, chromedp.SendKeys("#prompt", prompt), chromedp.Click("#send"))
+		b.WaitUntil(90*time.Second, fmt.Sprintf(`(() => { const a = document.querySelectorAll('.msg.assistant'); return a.length === %d && !a[%d].querySelector('.meta.pending'); })()`, n+1, n))
+		return browser.Get(b, 5*time.Second, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelectorAll('.msg.assistant')[%d].querySelector('.meta').textContent`, n)))
+	}
+	if line := ask("Hello, Agora"); !strings.Contains(line, "receipt verified") || !strings.Contains(line, "AGR") {
+		t.Fatalf("plain answer's line %q: want a verified receipt and a cost", line)
+	}
+	b.Screenshot("devnet-chat-plain")
+	b.MustDo(5*time.Second, chromedp.Click(".switch"))
+	b.WaitUntil(5*time.Second, `document.querySelector('#e2e').checked`)
+	b.MustDo(5*time.Second, chromedp.Evaluate[chromedp.Void](`document.querySelector('#new-chat').click()`))
+	if line := ask("A secret for the miner only"); !strings.Contains(line, "receipt verified") || !strings.Contains(line, "end-to-end") {
+		t.Fatalf("sealed answer's line %q: want a verified receipt, sealed end to end", line)
+	}
+	b.Screenshot("devnet-chat-e2e")
 	b.NoProblems()
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -98,17 +97,13 @@ Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			chatURL := ""
-			if !chainOnly {
-				chatURL = fmt.Sprintf("http://127.0.0.1:%d/chat", net.gatewayPort)
-			}
-			ex, err := startExplorer(fmt.Sprintf("127.0.0.1:%d", explorerPort), chatURL, logger, n.RPCURL())
+			// The explorer's address is bound first: the gateway's chat
+			// page names it as where miners' keys come from.
+			exL, err := net.listenExplorer(explorerPort)
 			if err != nil {
 				return err
 			}
-			defer ex.Close()
-			info.ExplorerURL = ex.URL()
-			net.explorerURL = ex.URL()
+			defer exL.Close()
 			var network *devnet.Network
 			if !chainOnly {
 				network, info.Model, err = startNetwork(cmd, c, home, net, logger)
@@ -117,13 +112,17 @@ Stop it with Ctrl-C.`,
 				}
 				defer network.Stop()
 				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
-				// The key rides in the fragment, which the browser never
-				// sends to a server; the page moves it to local storage.
-				info.ChatURL = chatURL + "#key=" + url.QueryEscape(network.SessionToken) + "&explorer=" + url.QueryEscape(ex.URL())
+				info.ChatURL = chatLink(network, net.explorerURL)
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
 			}
+			ex, err := startExplorer(exL, network, logger, n.RPCURL())
+			if err != nil {
+				return err
+			}
+			defer ex.Close()
+			info.ExplorerURL = ex.URL()
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
 			}

@@ -20,7 +20,6 @@ import (
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/client"
-	"github.com/agoranet/agora/explorer"
 	"github.com/agoranet/agora/node"
 )
 
@@ -266,7 +265,7 @@ RPC.`,
 				logger.Info("serving metrics", "url", u)
 			}
 			if explorerAddr != "" {
-				ex, err := startExplorer(explorerAddr, "", logger, n.RPCURL())
+				ex, err := listenAndServeExplorer(explorerAddr, "", logger, n.RPCURL())
 				if err != nil {
 					n.Stop()
 					return err
@@ -283,20 +282,6 @@ RPC.`,
 	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:26660 (empty: off)")
 	cmd.Flags().StringVar(&explorerAddr, "explorer", "", "serve the explorer on http://`ADDR`/, e.g. 127.0.0.1:8090 (empty: off)")
 	return cmd
-}
-
-// startExplorer serves the explorer at addr over the nodes at rpcs (with
-// failover), linking to a gateway's chat page when chatURL is set.
-func startExplorer(addr, chatURL string, logger *slog.Logger, rpcs ...string) (*explorer.Server, error) {
-	c, err := client.New(rpcs...)
-	if err != nil {
-		return nil, err
-	}
-	ex, err := explorer.Listen(addr, explorer.Config{Chain: c, ChatURL: chatURL, Log: logger})
-	if err != nil {
-		return nil, fmt.Errorf("--explorer: %w", err)
-	}
-	return ex, nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {

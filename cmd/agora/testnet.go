@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -124,17 +123,11 @@ gateway against the testnet.`,
 			if err != nil {
 				return err
 			}
-			chatURL := ""
-			if services {
-				chatURL = fmt.Sprintf("http://127.0.0.1:%d/chat", net.gatewayPort)
-			}
-			// The explorer reads every node, so it stays up while any is.
-			ex, err := startExplorer(fmt.Sprintf("127.0.0.1:%d", explorerPort), chatURL, logger, n.Manifest.RPCs()...)
+			exL, err := net.listenExplorer(explorerPort)
 			if err != nil {
 				return err
 			}
-			defer ex.Close()
-			info.ExplorerURL, net.explorerURL = ex.URL(), ex.URL()
+			defer exL.Close()
 			var network *devnet.Network
 			if services {
 				c, err := client.New(n.Manifest.RPCs()...)
@@ -147,8 +140,15 @@ gateway against the testnet.`,
 				}
 				defer network.Stop()
 				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
-				info.ChatURL = chatURL + "#key=" + url.QueryEscape(network.SessionToken) + "&explorer=" + url.QueryEscape(ex.URL())
+				info.ChatURL = chatLink(network, net.explorerURL)
 			}
+			// The explorer reads every node, so it stays up while any is.
+			ex, err := startExplorer(exL, network, logger, n.Manifest.RPCs()...)
+			if err != nil {
+				return err
+			}
+			defer ex.Close()
+			info.ExplorerURL = ex.URL()
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
 			}

@@ -93,8 +93,8 @@ func startCpNet(t testing.TB) *cpNet {
 	return n
 }
 
-// cpGet fetches a path without following redirects.
-func cpGet(t *testing.T, rawURL string) (int, string, http.Header) {
+// getPage fetches a page (HTML or JSON) without following redirects.
+func getPage(t *testing.T, rawURL string) (int, string, http.Header) {
 	t.Helper()
 	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(rawURL)
@@ -109,10 +109,10 @@ func cpGet(t *testing.T, rawURL string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// cpJSON fetches a JSON twin, checks its status and decodes it into v.
-func cpJSON(t *testing.T, rawURL string, wantCode int, v any) {
+// getJSON fetches a JSON twin, checks its status and decodes it into v.
+func getJSON(t *testing.T, rawURL string, wantCode int, v any) {
 	t.Helper()
-	code, body, h := cpGet(t, rawURL)
+	code, body, h := getPage(t, rawURL)
 	if code != wantCode {
 		t.Fatalf("GET %s: %d, want %d: %s", rawURL, code, wantCode, body)
 	}
@@ -193,7 +193,7 @@ func TestChainPages(t *testing.T) {
 
 	t.Run("home", func(t *testing.T) {
 		var first cpHome
-		cpJSON(t, n.url+"/api/status", http.StatusOK, &first)
+		getJSON(t, n.url+"/api/status", http.StatusOK, &first)
 		if first.ChainID != cpChainID || first.Height < n.height {
 			t.Fatalf("status: chain %q height %d, want %q at %d or more", first.ChainID, first.Height, cpChainID, n.height)
 		}
@@ -202,7 +202,7 @@ func TestChainPages(t *testing.T) {
 		defer cancel()
 		if err := poll.Until(wait, 100*time.Millisecond, func() bool {
 			later = cpHome{}
-			cpJSON(t, n.url+"/api/status", http.StatusOK, &later)
+			getJSON(t, n.url+"/api/status", http.StatusOK, &later)
 			return later.Height > first.Height
 		}); err != nil {
 			t.Fatalf("height stayed at %d: %v", first.Height, err)
@@ -248,7 +248,7 @@ func TestChainPages(t *testing.T) {
 		if len(later.RecentBlocks) != int(min(10, later.Height)) || later.RecentBlocks[0].Height != later.Height {
 			t.Fatalf("recent blocks %+v at height %d", later.RecentBlocks, later.Height)
 		}
-		code, html, h := cpGet(t, n.url+"/")
+		code, html, h := getPage(t, n.url+"/")
 		if code != http.StatusOK || !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") {
 			t.Fatalf("home: %d, CSP %q", code, h.Get("Content-Security-Policy"))
 		}
@@ -266,7 +266,7 @@ func TestChainPages(t *testing.T) {
 			Txs    []cpTx
 			Events []struct{ Type string }
 		}
-		cpJSON(t, fmt.Sprintf("%s/api/blocks/%d", n.url, n.height), http.StatusOK, &b)
+		getJSON(t, fmt.Sprintf("%s/api/blocks/%d", n.url, n.height), http.StatusOK, &b)
 		if b.Height != n.height || b.NumTxs != 1 || len(b.Txs) != 1 {
 			t.Fatalf("block %+v", b)
 		}
@@ -278,7 +278,7 @@ func TestChainPages(t *testing.T) {
 		if len(b.Events) == 0 || b.Events[0].Type != "emission" {
 			t.Fatalf("end-of-block events %+v, want emission first", b.Events)
 		}
-		code, html, _ := cpGet(t, fmt.Sprintf("%s/blocks/%d", n.url, n.height))
+		code, html, _ := getPage(t, fmt.Sprintf("%s/blocks/%d", n.url, n.height))
 		for _, want := range []string{n.transfer, "Transfer", n.carol.String(), "5 AGR", "0.001 AGR", alice, "emission", "minted"} {
 			if !strings.Contains(html, want) {
 				t.Errorf("block page (%d) lacks %q", code, want)
@@ -292,12 +292,12 @@ func TestChainPages(t *testing.T) {
 			Blocks []struct{ Height int64 }
 			Older  int64 `json:"older_before"`
 		}
-		cpJSON(t, n.url+"/api/blocks", http.StatusOK, &l)
+		getJSON(t, n.url+"/api/blocks", http.StatusOK, &l)
 		if len(l.Blocks) == 0 || l.Blocks[0].Height < n.height || (l.Blocks[0].Height > 20) != (l.Older > 0) {
 			t.Fatalf("blocks %+v", l)
 		}
 		before := n.height + 1
-		cpJSON(t, fmt.Sprintf("%s/api/blocks?before=%d", n.url, before), http.StatusOK, &l)
+		getJSON(t, fmt.Sprintf("%s/api/blocks?before=%d", n.url, before), http.StatusOK, &l)
 		if len(l.Blocks) != int(before-1) || l.Blocks[0].Height != before-1 || l.Older != 0 {
 			t.Fatalf("blocks before %d: %+v", before, l)
 		}
@@ -306,12 +306,12 @@ func TestChainPages(t *testing.T) {
 	t.Run("tx", func(t *testing.T) {
 		for _, hash := range []string{n.transfer, strings.ToLower(n.transfer)} {
 			var got cpTx
-			cpJSON(t, n.url+"/api/txs/"+hash, http.StatusOK, &got)
+			getJSON(t, n.url+"/api/txs/"+hash, http.StatusOK, &got)
 			if got.Hash != n.transfer || got.Height != n.height || got.Fee != 1_000_000 || len(got.Events) < 2 || got.Events[1].Type != "transfer" {
 				t.Fatalf("tx %s: %+v", hash, got)
 			}
 		}
-		_, html, _ := cpGet(t, n.url+"/txs/"+n.transfer)
+		_, html, _ := getPage(t, n.url+"/txs/"+n.transfer)
 		for _, want := range []string{`id="tx-hash">` + n.transfer, fmt.Sprintf(`href="/blocks/%d"`, n.height), "Transfer", n.carol.String(), "recipient"} {
 			if !strings.Contains(html, want) {
 				t.Errorf("tx page lacks %q", want)
@@ -329,7 +329,7 @@ func TestChainPages(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				var a cpAccount
-				cpJSON(t, n.url+"/api/accounts/"+c.addr, http.StatusOK, &a)
+				getJSON(t, n.url+"/api/accounts/"+c.addr, http.StatusOK, &a)
 				found := false
 				for _, tx := range a.Txs {
 					if tx.Hash == n.transfer {
@@ -340,21 +340,21 @@ func TestChainPages(t *testing.T) {
 				if !found {
 					t.Fatalf("%s's txs %+v lack the transfer %s as sent=%v received=%v", c.addr, a.Txs, n.transfer, c.sent, c.received)
 				}
-				_, html, _ := cpGet(t, n.url+"/accounts/"+c.addr)
+				_, html, _ := getPage(t, n.url+"/accounts/"+c.addr)
 				if !strings.Contains(html, `data-tx="`+n.transfer+`"`) {
 					t.Fatalf("account page of %s has no row for the transfer", c.addr)
 				}
 			})
 		}
 		var a cpAccount
-		cpJSON(t, n.url+"/api/accounts/"+alice, http.StatusOK, &a)
+		getJSON(t, n.url+"/api/accounts/"+alice, http.StatusOK, &a)
 		if a.Nonce != 2 || a.Balance != cpAlice-cpTransfer-2*1_000_000-lockOf(t, n) || len(a.Txs) != 2 || a.Txs[0].Types[0] != "subnet_register" {
 			t.Fatalf("alice: %+v", a)
 		}
 		if len(a.Stakes) != 1 || !a.Stakes[0].Owned || a.Stakes[0].Netuid != 1 {
 			t.Fatalf("alice's stakes %+v, want her owner hotkey on subnet 1", a.Stakes)
 		}
-		cpJSON(t, n.url+"/api/accounts/"+bob, http.StatusOK, &a)
+		getJSON(t, n.url+"/api/accounts/"+bob, http.StatusOK, &a)
 		if a.Balance != cpBob || a.Nonce != 0 || len(a.Txs) != 0 {
 			t.Fatalf("bob, whose only transaction was refused: %+v", a)
 		}
@@ -369,11 +369,11 @@ func TestChainPages(t *testing.T) {
 				ConsensusAddress string `json:"consensus_address"`
 			}
 		}
-		cpJSON(t, n.url+"/api/chain-validators", http.StatusOK, &l)
+		getJSON(t, n.url+"/api/chain-validators", http.StatusOK, &l)
 		if l.Active != 1 || len(l.Validators) != 1 || l.Validators[0].Status != "active" || l.Validators[0].Power != 1 || len(l.Validators[0].ConsensusAddress) != 40 {
 			t.Fatalf("chain validators %+v", l)
 		}
-		_, html, _ := cpGet(t, n.url+"/chain-validators")
+		_, html, _ := getPage(t, n.url+"/chain-validators")
 		if !strings.Contains(html, "/accounts/"+l.Validators[0].Operator) {
 			t.Fatal("chain validator page does not link the operator")
 		}
@@ -391,17 +391,17 @@ func TestChainPages(t *testing.T) {
 			{"s1", "subnet", "/subnets/1"},
 		}
 		for _, c := range cases {
-			code, _, h := cpGet(t, n.url+"/search?q="+url.QueryEscape(c.q))
+			code, _, h := getPage(t, n.url+"/search?q="+url.QueryEscape(c.q))
 			if code != http.StatusSeeOther || h.Get("Location") != c.url {
 				t.Errorf("search %q: %d to %q, want 303 to %q", c.q, code, h.Get("Location"), c.url)
 			}
 			var r struct{ Kind, URL string }
-			cpJSON(t, n.url+"/api/search?q="+url.QueryEscape(c.q), http.StatusOK, &r)
+			getJSON(t, n.url+"/api/search?q="+url.QueryEscape(c.q), http.StatusOK, &r)
 			if r.Kind != c.kind || r.URL != c.url {
 				t.Errorf("api search %q: %+v, want %s %s", c.q, r, c.kind, c.url)
 			}
 		}
-		code, html, _ := cpGet(t, n.url+"/search")
+		code, html, _ := getPage(t, n.url+"/search")
 		if code != http.StatusOK || !strings.Contains(html, "You can look up") {
 			t.Errorf("empty search: %d", code)
 		}
@@ -433,7 +433,7 @@ func TestChainPages(t *testing.T) {
 			{"/search?q=" + url.QueryEscape("subnet 99"), 404, "no subnet 99"},
 		}
 		for _, c := range cases {
-			code, html, _ := cpGet(t, n.url+c.path)
+			code, html, _ := getPage(t, n.url+c.path)
 			if code != c.code || !strings.Contains(html, c.msg) {
 				t.Errorf("GET %s: %d, want %d with %q in the page:\n%s", c.path, code, c.code, c.msg, html)
 			}
@@ -443,12 +443,12 @@ func TestChainPages(t *testing.T) {
 					Message string
 				}
 			}
-			cpJSON(t, n.url+"/api"+c.path, c.code, &e)
+			getJSON(t, n.url+"/api"+c.path, c.code, &e)
 			if e.Error.Code != c.code || !strings.Contains(e.Error.Message, c.msg) {
 				t.Errorf("GET /api%s: %+v, want %d %q", c.path, e, c.code, c.msg)
 			}
 		}
-		if code, _, _ := cpGet(t, n.url+"/no-such-page"); code != http.StatusNotFound {
+		if code, _, _ := getPage(t, n.url+"/no-such-page"); code != http.StatusNotFound {
 			t.Errorf("an unknown path answers %d", code)
 		}
 	})
@@ -491,7 +491,7 @@ func TestChainPages(t *testing.T) {
 			Stakes   []stakeRow
 			Channels []channelRow
 		}
-		cpJSON(t, n.url+"/api/accounts/"+bob, http.StatusOK, &a)
+		getJSON(t, n.url+"/api/accounts/"+bob, http.StatusOK, &a)
 		wantStake := stakeRow{Netuid: 1, Hotkey: n.aliceHot.String(), UID: 0, Stake: stake, HotkeyStake: stake}
 		if a.Staked != stake || len(a.Stakes) != 1 || a.Stakes[0] != wantStake {
 			t.Fatalf("bob's stakes %+v (staked %d), want %+v", a.Stakes, a.Staked, wantStake)
@@ -500,15 +500,15 @@ func TestChainPages(t *testing.T) {
 		if len(a.Channels) != 1 || a.Channels[0] != wantCh {
 			t.Fatalf("bob's channels %+v, want %+v", a.Channels, wantCh)
 		}
-		cpJSON(t, n.url+"/api/accounts/"+n.carol.String(), http.StatusOK, &a)
+		getJSON(t, n.url+"/api/accounts/"+n.carol.String(), http.StatusOK, &a)
 		if len(a.Channels) != 1 || a.Channels[0].Role != "payee" || a.Channels[0].Counterparty != bob || len(a.Stakes) != 0 {
 			t.Fatalf("carol: channels %+v, stakes %+v", a.Channels, a.Stakes)
 		}
-		cpJSON(t, n.url+"/api/accounts/"+alice, http.StatusOK, &a)
+		getJSON(t, n.url+"/api/accounts/"+alice, http.StatusOK, &a)
 		if len(a.Stakes) != 1 || !a.Stakes[0].Owned || a.Stakes[0].Stake != 0 || a.Stakes[0].HotkeyStake != stake {
 			t.Fatalf("alice's stakes %+v: want her hotkey holding bob's %d, none of it hers", a.Stakes, stake)
 		}
-		_, html, _ := cpGet(t, fmt.Sprintf("%s/blocks/%d", n.url, res.Height))
+		_, html, _ := getPage(t, fmt.Sprintf("%s/blocks/%d", n.url, res.Height))
 		for _, want := range []string{"Stake add", "Channel open", n.aliceHot.String(), "10 AGR", "2 AGR", `href="/channels/1"`, `href="/subnets/1"`} {
 			if !strings.Contains(html, want) {
 				t.Errorf("block %d's page lacks %q", res.Height, want)
@@ -572,7 +572,7 @@ func cpPages(t *testing.T, n *cpNet, addr string) []string {
 			}
 			Older int64 `json:"older_before"`
 		}
-		cpJSON(t, next, http.StatusOK, &a)
+		getJSON(t, next, http.StatusOK, &a)
 		for _, tx := range a.Txs {
 			if seen[tx.Hash] || tx.Height > last {
 				t.Fatalf("%s: %s at %d after height %d (seen before: %v)", next, tx.Hash, tx.Height, last, seen[tx.Hash])

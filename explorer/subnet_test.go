@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -120,40 +118,10 @@ func startSnNet(t *testing.T, miners int, tempo uint64, weights bool, cfg explor
 	return n
 }
 
-// snGet fetches path and returns its status and body.
-func snGet(t *testing.T, url string) (int, string, http.Header) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b), resp.Header
-}
-
-// snJSON fetches an API path, checks its status and decodes it into v.
-func snJSON(t *testing.T, url string, wantCode int, v any) {
-	t.Helper()
-	code, body, h := snGet(t, url)
-	if code != wantCode {
-		t.Fatalf("GET %s: %d, want %d: %s", url, code, wantCode, body)
-	}
-	if ct := h.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("GET %s: content type %q", url, ct)
-	}
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		t.Fatalf("GET %s: %v: %s", url, err, body)
-	}
-}
-
 func TestSubnetKeys(t *testing.T) {
 	n := startSnNet(t, 3, 50, false, explorer.Config{})
 	var got explorer.Keys
-	snJSON(t, n.url+"/api/subnets/1/keys", http.StatusOK, &got)
+	getJSON(t, n.url+"/api/subnets/1/keys", http.StatusOK, &got)
 	if got.Netuid != 1 || got.Height <= 0 {
 		t.Fatalf("netuid %d height %d", got.Netuid, got.Height)
 	}
@@ -171,7 +139,7 @@ func TestSubnetKeys(t *testing.T) {
 		}
 	}
 	// The chat page is served from another origin.
-	_, _, h := snGet(t, n.url+"/api/subnets/1/keys")
+	_, _, h := getPage(t, n.url+"/api/subnets/1/keys")
 	if h.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("no CORS header: %v", h)
 	}
@@ -190,7 +158,7 @@ func TestSubnetKeys(t *testing.T) {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		snJSON(t, n.url+c.path, c.code, &e)
+		getJSON(t, n.url+c.path, c.code, &e)
 		if e.Error.Code != c.code || e.Error.Message == "" {
 			t.Errorf("%s: error %+v", c.path, e.Error)
 		}
@@ -232,7 +200,7 @@ func TestSubnetPages(t *testing.T) {
 
 	t.Run("subnets", func(t *testing.T) {
 		var l explorer.SubnetsPage
-		snJSON(t, n.url+"/api/subnets", http.StatusOK, &l)
+		getJSON(t, n.url+"/api/subnets", http.StatusOK, &l)
 		if len(l.Subnets) != 1 {
 			t.Fatalf("%d subnets", len(l.Subnets))
 		}
@@ -241,7 +209,7 @@ func TestSubnetPages(t *testing.T) {
 			s.PricePer1K != agr.Unit/1000 || s.LastEpoch == 0 || s.EmissionShare != 1<<32 || s.Burn == 0 {
 			t.Fatalf("subnet summary %+v", s)
 		}
-		code, body, _ := snGet(t, n.url+"/subnets")
+		code, body, _ := getPage(t, n.url+"/subnets")
 		if code != http.StatusOK || !strings.Contains(body, `href="/subnets/1"`) || !strings.Contains(body, "test-net") {
 			t.Fatalf("subnets page %d: %s", code, body)
 		}
@@ -252,7 +220,7 @@ func TestSubnetPages(t *testing.T) {
 			explorer.SubnetPage
 			Metagraph []map[string]any `json:"metagraph"`
 		}
-		snJSON(t, n.url+"/api/subnets/1", http.StatusOK, &p)
+		getJSON(t, n.url+"/api/subnets/1", http.StatusOK, &p)
 		if p.Netuid != 1 || p.Params.Tempo != 4 || p.Params.ModelID != n.modelID || p.ModelID != n.modelID || p.OwnerHotkey != snAddr(n.ownerHot) {
 			t.Fatalf("subnet page head %+v", p.SubnetPage.SubnetSummary)
 		}
@@ -262,7 +230,7 @@ func TestSubnetPages(t *testing.T) {
 		if len(p.Metagraph) != 5 || p.Neurons != 5 {
 			t.Fatalf("%d rows, %d neurons", len(p.Metagraph), p.Neurons)
 		}
-		code, body, _ := snGet(t, n.url+"/subnets/1")
+		code, body, _ := getPage(t, n.url+"/subnets/1")
 		if code != http.StatusOK {
 			t.Fatalf("subnet page %d: %s", code, body)
 		}
@@ -333,12 +301,12 @@ func TestSubnetPages(t *testing.T) {
 
 	t.Run("sort and page", func(t *testing.T) {
 		var p explorer.SubnetPage
-		snJSON(t, n.url+"/api/subnets/1?sort=incentive", http.StatusOK, &p)
+		getJSON(t, n.url+"/api/subnets/1?sort=incentive", http.StatusOK, &p)
 		// Weights 1:2:3 make the last miner the best.
 		if p.Metagraph[0].UID != 4 || p.Metagraph[1].UID != 3 || p.Metagraph[2].UID != 2 {
 			t.Errorf("by incentive: %d %d %d", p.Metagraph[0].UID, p.Metagraph[1].UID, p.Metagraph[2].UID)
 		}
-		snJSON(t, n.url+"/api/subnets/1?sort=stake", http.StatusOK, &p)
+		getJSON(t, n.url+"/api/subnets/1?sort=stake", http.StatusOK, &p)
 		if p.Metagraph[0].UID != 1 {
 			t.Errorf("by stake first %d", p.Metagraph[0].UID)
 		}
@@ -349,7 +317,7 @@ func TestSubnetPages(t *testing.T) {
 
 	t.Run("neuron", func(t *testing.T) {
 		var p explorer.NeuronPage
-		snJSON(t, n.url+"/api/subnets/1/neurons/4", http.StatusOK, &p)
+		getJSON(t, n.url+"/api/subnets/1/neurons/4", http.StatusOK, &p)
 		if p.UID != 4 || p.Hotkey != snAddr(n.miners[2]) || p.X25519 != hex.EncodeToString(snX25519(2)) || p.ModelID != n.modelID ||
 			!p.ServesPinned() || p.Role() != "miner" || p.Endpoint != "http://127.0.0.1:9002/v1" {
 			t.Fatalf("neuron %+v", p)
@@ -369,19 +337,19 @@ func TestSubnetPages(t *testing.T) {
 			p.Gateways[0].Checks != nil || p.Gateways[1].Reported || p.Gateways[1].Error == "" {
 			t.Fatalf("gateways %+v", p.Gateways)
 		}
-		code, body, _ := snGet(t, n.url+"/subnets/1/neurons/4")
+		code, body, _ := getPage(t, n.url+"/subnets/1/neurons/4")
 		for _, want := range []string{snAddr(n.miners[2]), "the pinned model", "Scores from validators", "4200", "not reported", "Results per epoch"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("neuron page %d lacks %q", code, want)
 			}
 		}
 		// The validator's page lists the weights it set, highest first.
-		snJSON(t, n.url+"/api/subnets/1/neurons/1", http.StatusOK, &p)
+		getJSON(t, n.url+"/api/subnets/1/neurons/1", http.StatusOK, &p)
 		if p.Role() != "validator" || p.WeightsTotal != 3 || p.WeightsSet[0].UID != 4 || p.WeightsSet[0].Value != 3000 || p.WeightsSet[0].Share != 1<<31 {
 			t.Fatalf("validator weights %+v", p.WeightsSet)
 		}
 		// Gateways score miners: a validator they do not list gets no section.
-		if _, body, _ := snGet(t, n.url+"/subnets/1/neurons/1"); strings.Contains(body, `id="gateways"`) || !strings.Contains(body, "Weights it sets") {
+		if _, body, _ := getPage(t, n.url+"/subnets/1/neurons/1"); strings.Contains(body, `id="gateways"`) || !strings.Contains(body, "Weights it sets") {
 			t.Error("the validator page shows a gateway section, or not its weights")
 		}
 		if p.Dividends == 0 || len(p.History) == 0 {
@@ -393,12 +361,12 @@ func TestSubnetPages(t *testing.T) {
 		payee := testkit.Addr(n.validator)
 		n.ch.Send(t, n.owner, tx.ChannelOpen(payee, 1, 5*agr.Unit, 100_000))
 		var c explorer.ChannelPage
-		snJSON(t, n.url+"/api/channels/1", http.StatusOK, &c)
+		getJSON(t, n.url+"/api/channels/1", http.StatusOK, &c)
 		if c.ID != 1 || c.Payer != snAddr(n.owner) || c.Payee != payee.String() || c.Deposit != 5*agr.Unit || c.Remaining != 5*agr.Unit ||
 			c.Netuid != 1 || c.SubnetName != "test-net" || c.ExpiryHeight != 100_000 || c.OpenedAt == 0 || c.Expired {
 			t.Fatalf("channel %+v", c)
 		}
-		code, body, _ := snGet(t, n.url+"/channels/1")
+		code, body, _ := getPage(t, n.url+"/channels/1")
 		if code != http.StatusOK || !strings.Contains(body, `href="/accounts/`+payee.String()+`"`) || !strings.Contains(body, "5 AGR") {
 			t.Fatalf("channel page %d: %s", code, body)
 		}
@@ -421,16 +389,16 @@ func TestSubnetPages(t *testing.T) {
 			{"/subnets/1?page=0", http.StatusBadRequest},
 			{"/subnets/1?page=2", http.StatusNotFound},
 		} {
-			code, body, _ := snGet(t, n.url+c.path)
+			code, body, _ := getPage(t, n.url+c.path)
 			if code != c.code {
 				t.Errorf("%s: %d, want %d: %s", c.path, code, c.code, body)
 			}
-			code, body, _ = snGet(t, n.url+"/api"+c.path)
+			code, body, _ = getPage(t, n.url+"/api"+c.path)
 			if code != c.code || !strings.Contains(body, `"error"`) {
 				t.Errorf("/api%s: %d, want %d: %s", c.path, code, c.code, body)
 			}
 		}
-		_, body, _ := snGet(t, n.url+"/channels/77")
+		_, body, _ := getPage(t, n.url+"/channels/77")
 		if !strings.Contains(body, "closed or was never opened") {
 			t.Errorf("channel 404 says: %s", body)
 		}
@@ -463,7 +431,7 @@ func TestSubnetMetagraphPaging(t *testing.T) {
 	var all []explorer.NeuronRow
 	for page, want := range []int{256, 256, 88} {
 		var p explorer.SubnetPage
-		snJSON(t, fmt.Sprintf("%s/api/subnets/1?sort=emission&page=%d", url, page+1), http.StatusOK, &p)
+		getJSON(t, fmt.Sprintf("%s/api/subnets/1?sort=emission&page=%d", url, page+1), http.StatusOK, &p)
 		if len(p.Metagraph) != want || p.Pages != 3 || p.Page != page+1 || p.Neurons != 600 {
 			t.Fatalf("page %d: %d rows of %d, page %d of %d", page+1, len(p.Metagraph), p.Neurons, p.Page, p.Pages)
 		}
@@ -479,11 +447,11 @@ func TestSubnetMetagraphPaging(t *testing.T) {
 			t.Fatalf("row %d (uid %d, %d) out of order after uid %d, %d", i, r.UID, r.Emission, all[i-1].UID, all[i-1].Emission)
 		}
 	}
-	code, body, _ := snGet(t, url+"/subnets/1?sort=emission&page=2")
+	code, body, _ := getPage(t, url+"/subnets/1?sort=emission&page=2")
 	if code != http.StatusOK || !strings.Contains(body, `page=1" rel="prev"`) || !strings.Contains(body, `page=3" rel="next"`) || strings.Count(body, "<tr data-uid=") != 256 {
 		t.Errorf("page 2 of the HTML: %d, pager or rows wrong", code)
 	}
-	if code, _, _ := snGet(t, url+"/api/subnets/1?page=4"); code != http.StatusNotFound {
+	if code, _, _ := getPage(t, url+"/api/subnets/1?page=4"); code != http.StatusNotFound {
 		t.Errorf("page 4 of 3: %d", code)
 	}
 	// 600 UIDs are drawn in groups of 3 (at most 256 bars).

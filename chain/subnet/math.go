@@ -26,7 +26,6 @@ func mulDivCeil(a, b, c uint64) uint64 {
 	return q
 }
 
-
 // before reports whether height is earlier than start+period without
 // computing start+period, which wraps for values near 2^64: a period that
 // reaches past the end of the uint64 range simply never ends.

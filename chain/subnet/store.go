@@ -49,9 +49,9 @@ func neuronKey(netuid uint32, uid uint16) []byte { return tx.NeuronKey(netuid, u
 func uidIndexKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixUIDIndex, u32(netuid), hotkey[:])
 }
-func hotkeyKey(hotkey address.Address) []byte { return key(prefixHotkey, hotkey[:]) }
+func hotkeyKey(hotkey address.Address) []byte     { return key(prefixHotkey, hotkey[:]) }
 func weightsKey(netuid uint32, uid uint16) []byte { return tx.WeightsKey(netuid, uid) }
-func bondsKey(netuid uint32, uid uint16) []byte { return key(prefixBonds, u32(netuid), u16(uid)) }
+func bondsKey(netuid uint32, uid uint16) []byte   { return key(prefixBonds, u32(netuid), u16(uid)) }
 func commitKey(netuid uint32, hotkey address.Address) []byte {
 	return key(prefixCommit, u32(netuid), hotkey[:])
 }

@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecodeMetadata$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
 	$(GO) test -run XXX -fuzz '^FuzzRestoreChunk$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
 	$(GO) test -run XXX -fuzz FuzzParseGentx -fuzztime $(FUZZTIME) ./cmd/agora/
+	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./explorer/
 
 bench: build
 	./bin/agora bench transfers

@@ -222,7 +222,21 @@ func TestChatPageFreeGateway(t *testing.T) {
 	minerURL := serve(t, m.Handler())
 	cand := route.Candidate{UID: 0, Hotkey: m.Address(), Endpoint: minerURL, Score: 1}
 	gk, _ := testkit.Key(99)
-	g := gateway.New(gateway.Config{Key: gk, Model: "agora-test", Netuid: 1, ChainID: "agora-chat-test",
+	// The gateway names an explorer of its own that lies about the miner's
+	// key (publishing one the gateway holds): the link names the real one,
+	// so the page must never ask the liar, and its sealed requests must
+	// open at the miner.
+	attacker, _ := testkit.Key(66)
+	attackerKey, err := e2e.DeriveKey(attacker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var liarAsked atomic.Int64
+	liar := keysHandler(func(context.Context) (keysFile, error) {
+		liarAsked.Add(1)
+		return keysFile{Netuid: 1, Height: 5, Keys: []keyInfo{{UID: 0, Hotkey: m.Address().String(), X25519: hex.EncodeToString(attackerKey.PublicKey())}}}, nil
+	})
+	g := gateway.New(gateway.Config{Key: gk, Model: "agora-test", Netuid: 1, ChainID: "agora-chat-test", ExplorerURL: serve(t, liar),
 		Candidates: func(context.Context) ([]route.Candidate, error) { return []route.Candidate{cand}, nil }})
 	var rec recorder
 	gw := serve(t, rec.wrap(g.Handler()))
@@ -253,6 +267,9 @@ func TestChatPageFreeGateway(t *testing.T) {
 		t.Fatalf("sealed answer %q, line %q, sealed %v", answer, line, u.lastSealed())
 	}
 	checkSealed(t, rec.last(), "a secret question", line)
+	if n := liarAsked.Load(); n != 0 {
+		t.Fatalf("the page asked the gateway's explorer for keys %d times though the link named one", n)
+	}
 
 	// Kept across a reload, in the browser only.
 	u.b.MustDo(30*time.Second, chromedp.Reload())

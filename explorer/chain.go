@@ -16,13 +16,6 @@ import (
 	"github.com/agoranet/agora/chain/tx"
 )
 
-func init() {
-	// The chain half's template helpers, registered here so funcs.go
-	// (shared) stays as the skeleton wrote it.
-	funcs["agrFull"] = agrFull
-	funcs["digits"] = digits
-}
-
 // agrFull is agr.Format with the whole AGR grouped by thousands
 // ("21,000,000 AGR", "1,500.191666659 AGR"): exact, and readable.
 func agrFull(n uint64) string {

@@ -12,8 +12,12 @@ import (
 
 // funcs are the template helpers every page may use.
 var funcs = template.FuncMap{
-	// agr renders base units as AGR ("1.5 AGR").
-	"agr": func(n uint64) string { return agr.Format(n) },
+	// agr renders base units as AGR ("1.5 AGR"); agrFull groups the
+	// whole AGR by thousands; agrShort rounds for dense tables.
+	"agr":      func(n uint64) string { return agr.Format(n) },
+	"agrFull":  agrFull,
+	"agrShort": agrShort,
+	"digits":   digits,
 	// share renders a 32.32 fixed-point fraction of one (Yuma's incentive,
 	// consensus, dividends, trust) as a decimal with 4 places.
 	"share": share,

@@ -18,12 +18,6 @@ import (
 	"github.com/agoranet/agora/client"
 )
 
-func init() {
-	// The subnet half's template helper, registered here so funcs.go
-	// (shared) stays as the skeleton wrote it.
-	funcs["agrShort"] = agrShort
-}
-
 // agrShort renders base units as AGR for dense tables: two decimals from
 // 1 AGR up, four significant digits below, always rounded down, so a
 // non-zero amount never shows as 0. The exact figure goes in a title.

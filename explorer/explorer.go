@@ -49,6 +49,9 @@ type Explorer struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	// routeErr collects routes registered wrongly, so New fails instead of
+	// a panic escaping it.
+	routeErr error
 	// caches holds the subnet pages' caches (subnet half, history.go).
 	caches *subnetCaches
 }
@@ -80,6 +83,9 @@ func New(cfg Config) (*Explorer, error) {
 		files.ServeHTTP(w, r)
 	})))
 	e.routes()
+	if e.routeErr != nil {
+		return nil, e.routeErr
+	}
 	return e, nil
 }
 
@@ -110,10 +116,12 @@ type loader func(r *http.Request) (any, error)
 func (e *Explorer) page(pattern, name string, load loader) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
-		panic("explorer: pattern without a method: " + pattern)
+		e.routeErr = errors.Join(e.routeErr, fmt.Errorf("explorer: route %q has no method", pattern))
+		return
 	}
 	if _, ok := e.pages[name]; !ok {
-		panic("explorer: no template " + name)
+		e.routeErr = errors.Join(e.routeErr, fmt.Errorf("explorer: route %q has no template %q", pattern, name))
+		return
 	}
 	e.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { e.serveHTML(w, r, name, load) })
 	api := "/api" + path

@@ -556,9 +556,10 @@ func (g *Gateway) try(w http.ResponseWriter, ctx context.Context, c route.Candid
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(HeaderMiner, c.Hotkey.String())
 		w.Header().Set(wire.HeaderReceipt, rc.EncodeHeader())
-		g.countServed(c, rc, a, plainTokens(out, a.sealed))
+		relayed := plainTokens(out, a.sealed) // decodes the whole answer: once
+		g.countServed(c, rc, a, relayed)
 		if pay != nil {
-			g.billReceipt(pay, c, rc, a, plainTokens(out, a.sealed))
+			g.billReceipt(pay, c, rc, a, relayed)
 			if pr, err := pay.finish(); err == nil {
 				w.Header().Set(x402.HeaderPaymentResponse, x402.Encode(pr))
 			} else {

@@ -97,32 +97,20 @@ Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			// The explorer's address is bound first: the gateway's chat
-			// page names it as where miners' keys come from.
-			exL, err := net.listenExplorer(explorerPort)
+			svc, err := startServices(cmd, home, &net, explorerPort, !chainOnly, logger, n.RPCURL())
 			if err != nil {
 				return err
 			}
-			defer exL.Close()
-			var network *devnet.Network
-			if !chainOnly {
-				network, info.Model, err = startNetwork(cmd, c, home, net, logger)
-				if err != nil {
-					return fmt.Errorf("start the devnet network: %w", err)
-				}
-				defer network.Stop()
+			defer svc.stop()
+			network := svc.network
+			info.ExplorerURL = svc.explorer.URL()
+			if network != nil {
+				info.Model, info.ChatURL = svc.model, svc.chatLink
 				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
-				info.ChatURL = chatLink(network, net.explorerURL)
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
 			}
-			ex, err := startExplorer(exL, network, logger, n.RPCURL())
-			if err != nil {
-				return err
-			}
-			defer ex.Close()
-			info.ExplorerURL = ex.URL()
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
 			}
@@ -132,9 +120,7 @@ Stop it with Ctrl-C.`,
 				select {
 				case <-ctx.Done():
 					fmt.Fprintln(cmd.ErrOrStderr(), "stopping devnet…")
-					if network != nil {
-						network.Stop()
-					}
+					svc.stop()
 					return n.Stop()
 				case <-t.C:
 					printDevnetStatus(ctx, cmd.ErrOrStderr(), c, n.Height(), network)

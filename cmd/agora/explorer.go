@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -64,30 +65,59 @@ func listenAndServeExplorer(addr, chatURL string, logger *slog.Logger, rpcs ...s
 	return ex, nil
 }
 
-// listenExplorer binds the devnet's (or testnet's) explorer port on
-// loopback before the services start, and records its URL for the gateway.
-func (f *netFlags) listenExplorer(port int) (net.Listener, error) {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return nil, fmt.Errorf("explorer port %d on 127.0.0.1: %w (choose another with --explorer-port)", port, err)
-	}
-	f.explorerURL = "http://" + l.Addr().String()
-	return l, nil
+// services is what devnet and testnet run beside their chain: the
+// explorer and, unless it is chain only, devnet's subnet network.
+type services struct {
+	network  *devnet.Network // nil: chain only
+	model    string          // the pinned model's label, with a network
+	chatLink string          // the chat page with the key and explorer in its fragment
+	explorer *explorer.Server
+	once     sync.Once
 }
 
-// startExplorer serves the devnet's (or testnet's) explorer on l over the
-// nodes at rpcs; with services running (network non-nil) it links their
-// chat page and reads miners' verification figures from their gateway.
-func startExplorer(l net.Listener, network *devnet.Network, logger *slog.Logger, rpcs ...string) (*explorer.Server, error) {
+// startServices starts them in the order the chat link needs: the
+// explorer's address is bound first (the gateway names it as where miners'
+// keys come from), then the network, then the explorer is served over rpcs
+// with the network's chat page and its gateway's per-miner figures.
+func startServices(cmd *cobra.Command, home string, f *netFlags, explorerPort int, withNetwork bool, logger *slog.Logger, rpcs ...string) (*services, error) {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", explorerPort))
+	if err != nil {
+		return nil, fmt.Errorf("explorer port %d on 127.0.0.1: %w (choose another with --explorer-port)", explorerPort, err)
+	}
+	f.explorerURL = "http://" + l.Addr().String()
 	c, err := client.New(rpcs...)
 	if err != nil {
+		l.Close()
 		return nil, err
 	}
+	s := &services{}
 	cfg := explorer.Config{Chain: c, Log: logger}
-	if network != nil {
-		cfg.ChatURL, cfg.Gateways = chatPage(network), []string{network.GatewayURL}
+	if withNetwork {
+		if s.network, s.model, err = startNetwork(cmd, c, home, *f, logger); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("start the devnet network: %w", err)
+		}
+		s.chatLink = chatLink(s.network, f.explorerURL)
+		cfg.ChatURL, cfg.Gateways = chatPage(s.network), []string{s.network.GatewayURL}
 	}
-	return explorer.Start(l, cfg)
+	if s.explorer, err = explorer.Start(l, cfg); err != nil {
+		l.Close()
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// stop stops the network and the explorer; it may be called again.
+func (s *services) stop() {
+	s.once.Do(func() {
+		if s.network != nil {
+			s.network.Stop()
+		}
+		if s.explorer != nil {
+			s.explorer.Close()
+		}
+	})
 }
 
 // chatPage is the gateway's chat page.

@@ -14,8 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agoranet/agora/client"
-	"github.com/agoranet/agora/devnet"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/testnet"
 )
@@ -123,32 +121,17 @@ gateway against the testnet.`,
 			if err != nil {
 				return err
 			}
-			exL, err := net.listenExplorer(explorerPort)
-			if err != nil {
-				return err
-			}
-			defer exL.Close()
-			var network *devnet.Network
-			if services {
-				c, err := client.New(n.Manifest.RPCs()...)
-				if err != nil {
-					return err
-				}
-				network, _, err = startNetwork(cmd, c, dir, net, logger)
-				if err != nil {
-					return fmt.Errorf("start the services: %w", err)
-				}
-				defer network.Stop()
-				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
-				info.ChatURL = chatLink(network, net.explorerURL)
-			}
 			// The explorer reads every node, so it stays up while any is.
-			ex, err := startExplorer(exL, network, logger, n.Manifest.RPCs()...)
+			svc, err := startServices(cmd, dir, &net, explorerPort, services, logger, n.Manifest.RPCs()...)
 			if err != nil {
 				return err
 			}
-			defer ex.Close()
-			info.ExplorerURL = ex.URL()
+			defer svc.stop()
+			info.ExplorerURL = svc.explorer.URL()
+			if network := svc.network; network != nil {
+				info.ChatURL = svc.chatLink
+				info.OpenAIBaseURL, info.OpenAIAPIKey = network.GatewayURL, network.SessionToken
+			}
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
 			}
@@ -158,9 +141,7 @@ gateway against the testnet.`,
 				select {
 				case <-ctx.Done():
 					fmt.Fprintln(cmd.ErrOrStderr(), "stopping the testnet…")
-					if network != nil {
-						network.Stop()
-					}
+					svc.stop()
 					n.Stop()
 					return nil
 				case <-t.C:

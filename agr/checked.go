@@ -58,6 +58,21 @@ func MulDivCeil(a, b, d uint64) (uint64, error) {
 	return q, nil
 }
 
+// MulDiv returns ⌊a*b/d⌋ computed over 128 bits, or ErrOverflow when the
+// quotient does not fit (or d is 0). Splits round down with it, so a share
+// never exceeds the whole.
+func MulDiv(a, b, d uint64) (uint64, error) {
+	if d == 0 {
+		return 0, fmt.Errorf("%w: division by zero", ErrOverflow)
+	}
+	hi, lo := bits.Mul64(a, b)
+	if hi >= d {
+		return 0, fmt.Errorf("%w: %d × %d / %d", ErrOverflow, a, b, d)
+	}
+	q, _ := bits.Div64(hi, lo, d)
+	return q, nil
+}
+
 // Price is what tokens cost at pricePer1K base units per thousand tokens,
 // rounded up so a request is never free by rounding. Gateways, agents and
 // the chain all price with it, so they agree to the unit.

@@ -19,6 +19,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/agoranet/agora/chain/bank"
+	"github.com/agoranet/agora/chain/royalty"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -234,7 +235,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	if a.obs != nil {
 		endStart = time.Now()
 	}
-	events, updates, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params}, burned, req.Misbehavior, req.DecidedLastCommit.Votes)
+	events, updates, err := endBlock(&subnet.Ctx{KV: blk, Height: a.height, ChainID: a.chainID, Params: a.params, Royalty: royalty.Payer{}}, burned, req.Misbehavior, req.DecidedLastCommit.Votes)
 	if a.obs != nil && err == nil {
 		a.observeEndBlock(endStart, events)
 	}

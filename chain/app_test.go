@@ -37,6 +37,7 @@ type harness struct {
 	app    *App
 	store  *state.Store
 	height int64
+	events []abci.Event // the last block's end-block events
 }
 
 func newHarness(t *testing.T, balances map[address.Address]uint64) *harness {
@@ -82,6 +83,7 @@ func (h *harness) block(txs ...[]byte) []*abci.ExecTxResult {
 	if !bytes.Equal(res.AppHash, h.store.Hash()) {
 		h.t.Fatalf("FinalizeBlock app hash %X != committed root %X", res.AppHash, h.store.Hash())
 	}
+	h.events = res.Events
 	return res.TxResults
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/agoranet/agora/chain/chainval"
 	"github.com/agoranet/agora/chain/channel"
 	"github.com/agoranet/agora/chain/emission"
+	"github.com/agoranet/agora/chain/royalty"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -116,7 +117,7 @@ func (a *App) ante(kv state.KVReader, d *tx.Decoded) (*tx.Account, txResult) {
 }
 
 func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *tx.Msg) ([]abci.Event, uint32, error) {
-	c := &subnet.Ctx{KV: kv, Height: a.height, ChainID: a.chainID, Params: a.params}
+	c := &subnet.Ctx{KV: kv, Height: a.height, ChainID: a.chainID, Params: a.params, Royalty: royalty.Payer{}}
 	var err error
 	var events []abci.Event
 	switch s := m.GetSum().(type) {
@@ -214,6 +215,24 @@ func (a *App) execMsg(kv state.KV, sender address.Address, senderKey []byte, m *
 		err = chainval.Edit(c, sender, s.ChainValidatorEdit.Moniker)
 	case *tx.Msg_ChainValidatorUnjail:
 		err = chainval.Unjail(c, sender)
+	case *tx.Msg_ModelRegister:
+		events, err = royalty.RegisterModel(c, sender, s.ModelRegister)
+	case *tx.Msg_ModelUpdate:
+		err = royalty.UpdateModel(c, sender, s.ModelUpdate)
+	case *tx.Msg_ModelSharesTransfer:
+		events, err = royalty.TransferShares(c, sender, s.ModelSharesTransfer)
+	case *tx.Msg_ModelClaim:
+		events, err = royalty.ClaimModel(c, sender, s.ModelClaim.ModelId)
+	case *tx.Msg_ModelOffer:
+		events, err = royalty.Offer(c, sender, s.ModelOffer)
+	case *tx.Msg_ModelBuy:
+		events, err = royalty.Buy(c, sender, s.ModelBuy)
+	case *tx.Msg_DataRegister:
+		events, err = royalty.RegisterDataset(c, sender, s.DataRegister)
+	case *tx.Msg_DataContribute:
+		events, err = royalty.Contribute(c, s.DataContribute)
+	case *tx.Msg_DataClaim:
+		events, err = royalty.ClaimDataset(c, sender, s.DataClaim.Root)
 	default:
 		return nil, tx.CodeMalformed, fmt.Errorf("unknown message %T", s)
 	}
@@ -334,7 +353,11 @@ func mintAndDistribute(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(events, more...), nil
+	closed, err := royalty.EndBlock(c)
+	if err != nil {
+		return nil, fmt.Errorf("offerings: %w", err)
+	}
+	return append(append(events, more...), closed...), nil
 }
 
 func setProto(kv state.KV, key []byte, m proto.Message) error {

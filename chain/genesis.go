@@ -59,6 +59,9 @@ type GenesisParams struct {
 	DowntimeJailBlocks uint64 `json:"downtime_jail_blocks"`
 	DowntimeSlashBps   uint32 `json:"downtime_slash_bps"`
 	DoubleSignSlashBps uint32 `json:"double_sign_slash_bps"`
+	// RoyaltyStreamBlocks is how long a model's or dataset's royalty takes
+	// to reach its holders after an epoch credits it (chain/royalty).
+	RoyaltyStreamBlocks uint64 `json:"royalty_stream_blocks"`
 }
 
 // GenesisAccount is a starting balance (devnet only).
@@ -96,6 +99,9 @@ func DefaultParams(targetBlockTimeMs uint64) GenesisParams {
 		DowntimeJailBlocks: 600_000 / targetBlockTimeMs, // ten minutes
 		DowntimeSlashBps:   1,
 		DoubleSignSlashBps: 500,
+		// An hour of blocks: a holder earns by the time it held, so buying
+		// just before an epoch's credit and selling after earns little.
+		RoyaltyStreamBlocks: 3_600_000 / targetBlockTimeMs,
 	}
 }
 
@@ -124,6 +130,7 @@ func (p GenesisParams) proto() *tx.Params {
 		DowntimeJailBlocks: p.DowntimeJailBlocks,
 		DowntimeSlashBps:   p.DowntimeSlashBps,
 		DoubleSignSlashBps: p.DoubleSignSlashBps,
+		RoyaltyStreamBlocks: p.RoyaltyStreamBlocks,
 	}
 }
 
@@ -209,6 +216,8 @@ func (p GenesisParams) validateChainValidators() error {
 		return fmt.Errorf("max_missed_blocks %d must be below signed_blocks_window %d", p.MaxMissedBlocks, p.SignedBlocksWindow)
 	case p.DowntimeSlashBps > 10_000 || p.DoubleSignSlashBps > 10_000:
 		return errors.New("downtime_slash_bps and double_sign_slash_bps are at most 10000")
+	case p.RoyaltyStreamBlocks > subnet.MaxPeriod:
+		return fmt.Errorf("royalty_stream_blocks %d above %d", p.RoyaltyStreamBlocks, uint64(subnet.MaxPeriod))
 	case p.MinSelfBond > emission.Cap:
 		return fmt.Errorf("min_self_bond %d above the supply cap", p.MinSelfBond)
 	}

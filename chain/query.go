@@ -15,6 +15,7 @@ import (
 	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/chainval"
 	"github.com/agoranet/agora/chain/proof"
+	"github.com/agoranet/agora/chain/royalty"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
@@ -25,7 +26,8 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 	if strings.HasPrefix(req.Path, tx.QueryNonce) {
 		return a.queryPending(req.Path[len(tx.QueryNonce):]), nil
 	}
-	if strings.HasPrefix(req.Path, tx.QueryMetagraph) || req.Path == tx.QuerySubnets || req.Path == tx.QueryChainValidators {
+	if strings.HasPrefix(req.Path, tx.QueryMetagraph) || req.Path == tx.QuerySubnets || req.Path == tx.QueryChainValidators ||
+		req.Path == tx.QueryModels || req.Path == tx.QueryDatasets {
 		return a.queryAggregate(req), nil
 	}
 	key, err := tx.QueryKey(req.Path, req.Data)
@@ -76,7 +78,19 @@ func (a *App) queryAggregate(req *abci.RequestQuery) *abci.ResponseQuery {
 		return fail(tx.CodeNotAvailable, err)
 	}
 	var msg proto.Message
-	if req.Path == tx.QueryChainValidators {
+	if req.Path == tx.QueryModels {
+		all, err := royalty.Models(view)
+		if err != nil {
+			return fail(tx.CodeInternal, err)
+		}
+		msg = &tx.ModelList{Models: all, Height: version}
+	} else if req.Path == tx.QueryDatasets {
+		all, err := royalty.Datasets(view)
+		if err != nil {
+			return fail(tx.CodeInternal, err)
+		}
+		msg = &tx.DatasetList{Datasets: all, Height: version}
+	} else if req.Path == tx.QueryChainValidators {
 		all, err := chainval.All(view)
 		if err != nil {
 			return fail(tx.CodeInternal, err)

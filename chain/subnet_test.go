@@ -119,6 +119,7 @@ func (w *world) checkInvariant() {
 	if pending != s.SubnetPending || revenue != s.RevenuePending {
 		w.t.Fatalf("height %d: subnets hold %d pending and %d revenue, supply says %d and %d", w.height, pending, revenue, s.SubnetPending, s.RevenuePending)
 	}
+	w.checkRoyaltyPools(kv, s)
 }
 
 func (w *world) metagraph(netuid uint32) *tx.Metagraph {

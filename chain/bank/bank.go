@@ -152,7 +152,7 @@ func UpdateSupply(kv state.KV, f func(s *tx.Supply) error) error {
 // Reconcile checks the supply invariant given the sum of every account
 // balance: balances plus every pool the supply record tracks (stake, locks,
 // undistributed emission, escrow, subnet revenue, chain validator bonds and
-// unbonding entries) equal genesis + minted − burned, to the unit. Slashes
+// unbonding entries, model and dataset royalty pools, offering escrow) equal genesis + minted − burned, to the unit. Slashes
 // are part of burned. The sums use checked arithmetic, so a corrupt record
 // cannot wrap into agreement.
 func Reconcile(s *tx.Supply, balances uint64) error {
@@ -161,7 +161,8 @@ func Reconcile(s *tx.Supply, balances uint64) error {
 		name string
 		v    uint64
 	}{{"staked", s.Staked}, {"locked", s.Locked}, {"pending_emission", s.PendingEmission}, {"subnet_pending", s.SubnetPending},
-		{"escrowed", s.Escrowed}, {"revenue_pending", s.RevenuePending}, {"bonded", s.Bonded}, {"unbonding", s.Unbonding}} {
+		{"escrowed", s.Escrowed}, {"revenue_pending", s.RevenuePending}, {"bonded", s.Bonded}, {"unbonding", s.Unbonding},
+		{"royalty_held", s.RoyaltyHeld}, {"offering_escrow", s.OfferingEscrow}} {
 		var err error
 		if held, err = Grow("supply "+f.name, held, f.v); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvariant, err)

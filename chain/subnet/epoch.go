@@ -66,7 +66,7 @@ func EndBlock(c *Ctx) ([]abci.Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("epoch of subnet %d: %w", s.Netuid, err)
 		}
-		events = append(events, ev)
+		events = append(events, ev...)
 	}
 	return events, nil
 }
@@ -197,55 +197,89 @@ func epochInput(c *Ctx, sub *tx.Subnet) (yuma.Params, yuma.Input, []*tx.Neuron, 
 // runEpoch runs Yuma for a subnet and pays out its accumulated emission:
 // miners' incentive to their coldkeys, validators' dividends as take to the
 // hotkey owner and the rest into the validator's stake pool.
-func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
-	// Settled channel revenue joins this epoch's payout: the owner's cut
-	// first, the rest split by Yuma exactly like emission.
-	if r := sub.PendingRevenue; r > 0 {
-		cut := mulDiv(r, uint64(c.Params.OwnerCutBps), 10_000) // ≤ r
-		if err := bank.Credit(c.KV, addrOf(sub.Owner), cut); err != nil {
-			return abci.Event{}, err
-		}
-		pending, err := bank.Grow(fmt.Sprintf("subnet %d pending emission", sub.Netuid), sub.PendingEmission, r-cut)
+func runEpoch(c *Ctx, sub *tx.Subnet) ([]abci.Event, error) {
+	var events []abci.Event
+	// Emission pays royalty only where the owner opted in: it pays for the
+	// work of serving and judging, and a model owner must not earn from a
+	// subnet nobody pays to use.
+	if sub.Params.RoyaltyOnEmission && c.Royalty != nil && sub.PendingEmission > 0 {
+		taken, ev, err := c.Royalty.PayRoyalty(c, sub, sub.PendingEmission)
 		if err != nil {
-			return abci.Event{}, err
+			return nil, fmt.Errorf("royalty on emission: %w", err)
+		}
+		if sub.PendingEmission, err = bank.Take(fmt.Sprintf("subnet %d pending emission", sub.Netuid), sub.PendingEmission, taken); err != nil {
+			return nil, err
+		}
+		if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
+			s.SubnetPending, err = bank.Take("supply subnet_pending", s.SubnetPending, taken)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		events = append(events, ev...)
+	}
+	// Settled channel revenue joins this epoch's payout: the pinned model's
+	// royalty first, then the owner's cut, the rest split by Yuma exactly
+	// like emission.
+	if r := sub.PendingRevenue; r > 0 {
+		var royalty uint64
+		if c.Royalty != nil {
+			var ev []abci.Event
+			var err error
+			if royalty, ev, err = c.Royalty.PayRoyalty(c, sub, r); err != nil {
+				return nil, fmt.Errorf("royalty on revenue: %w", err)
+			}
+			if royalty > r {
+				return nil, fmt.Errorf("%w: royalty %d of revenue %d", bank.ErrInvariant, royalty, r)
+			}
+			events = append(events, ev...)
+		}
+		rest := r - royalty
+		cut := mulDiv(rest, uint64(c.Params.OwnerCutBps), 10_000) // ≤ rest
+		if err := bank.Credit(c.KV, addrOf(sub.Owner), cut); err != nil {
+			return nil, err
+		}
+		pending, err := bank.Grow(fmt.Sprintf("subnet %d pending emission", sub.Netuid), sub.PendingEmission, rest-cut)
+		if err != nil {
+			return nil, err
 		}
 		sub.PendingEmission, sub.PendingRevenue = pending, 0
 		if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
 			if s.RevenuePending, err = bank.Take("supply revenue_pending", s.RevenuePending, r); err != nil {
 				return err
 			}
-			s.SubnetPending, err = bank.Grow("supply subnet_pending", s.SubnetPending, r-cut)
+			s.SubnetPending, err = bank.Grow("supply subnet_pending", s.SubnetPending, rest-cut)
 			return err
 		}); err != nil {
-			return abci.Event{}, err
+			return nil, err
 		}
 	}
 	yp, in, neurons, err := epochInput(c, sub)
 	if err != nil {
-		return abci.Event{}, err
+		return nil, err
 	}
 	out, err := yuma.Epoch(yp, in)
 	if err != nil {
-		return abci.Event{}, err
+		return nil, err
 	}
 	paid, err := bank.Take(fmt.Sprintf("subnet %d epoch emission", sub.Netuid), in.Emission, out.Unallocated)
 	if err != nil {
-		return abci.Event{}, err
+		return nil, err
 	}
 	var staked uint64
 	for uid, nr := range neurons {
 		if m := out.MinerEmission[uid]; m > 0 {
 			if err := bank.Credit(c.KV, addrOf(nr.Coldkey), m); err != nil {
-				return abci.Event{}, err
+				return nil, err
 			}
 		}
 		if v := out.ValidatorEmission[uid]; v > 0 {
 			s, err := PayValidator(c, sub.Netuid, addrOf(nr.Hotkey), v)
 			if err != nil {
-				return abci.Event{}, err
+				return nil, err
 			}
 			if staked, err = bank.Grow("epoch stake", staked, s); err != nil {
-				return abci.Event{}, err
+				return nil, err
 			}
 		}
 		nr.Active, nr.ValidatorPermit = out.Active[uid], out.NewPermit[uid]
@@ -253,7 +287,7 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 		nr.Dividends, nr.ValidatorTrust = uint64(out.Dividends[uid]), uint64(out.ValidatorTrust[uid])
 		nr.Emission = agr.SaturatingAdd(out.MinerEmission[uid], out.ValidatorEmission[uid]) // ≤ the epoch's emission
 		if err := put(c.KV, neuronKey(sub.Netuid, uint16(uid)), nr); err != nil {
-			return abci.Event{}, err
+			return nil, err
 		}
 		row := &tx.BondRow{Uids: make([]uint32, 0, len(out.Bonds[uid])), Values: make([]uint64, 0, len(out.Bonds[uid]))}
 		for _, b := range out.Bonds[uid] {
@@ -266,7 +300,7 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 			err = put(c.KV, bondsKey(sub.Netuid, uint16(uid)), row)
 		}
 		if err != nil {
-			return abci.Event{}, err
+			return nil, err
 		}
 	}
 	if err := bank.UpdateSupply(c.KV, func(s *tx.Supply) (err error) {
@@ -276,19 +310,19 @@ func runEpoch(c *Ctx, sub *tx.Subnet) (abci.Event, error) {
 		s.Staked, err = bank.Grow("supply staked", s.Staked, staked)
 		return err
 	}); err != nil {
-		return abci.Event{}, err
+		return nil, err
 	}
 	sub.PendingEmission = out.Unallocated
 	sub.LastEpoch = c.Height
 	sub.LastEpochEmission = paid
 	sub.TotalEmitted = agr.SaturatingAdd(sub.TotalEmitted, paid) // a statistic, never spent
 	if err := putSubnet(c.KV, sub); err != nil {
-		return abci.Event{}, err
+		return nil, err
 	}
-	return abci.Event{Type: "epoch", Attributes: []abci.EventAttribute{
+	return append(events, abci.Event{Type: "epoch", Attributes: []abci.EventAttribute{
 		{Key: "netuid", Value: fmt.Sprint(sub.Netuid), Index: true},
 		{Key: "emission", Value: fmt.Sprint(paid)},
-	}}, nil
+	}}), nil
 }
 
 // Metagraph reads a subnet's full state.

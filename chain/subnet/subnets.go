@@ -2,8 +2,11 @@ package subnet
 
 import (
 	"fmt"
+
 	"math"
 	"slices"
+
+	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
@@ -58,6 +61,15 @@ type Ctx struct {
 	Height  uint64
 	ChainID string
 	Params  *tx.Params
+	// Royalty pays the pinned model's royalty at an epoch; nil pays none.
+	Royalty RoyaltyPayer
+}
+
+// RoyaltyPayer takes a pinned model's royalty out of an amount a subnet is
+// about to distribute and returns how much it took (chain/royalty, which
+// builds on this package, implements it).
+type RoyaltyPayer interface {
+	PayRoyalty(c *Ctx, sub *tx.Subnet, amount uint64) (taken uint64, events []abci.Event, err error)
 }
 
 // DefaultSubnetParams are the hyperparameters a new subnet starts with,
@@ -128,6 +140,12 @@ func ValidateParams(p *tx.SubnetParams) error {
 		return fmt.Errorf("%w: model_id must be a sha256 in hex", ErrInvalid)
 	}
 	return nil
+}
+
+// mustModelID decodes a model id ValidateParams accepted.
+func mustModelID(id string) []byte {
+	b, _ := tx.ModelIDBytes(id)
+	return b
 }
 
 func isHex64(s string) bool {
@@ -265,6 +283,15 @@ func SetParams(c *Ctx, signer address.Address, m *tx.MsgSubnetSetParams) error {
 	}
 	if err := ValidateParams(m.Params); err != nil {
 		return err
+	}
+	if id := m.Params.ModelId; id != "" && id != sub.Params.GetModelId() {
+		raw, err := c.KV.Get(tx.ModelKey(mustModelID(id)))
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			return fmt.Errorf("model %s: %w: register it before a subnet pins it", id, ErrNotFound)
+		}
 	}
 	if m.Params.MaxUids < sub.N {
 		return fmt.Errorf("%w: max_uids %d below the %d UIDs in use", ErrInvalid, m.Params.MaxUids, sub.N)

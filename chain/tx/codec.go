@@ -272,6 +272,9 @@ func validateMsg(m *Msg) error {
 		return ValidateMoniker(s.ChainValidatorEdit.Moniker)
 	case *Msg_ChainValidatorUnjail:
 		return nil
+	case *Msg_ModelRegister, *Msg_ModelUpdate, *Msg_ModelSharesTransfer, *Msg_ModelClaim, *Msg_ModelOffer,
+		*Msg_ModelBuy, *Msg_DataRegister, *Msg_DataContribute, *Msg_DataClaim:
+		return validateRoyaltyMsg(m)
 	case nil:
 		return errors.New("empty message")
 	default:

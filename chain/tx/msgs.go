@@ -84,3 +84,40 @@ func ChannelClaim(v *Voucher) *Msg {
 func ChannelClose(channel uint64) *Msg {
 	return &Msg{Sum: &Msg_ChannelClose{ChannelClose: &MsgChannelClose{ChannelId: channel}}}
 }
+
+// ModelRegister registers a model and issues its shares to the signer.
+func ModelRegister(m *MsgModelRegister) *Msg { return &Msg{Sum: &Msg_ModelRegister{ModelRegister: m}} }
+
+// ModelUpdate replaces a model's name, license and URLs (owner).
+func ModelUpdate(modelID, name, license string, urls []string) *Msg {
+	return &Msg{Sum: &Msg_ModelUpdate{ModelUpdate: &MsgModelUpdate{ModelId: modelID, Name: name, License: license, Urls: urls}}}
+}
+
+// ModelSharesTransfer moves shares of a model to another address.
+func ModelSharesTransfer(modelID string, to address.Address, shares uint64) *Msg {
+	return &Msg{Sum: &Msg_ModelSharesTransfer{ModelSharesTransfer: &MsgModelSharesTransfer{ModelId: modelID, To: to.Bytes(), Shares: shares}}}
+}
+
+// ModelClaim pays the signer its royalty from a model.
+func ModelClaim(modelID string) *Msg {
+	return &Msg{Sum: &Msg_ModelClaim{ModelClaim: &MsgModelClaim{ModelId: modelID}}}
+}
+
+// ModelOffer opens an initial model offering (owner).
+func ModelOffer(m *MsgModelOffer) *Msg { return &Msg{Sum: &Msg_ModelOffer{ModelOffer: m}} }
+
+// ModelBuy buys shares in a model's open offering for at most maxCost.
+func ModelBuy(modelID string, shares, maxCost uint64) *Msg {
+	return &Msg{Sum: &Msg_ModelBuy{ModelBuy: &MsgModelBuy{ModelId: modelID, Shares: shares, MaxCost: maxCost}}}
+}
+
+// DataRegister registers a dataset.
+func DataRegister(m *MsgDataRegister) *Msg { return &Msg{Sum: &Msg_DataRegister{DataRegister: m}} }
+
+// DataContribute credits a proved leaf's contributor in a dataset.
+func DataContribute(root []byte, leaf *DataLeaf, index uint64, proof [][]byte) *Msg {
+	return &Msg{Sum: &Msg_DataContribute{DataContribute: &MsgDataContribute{Root: root, Leaf: leaf, Index: index, Proof: proof}}}
+}
+
+// DataClaim pays the signer its royalty from a dataset.
+func DataClaim(root []byte) *Msg { return &Msg{Sum: &Msg_DataClaim{DataClaim: &MsgDataClaim{Root: root}}} }

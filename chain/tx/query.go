@@ -37,7 +37,36 @@ const (
 	QueryChainValidators = "/chain-validators"
 	// QueryValidatorSet answers the ValidatorSet last sent to CometBFT. Provable.
 	QueryValidatorSet = "/chain-validator-set"
+	// QueryModel (+ model id) answers the Model record (absent: not
+	// registered). Provable.
+	QueryModel = "/model/"
+	// QueryModelShares (+ model id + "/" + bech32 holder) answers the
+	// ShareHolding (absent: none). Provable; with the Model record, Claimable
+	// gives what the holder can claim.
+	QueryModelShares = "/model-shares/"
+	// QueryOffering (+ model id) answers the model's open Offering. Provable.
+	QueryOffering = "/offering/"
+	// QueryDataset (+ root in hex) answers the Dataset record. Provable.
+	QueryDataset = "/dataset/"
+	// QueryDatasetShares (+ root + "/" + bech32 contributor) answers the
+	// contributor's ShareHolding. Provable.
+	QueryDatasetShares = "/dataset-shares/"
+	// QueryModels and QueryDatasets answer a ModelList and a DatasetList in
+	// registration order, from one committed version. Aggregated, not
+	// provable; prove single records with QueryModel and QueryDataset.
+	QueryModels   = "/models"
+	QueryDatasets = "/datasets"
 )
+
+// holderPath splits "<id>/<bech32>" after a query prefix.
+func holderPath(rest string) (string, address.Address, error) {
+	id, who, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", address.Address{}, fmt.Errorf("query %q needs <id>/<address>", rest)
+	}
+	a, err := address.Parse(who)
+	return id, a, err
+}
 
 // QueryKey maps a provable query path (and data) to its state key.
 func QueryKey(path string, data []byte) ([]byte, error) {
@@ -67,6 +96,44 @@ func QueryKey(path string, data []byte) ([]byte, error) {
 			return nil, fmt.Errorf("channel id %q: %w", path[len(QueryChannel):], err)
 		}
 		return ChannelKey(id), nil
+	case strings.HasPrefix(path, QueryModel):
+		id, err := ModelIDBytes(path[len(QueryModel):])
+		if err != nil {
+			return nil, err
+		}
+		return ModelKey(id), nil
+	case strings.HasPrefix(path, QueryModelShares):
+		s, holder, err := holderPath(path[len(QueryModelShares):])
+		if err != nil {
+			return nil, err
+		}
+		id, err := ModelIDBytes(s)
+		if err != nil {
+			return nil, err
+		}
+		return ModelHoldingKey(id, holder), nil
+	case strings.HasPrefix(path, QueryOffering):
+		id, err := ModelIDBytes(path[len(QueryOffering):])
+		if err != nil {
+			return nil, err
+		}
+		return OfferingKey(id), nil
+	case strings.HasPrefix(path, QueryDataset):
+		root, err := ParseDatasetRoot(path[len(QueryDataset):])
+		if err != nil {
+			return nil, err
+		}
+		return DatasetKey(root), nil
+	case strings.HasPrefix(path, QueryDatasetShares):
+		s, holder, err := holderPath(path[len(QueryDatasetShares):])
+		if err != nil {
+			return nil, err
+		}
+		root, err := ParseDatasetRoot(s)
+		if err != nil {
+			return nil, err
+		}
+		return DatasetHoldingKey(root, holder), nil
 	case path == QueryStore:
 		if len(data) == 0 {
 			return nil, errors.New("store query needs a key in data")
@@ -81,7 +148,8 @@ func QueryKey(path string, data []byte) ([]byte, error) {
 // own packages keep the prefixes of private records (the chain id, weights,
 // bonds, commits, indexes, counters) next to the code that writes them, in
 // the same ranges: 0x01–0x0f accounts and singletons, 0x10–0x1f subnets,
-// 0x20–0x2f channels. The bytes are consensus: they never change.
+// 0x20–0x2f channels, 0x30–0x3f chain validators, 0x40–0x4f models and
+// data (royalty.go). The bytes are consensus: they never change.
 const (
 	prefixAccount    = 0x01 // address → Account
 	prefixParams     = 0x02 // → Params

@@ -8,7 +8,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: agora/tx/v1/tx.proto
+// source: proto/agora/tx/v1/tx.proto
 
 package tx
 
@@ -38,7 +38,7 @@ type Tx struct {
 
 func (x *Tx) Reset() {
 	*x = Tx{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[0]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +50,7 @@ func (x *Tx) String() string {
 func (*Tx) ProtoMessage() {}
 
 func (x *Tx) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[0]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +63,7 @@ func (x *Tx) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tx.ProtoReflect.Descriptor instead.
 func (*Tx) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{0}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Tx) GetBody() []byte {
@@ -95,7 +95,7 @@ type TxBody struct {
 
 func (x *TxBody) Reset() {
 	*x = TxBody{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[1]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +107,7 @@ func (x *TxBody) String() string {
 func (*TxBody) ProtoMessage() {}
 
 func (x *TxBody) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[1]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +120,7 @@ func (x *TxBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxBody.ProtoReflect.Descriptor instead.
 func (*TxBody) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{1}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *TxBody) GetChainId() string {
@@ -190,6 +190,15 @@ type Msg struct {
 	//	*Msg_ChainValidatorUnbond
 	//	*Msg_ChainValidatorEdit
 	//	*Msg_ChainValidatorUnjail
+	//	*Msg_ModelRegister
+	//	*Msg_ModelUpdate
+	//	*Msg_ModelSharesTransfer
+	//	*Msg_ModelClaim
+	//	*Msg_ModelOffer
+	//	*Msg_ModelBuy
+	//	*Msg_DataRegister
+	//	*Msg_DataContribute
+	//	*Msg_DataClaim
 	Sum           isMsg_Sum `protobuf_oneof:"sum"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -197,7 +206,7 @@ type Msg struct {
 
 func (x *Msg) Reset() {
 	*x = Msg{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[2]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -209,7 +218,7 @@ func (x *Msg) String() string {
 func (*Msg) ProtoMessage() {}
 
 func (x *Msg) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[2]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +231,7 @@ func (x *Msg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Msg.ProtoReflect.Descriptor instead.
 func (*Msg) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{2}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Msg) GetSum() isMsg_Sum {
@@ -421,6 +430,87 @@ func (x *Msg) GetChainValidatorUnjail() *MsgChainValidatorUnjail {
 	return nil
 }
 
+func (x *Msg) GetModelRegister() *MsgModelRegister {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelRegister); ok {
+			return x.ModelRegister
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetModelUpdate() *MsgModelUpdate {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelUpdate); ok {
+			return x.ModelUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetModelSharesTransfer() *MsgModelSharesTransfer {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelSharesTransfer); ok {
+			return x.ModelSharesTransfer
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetModelClaim() *MsgModelClaim {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelClaim); ok {
+			return x.ModelClaim
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetModelOffer() *MsgModelOffer {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelOffer); ok {
+			return x.ModelOffer
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetModelBuy() *MsgModelBuy {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_ModelBuy); ok {
+			return x.ModelBuy
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetDataRegister() *MsgDataRegister {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_DataRegister); ok {
+			return x.DataRegister
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetDataContribute() *MsgDataContribute {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_DataContribute); ok {
+			return x.DataContribute
+		}
+	}
+	return nil
+}
+
+func (x *Msg) GetDataClaim() *MsgDataClaim {
+	if x != nil {
+		if x, ok := x.Sum.(*Msg_DataClaim); ok {
+			return x.DataClaim
+		}
+	}
+	return nil
+}
+
 type isMsg_Sum interface {
 	isMsg_Sum()
 }
@@ -509,6 +599,42 @@ type Msg_ChainValidatorUnjail struct {
 	ChainValidatorUnjail *MsgChainValidatorUnjail `protobuf:"bytes,21,opt,name=chain_validator_unjail,json=chainValidatorUnjail,proto3,oneof"`
 }
 
+type Msg_ModelRegister struct {
+	ModelRegister *MsgModelRegister `protobuf:"bytes,22,opt,name=model_register,json=modelRegister,proto3,oneof"`
+}
+
+type Msg_ModelUpdate struct {
+	ModelUpdate *MsgModelUpdate `protobuf:"bytes,23,opt,name=model_update,json=modelUpdate,proto3,oneof"`
+}
+
+type Msg_ModelSharesTransfer struct {
+	ModelSharesTransfer *MsgModelSharesTransfer `protobuf:"bytes,24,opt,name=model_shares_transfer,json=modelSharesTransfer,proto3,oneof"`
+}
+
+type Msg_ModelClaim struct {
+	ModelClaim *MsgModelClaim `protobuf:"bytes,25,opt,name=model_claim,json=modelClaim,proto3,oneof"`
+}
+
+type Msg_ModelOffer struct {
+	ModelOffer *MsgModelOffer `protobuf:"bytes,26,opt,name=model_offer,json=modelOffer,proto3,oneof"`
+}
+
+type Msg_ModelBuy struct {
+	ModelBuy *MsgModelBuy `protobuf:"bytes,27,opt,name=model_buy,json=modelBuy,proto3,oneof"`
+}
+
+type Msg_DataRegister struct {
+	DataRegister *MsgDataRegister `protobuf:"bytes,28,opt,name=data_register,json=dataRegister,proto3,oneof"`
+}
+
+type Msg_DataContribute struct {
+	DataContribute *MsgDataContribute `protobuf:"bytes,29,opt,name=data_contribute,json=dataContribute,proto3,oneof"`
+}
+
+type Msg_DataClaim struct {
+	DataClaim *MsgDataClaim `protobuf:"bytes,30,opt,name=data_claim,json=dataClaim,proto3,oneof"`
+}
+
 func (*Msg_Transfer) isMsg_Sum() {}
 
 func (*Msg_SubnetRegister) isMsg_Sum() {}
@@ -551,6 +677,24 @@ func (*Msg_ChainValidatorEdit) isMsg_Sum() {}
 
 func (*Msg_ChainValidatorUnjail) isMsg_Sum() {}
 
+func (*Msg_ModelRegister) isMsg_Sum() {}
+
+func (*Msg_ModelUpdate) isMsg_Sum() {}
+
+func (*Msg_ModelSharesTransfer) isMsg_Sum() {}
+
+func (*Msg_ModelClaim) isMsg_Sum() {}
+
+func (*Msg_ModelOffer) isMsg_Sum() {}
+
+func (*Msg_ModelBuy) isMsg_Sum() {}
+
+func (*Msg_DataRegister) isMsg_Sum() {}
+
+func (*Msg_DataContribute) isMsg_Sum() {}
+
+func (*Msg_DataClaim) isMsg_Sum() {}
+
 // MsgChannelOpen escrows deposit from the signer (the payer) for payee on a
 // subnet until expiry_height. Its id is assigned by the chain (see events).
 type MsgChannelOpen struct {
@@ -565,7 +709,7 @@ type MsgChannelOpen struct {
 
 func (x *MsgChannelOpen) Reset() {
 	*x = MsgChannelOpen{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +721,7 @@ func (x *MsgChannelOpen) String() string {
 func (*MsgChannelOpen) ProtoMessage() {}
 
 func (x *MsgChannelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[3]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +734,7 @@ func (x *MsgChannelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelOpen.ProtoReflect.Descriptor instead.
 func (*MsgChannelOpen) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{3}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MsgChannelOpen) GetPayee() []byte {
@@ -633,7 +777,7 @@ type MsgChannelTopup struct {
 
 func (x *MsgChannelTopup) Reset() {
 	*x = MsgChannelTopup{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +789,7 @@ func (x *MsgChannelTopup) String() string {
 func (*MsgChannelTopup) ProtoMessage() {}
 
 func (x *MsgChannelTopup) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[4]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +802,7 @@ func (x *MsgChannelTopup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelTopup.ProtoReflect.Descriptor instead.
 func (*MsgChannelTopup) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MsgChannelTopup) GetChannelId() uint64 {
@@ -695,7 +839,7 @@ type Voucher struct {
 
 func (x *Voucher) Reset() {
 	*x = Voucher{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +851,7 @@ func (x *Voucher) String() string {
 func (*Voucher) ProtoMessage() {}
 
 func (x *Voucher) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[5]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +864,7 @@ func (x *Voucher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Voucher.ProtoReflect.Descriptor instead.
 func (*Voucher) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Voucher) GetChannelId() uint64 {
@@ -769,7 +913,7 @@ type Delegation struct {
 
 func (x *Delegation) Reset() {
 	*x = Delegation{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +925,7 @@ func (x *Delegation) String() string {
 func (*Delegation) ProtoMessage() {}
 
 func (x *Delegation) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[6]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +938,7 @@ func (x *Delegation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delegation.ProtoReflect.Descriptor instead.
 func (*Delegation) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Delegation) GetChannelId() uint64 {
@@ -851,7 +995,7 @@ type SessionToken struct {
 
 func (x *SessionToken) Reset() {
 	*x = SessionToken{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1007,7 @@ func (x *SessionToken) String() string {
 func (*SessionToken) ProtoMessage() {}
 
 func (x *SessionToken) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[7]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1020,7 @@ func (x *SessionToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionToken.ProtoReflect.Descriptor instead.
 func (*SessionToken) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SessionToken) GetSeed() []byte {
@@ -907,7 +1051,7 @@ type MsgChannelClaim struct {
 
 func (x *MsgChannelClaim) Reset() {
 	*x = MsgChannelClaim{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1063,7 @@ func (x *MsgChannelClaim) String() string {
 func (*MsgChannelClaim) ProtoMessage() {}
 
 func (x *MsgChannelClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[8]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1076,7 @@ func (x *MsgChannelClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelClaim.ProtoReflect.Descriptor instead.
 func (*MsgChannelClaim) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MsgChannelClaim) GetVoucher() *Voucher {
@@ -959,7 +1103,7 @@ type MsgChannelClose struct {
 
 func (x *MsgChannelClose) Reset() {
 	*x = MsgChannelClose{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1115,7 @@ func (x *MsgChannelClose) String() string {
 func (*MsgChannelClose) ProtoMessage() {}
 
 func (x *MsgChannelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[9]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1128,7 @@ func (x *MsgChannelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChannelClose.ProtoReflect.Descriptor instead.
 func (*MsgChannelClose) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MsgChannelClose) GetChannelId() uint64 {
@@ -1012,7 +1156,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1168,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[10]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1181,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Channel) GetId() uint64 {
@@ -1114,7 +1258,7 @@ type MsgTransfer struct {
 
 func (x *MsgTransfer) Reset() {
 	*x = MsgTransfer{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1270,7 @@ func (x *MsgTransfer) String() string {
 func (*MsgTransfer) ProtoMessage() {}
 
 func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[11]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1283,7 @@ func (x *MsgTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgTransfer.ProtoReflect.Descriptor instead.
 func (*MsgTransfer) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MsgTransfer) GetTo() []byte {
@@ -1169,7 +1313,7 @@ type HotkeyProof struct {
 
 func (x *HotkeyProof) Reset() {
 	*x = HotkeyProof{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1325,7 @@ func (x *HotkeyProof) String() string {
 func (*HotkeyProof) ProtoMessage() {}
 
 func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[12]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1338,7 @@ func (x *HotkeyProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HotkeyProof.ProtoReflect.Descriptor instead.
 func (*HotkeyProof) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HotkeyProof) GetPubKey() []byte {
@@ -1225,7 +1369,7 @@ type MsgSubnetRegister struct {
 
 func (x *MsgSubnetRegister) Reset() {
 	*x = MsgSubnetRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1381,7 @@ func (x *MsgSubnetRegister) String() string {
 func (*MsgSubnetRegister) ProtoMessage() {}
 
 func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[13]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1394,7 @@ func (x *MsgSubnetRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetRegister.ProtoReflect.Descriptor instead.
 func (*MsgSubnetRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MsgSubnetRegister) GetMaxLock() uint64 {
@@ -1285,7 +1429,7 @@ type MsgSubnetSetParams struct {
 
 func (x *MsgSubnetSetParams) Reset() {
 	*x = MsgSubnetSetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1441,7 @@ func (x *MsgSubnetSetParams) String() string {
 func (*MsgSubnetSetParams) ProtoMessage() {}
 
 func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[14]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1454,7 @@ func (x *MsgSubnetSetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetSetParams.ProtoReflect.Descriptor instead.
 func (*MsgSubnetSetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MsgSubnetSetParams) GetNetuid() uint32 {
@@ -1337,7 +1481,7 @@ type MsgSubnetStart struct {
 
 func (x *MsgSubnetStart) Reset() {
 	*x = MsgSubnetStart{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1493,7 @@ func (x *MsgSubnetStart) String() string {
 func (*MsgSubnetStart) ProtoMessage() {}
 
 func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[15]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1506,7 @@ func (x *MsgSubnetStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSubnetStart.ProtoReflect.Descriptor instead.
 func (*MsgSubnetStart) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MsgSubnetStart) GetNetuid() uint32 {
@@ -1385,7 +1529,7 @@ type MsgNeuronRegister struct {
 
 func (x *MsgNeuronRegister) Reset() {
 	*x = MsgNeuronRegister{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1541,7 @@ func (x *MsgNeuronRegister) String() string {
 func (*MsgNeuronRegister) ProtoMessage() {}
 
 func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[16]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1554,7 @@ func (x *MsgNeuronRegister) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronRegister.ProtoReflect.Descriptor instead.
 func (*MsgNeuronRegister) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MsgNeuronRegister) GetNetuid() uint32 {
@@ -1447,7 +1591,7 @@ type MsgNeuronServe struct {
 
 func (x *MsgNeuronServe) Reset() {
 	*x = MsgNeuronServe{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1603,7 @@ func (x *MsgNeuronServe) String() string {
 func (*MsgNeuronServe) ProtoMessage() {}
 
 func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[17]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1616,7 @@ func (x *MsgNeuronServe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgNeuronServe.ProtoReflect.Descriptor instead.
 func (*MsgNeuronServe) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MsgNeuronServe) GetNetuid() uint32 {
@@ -1515,7 +1659,7 @@ type MsgStakeAdd struct {
 
 func (x *MsgStakeAdd) Reset() {
 	*x = MsgStakeAdd{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1671,7 @@ func (x *MsgStakeAdd) String() string {
 func (*MsgStakeAdd) ProtoMessage() {}
 
 func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[18]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1684,7 @@ func (x *MsgStakeAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeAdd.ProtoReflect.Descriptor instead.
 func (*MsgStakeAdd) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MsgStakeAdd) GetHotkey() []byte {
@@ -1576,7 +1720,7 @@ type MsgStakeRemove struct {
 
 func (x *MsgStakeRemove) Reset() {
 	*x = MsgStakeRemove{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1732,7 @@ func (x *MsgStakeRemove) String() string {
 func (*MsgStakeRemove) ProtoMessage() {}
 
 func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[19]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1745,7 @@ func (x *MsgStakeRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgStakeRemove.ProtoReflect.Descriptor instead.
 func (*MsgStakeRemove) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MsgStakeRemove) GetHotkey() []byte {
@@ -1636,7 +1780,7 @@ type MsgSetTake struct {
 
 func (x *MsgSetTake) Reset() {
 	*x = MsgSetTake{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1792,7 @@ func (x *MsgSetTake) String() string {
 func (*MsgSetTake) ProtoMessage() {}
 
 func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[20]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1805,7 @@ func (x *MsgSetTake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgSetTake.ProtoReflect.Descriptor instead.
 func (*MsgSetTake) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MsgSetTake) GetHotkey() []byte {
@@ -1689,7 +1833,7 @@ type MsgWeightsCommit struct {
 
 func (x *MsgWeightsCommit) Reset() {
 	*x = MsgWeightsCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1845,7 @@ func (x *MsgWeightsCommit) String() string {
 func (*MsgWeightsCommit) ProtoMessage() {}
 
 func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[21]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1858,7 @@ func (x *MsgWeightsCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsCommit.ProtoReflect.Descriptor instead.
 func (*MsgWeightsCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MsgWeightsCommit) GetNetuid() uint32 {
@@ -1744,7 +1888,7 @@ type MsgWeightsReveal struct {
 
 func (x *MsgWeightsReveal) Reset() {
 	*x = MsgWeightsReveal{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1900,7 @@ func (x *MsgWeightsReveal) String() string {
 func (*MsgWeightsReveal) ProtoMessage() {}
 
 func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[22]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1913,7 @@ func (x *MsgWeightsReveal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsReveal.ProtoReflect.Descriptor instead.
 func (*MsgWeightsReveal) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MsgWeightsReveal) GetNetuid() uint32 {
@@ -1820,7 +1964,7 @@ type MsgWeightsSet struct {
 
 func (x *MsgWeightsSet) Reset() {
 	*x = MsgWeightsSet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +1976,7 @@ func (x *MsgWeightsSet) String() string {
 func (*MsgWeightsSet) ProtoMessage() {}
 
 func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[23]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +1989,7 @@ func (x *MsgWeightsSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgWeightsSet.ProtoReflect.Descriptor instead.
 func (*MsgWeightsSet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MsgWeightsSet) GetNetuid() uint32 {
@@ -1900,13 +2044,16 @@ type SubnetParams struct {
 	ServingRateLimit   uint64                 `protobuf:"varint,18,opt,name=serving_rate_limit,json=servingRateLimit,proto3" json:"serving_rate_limit,omitempty"`
 	ModelId            string                 `protobuf:"bytes,19,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`             // pinned model: sha256 hex of the GGUF file
 	PricePer_1K        uint64                 `protobuf:"varint,20,opt,name=price_per_1k,json=pricePer1k,proto3" json:"price_per_1k,omitempty"` // base units per 1,000 tokens
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// royalty_on_emission makes the subnet's emission pay the pinned model's
+	// royalty too, not only its settled channel revenue (default off).
+	RoyaltyOnEmission bool `protobuf:"varint,21,opt,name=royalty_on_emission,json=royaltyOnEmission,proto3" json:"royalty_on_emission,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SubnetParams) Reset() {
 	*x = SubnetParams{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2065,7 @@ func (x *SubnetParams) String() string {
 func (*SubnetParams) ProtoMessage() {}
 
 func (x *SubnetParams) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[24]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2078,7 @@ func (x *SubnetParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetParams.ProtoReflect.Descriptor instead.
 func (*SubnetParams) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubnetParams) GetTempo() uint64 {
@@ -2074,6 +2221,13 @@ func (x *SubnetParams) GetPricePer_1K() uint64 {
 	return 0
 }
 
+func (x *SubnetParams) GetRoyaltyOnEmission() bool {
+	if x != nil {
+		return x.RoyaltyOnEmission
+	}
+	return false
+}
+
 // Subnet is the state record of a subnet.
 type Subnet struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -2099,7 +2253,7 @@ type Subnet struct {
 
 func (x *Subnet) Reset() {
 	*x = Subnet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2265,7 @@ func (x *Subnet) String() string {
 func (*Subnet) ProtoMessage() {}
 
 func (x *Subnet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[25]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2278,7 @@ func (x *Subnet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subnet.ProtoReflect.Descriptor instead.
 func (*Subnet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Subnet) GetNetuid() uint32 {
@@ -2253,7 +2407,7 @@ type SubnetRegistry struct {
 
 func (x *SubnetRegistry) Reset() {
 	*x = SubnetRegistry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2419,7 @@ func (x *SubnetRegistry) String() string {
 func (*SubnetRegistry) ProtoMessage() {}
 
 func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[26]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2432,7 @@ func (x *SubnetRegistry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetRegistry.ProtoReflect.Descriptor instead.
 func (*SubnetRegistry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubnetRegistry) GetCount() uint32 {
@@ -2325,7 +2479,7 @@ type SubnetList struct {
 
 func (x *SubnetList) Reset() {
 	*x = SubnetList{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2491,7 @@ func (x *SubnetList) String() string {
 func (*SubnetList) ProtoMessage() {}
 
 func (x *SubnetList) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[27]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2504,7 @@ func (x *SubnetList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubnetList.ProtoReflect.Descriptor instead.
 func (*SubnetList) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubnetList) GetSubnets() []*Subnet {
@@ -2373,7 +2527,7 @@ type Metagraph struct {
 
 func (x *Metagraph) Reset() {
 	*x = Metagraph{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2385,7 +2539,7 @@ func (x *Metagraph) String() string {
 func (*Metagraph) ProtoMessage() {}
 
 func (x *Metagraph) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[28]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2398,7 +2552,7 @@ func (x *Metagraph) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metagraph.ProtoReflect.Descriptor instead.
 func (*Metagraph) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Metagraph) GetSubnet() *Subnet {
@@ -2454,7 +2608,7 @@ type Neuron struct {
 
 func (x *Neuron) Reset() {
 	*x = Neuron{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2620,7 @@ func (x *Neuron) String() string {
 func (*Neuron) ProtoMessage() {}
 
 func (x *Neuron) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[29]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2633,7 @@ func (x *Neuron) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neuron.ProtoReflect.Descriptor instead.
 func (*Neuron) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Neuron) GetHotkey() []byte {
@@ -2604,7 +2758,7 @@ type WeightRow struct {
 
 func (x *WeightRow) Reset() {
 	*x = WeightRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +2770,7 @@ func (x *WeightRow) String() string {
 func (*WeightRow) ProtoMessage() {}
 
 func (x *WeightRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[30]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +2783,7 @@ func (x *WeightRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightRow.ProtoReflect.Descriptor instead.
 func (*WeightRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{30}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WeightRow) GetUids() []uint32 {
@@ -2656,7 +2810,7 @@ type BondRow struct {
 
 func (x *BondRow) Reset() {
 	*x = BondRow{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2822,7 @@ func (x *BondRow) String() string {
 func (*BondRow) ProtoMessage() {}
 
 func (x *BondRow) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[31]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2835,7 @@ func (x *BondRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BondRow.ProtoReflect.Descriptor instead.
 func (*BondRow) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{31}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BondRow) GetUids() []uint32 {
@@ -2708,7 +2862,7 @@ type WeightCommit struct {
 
 func (x *WeightCommit) Reset() {
 	*x = WeightCommit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2874,7 @@ func (x *WeightCommit) String() string {
 func (*WeightCommit) ProtoMessage() {}
 
 func (x *WeightCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[32]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2887,7 @@ func (x *WeightCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WeightCommit.ProtoReflect.Descriptor instead.
 func (*WeightCommit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{32}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WeightCommit) GetHash() []byte {
@@ -2761,7 +2915,7 @@ type StakePool struct {
 
 func (x *StakePool) Reset() {
 	*x = StakePool{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +2927,7 @@ func (x *StakePool) String() string {
 func (*StakePool) ProtoMessage() {}
 
 func (x *StakePool) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[33]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2940,7 @@ func (x *StakePool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StakePool.ProtoReflect.Descriptor instead.
 func (*StakePool) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{33}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StakePool) GetStake() uint64 {
@@ -2815,7 +2969,7 @@ type Hotkey struct {
 
 func (x *Hotkey) Reset() {
 	*x = Hotkey{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2827,7 +2981,7 @@ func (x *Hotkey) String() string {
 func (*Hotkey) ProtoMessage() {}
 
 func (x *Hotkey) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[34]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2840,7 +2994,7 @@ func (x *Hotkey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hotkey.ProtoReflect.Descriptor instead.
 func (*Hotkey) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{34}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Hotkey) GetOwner() []byte {
@@ -2875,7 +3029,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3041,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[35]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3054,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{35}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Account) GetBalance() uint64 {
@@ -2944,13 +3098,16 @@ type Params struct {
 	DowntimeJailBlocks uint64 `protobuf:"varint,21,opt,name=downtime_jail_blocks,json=downtimeJailBlocks,proto3" json:"downtime_jail_blocks,omitempty"` // blocks a downtime jailing lasts
 	DowntimeSlashBps   uint32 `protobuf:"varint,22,opt,name=downtime_slash_bps,json=downtimeSlashBps,proto3" json:"downtime_slash_bps,omitempty"`
 	DoubleSignSlashBps uint32 `protobuf:"varint,23,opt,name=double_sign_slash_bps,json=doubleSignSlashBps,proto3" json:"double_sign_slash_bps,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Blocks over which a model's or dataset's royalty is released to its
+	// holders after it is credited (0: 1), so earnings follow time held.
+	RoyaltyStreamBlocks uint64 `protobuf:"varint,24,opt,name=royalty_stream_blocks,json=royaltyStreamBlocks,proto3" json:"royalty_stream_blocks,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Params) Reset() {
 	*x = Params{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[36]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3119,7 @@ func (x *Params) String() string {
 func (*Params) ProtoMessage() {}
 
 func (x *Params) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[36]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3132,7 @@ func (x *Params) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Params.ProtoReflect.Descriptor instead.
 func (*Params) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{36}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Params) GetFeeTransfer() uint64 {
@@ -3139,6 +3296,13 @@ func (x *Params) GetDoubleSignSlashBps() uint32 {
 	return 0
 }
 
+func (x *Params) GetRoyaltyStreamBlocks() uint64 {
+	if x != nil {
+		return x.RoyaltyStreamBlocks
+	}
+	return 0
+}
+
 // Supply tracks where every base unit came from and went.
 type Supply struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -3155,13 +3319,15 @@ type Supply struct {
 	Bonded            uint64                 `protobuf:"varint,11,opt,name=bonded,proto3" json:"bonded,omitempty"`                                       // bonded by chain validators
 	Unbonding         uint64                 `protobuf:"varint,12,opt,name=unbonding,proto3" json:"unbonding,omitempty"`                                 // unbonded by chain validators, awaiting payout
 	Slashed           uint64                 `protobuf:"varint,13,opt,name=slashed,proto3" json:"slashed,omitempty"`                                     // burned by slashing (included in burned)
+	RoyaltyHeld       uint64                 `protobuf:"varint,14,opt,name=royalty_held,json=royaltyHeld,proto3" json:"royalty_held,omitempty"`          // in model and dataset royalty pools, not yet claimed
+	OfferingEscrow    uint64                 `protobuf:"varint,15,opt,name=offering_escrow,json=offeringEscrow,proto3" json:"offering_escrow,omitempty"` // paid into open model offerings, awaiting their close
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Supply) Reset() {
 	*x = Supply{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[37]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3339,7 @@ func (x *Supply) String() string {
 func (*Supply) ProtoMessage() {}
 
 func (x *Supply) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[37]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3352,7 @@ func (x *Supply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Supply.ProtoReflect.Descriptor instead.
 func (*Supply) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{37}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Supply) GetGenesis() uint64 {
@@ -3280,6 +3446,20 @@ func (x *Supply) GetSlashed() uint64 {
 	return 0
 }
 
+func (x *Supply) GetRoyaltyHeld() uint64 {
+	if x != nil {
+		return x.RoyaltyHeld
+	}
+	return 0
+}
+
+func (x *Supply) GetOfferingEscrow() uint64 {
+	if x != nil {
+		return x.OfferingEscrow
+	}
+	return 0
+}
+
 // MsgChainValidatorCreate makes the signer (the operator) a chain validator
 // with consensus_pub_key (ed25519, 32 bytes), bonding bond from its balance.
 // consensus_proof is the consensus key's ed25519 signature over
@@ -3297,7 +3477,7 @@ type MsgChainValidatorCreate struct {
 
 func (x *MsgChainValidatorCreate) Reset() {
 	*x = MsgChainValidatorCreate{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[38]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3309,7 +3489,7 @@ func (x *MsgChainValidatorCreate) String() string {
 func (*MsgChainValidatorCreate) ProtoMessage() {}
 
 func (x *MsgChainValidatorCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[38]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3322,7 +3502,7 @@ func (x *MsgChainValidatorCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChainValidatorCreate.ProtoReflect.Descriptor instead.
 func (*MsgChainValidatorCreate) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{38}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MsgChainValidatorCreate) GetConsensusPubKey() []byte {
@@ -3363,7 +3543,7 @@ type MsgChainValidatorBond struct {
 
 func (x *MsgChainValidatorBond) Reset() {
 	*x = MsgChainValidatorBond{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[39]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3555,7 @@ func (x *MsgChainValidatorBond) String() string {
 func (*MsgChainValidatorBond) ProtoMessage() {}
 
 func (x *MsgChainValidatorBond) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[39]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3568,7 @@ func (x *MsgChainValidatorBond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChainValidatorBond.ProtoReflect.Descriptor instead.
 func (*MsgChainValidatorBond) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{39}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MsgChainValidatorBond) GetAmount() uint64 {
@@ -3409,7 +3589,7 @@ type MsgChainValidatorUnbond struct {
 
 func (x *MsgChainValidatorUnbond) Reset() {
 	*x = MsgChainValidatorUnbond{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[40]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3421,7 +3601,7 @@ func (x *MsgChainValidatorUnbond) String() string {
 func (*MsgChainValidatorUnbond) ProtoMessage() {}
 
 func (x *MsgChainValidatorUnbond) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[40]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3434,7 +3614,7 @@ func (x *MsgChainValidatorUnbond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChainValidatorUnbond.ProtoReflect.Descriptor instead.
 func (*MsgChainValidatorUnbond) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{40}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MsgChainValidatorUnbond) GetAmount() uint64 {
@@ -3454,7 +3634,7 @@ type MsgChainValidatorEdit struct {
 
 func (x *MsgChainValidatorEdit) Reset() {
 	*x = MsgChainValidatorEdit{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[41]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3466,7 +3646,7 @@ func (x *MsgChainValidatorEdit) String() string {
 func (*MsgChainValidatorEdit) ProtoMessage() {}
 
 func (x *MsgChainValidatorEdit) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[41]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3479,7 +3659,7 @@ func (x *MsgChainValidatorEdit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChainValidatorEdit.ProtoReflect.Descriptor instead.
 func (*MsgChainValidatorEdit) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{41}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MsgChainValidatorEdit) GetMoniker() string {
@@ -3499,7 +3679,7 @@ type MsgChainValidatorUnjail struct {
 
 func (x *MsgChainValidatorUnjail) Reset() {
 	*x = MsgChainValidatorUnjail{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[42]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3691,7 @@ func (x *MsgChainValidatorUnjail) String() string {
 func (*MsgChainValidatorUnjail) ProtoMessage() {}
 
 func (x *MsgChainValidatorUnjail) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[42]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3704,7 @@ func (x *MsgChainValidatorUnjail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsgChainValidatorUnjail.ProtoReflect.Descriptor instead.
 func (*MsgChainValidatorUnjail) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{42}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{42}
 }
 
 // UnbondingEntry is an amount leaving a chain validator's bond.
@@ -3538,7 +3718,7 @@ type UnbondingEntry struct {
 
 func (x *UnbondingEntry) Reset() {
 	*x = UnbondingEntry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[43]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3550,7 +3730,7 @@ func (x *UnbondingEntry) String() string {
 func (*UnbondingEntry) ProtoMessage() {}
 
 func (x *UnbondingEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[43]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3563,7 +3743,7 @@ func (x *UnbondingEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbondingEntry.ProtoReflect.Descriptor instead.
 func (*UnbondingEntry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{43}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UnbondingEntry) GetAmount() uint64 {
@@ -3603,7 +3783,7 @@ type ChainValidator struct {
 
 func (x *ChainValidator) Reset() {
 	*x = ChainValidator{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[44]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3795,7 @@ func (x *ChainValidator) String() string {
 func (*ChainValidator) ProtoMessage() {}
 
 func (x *ChainValidator) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[44]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +3808,7 @@ func (x *ChainValidator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainValidator.ProtoReflect.Descriptor instead.
 func (*ChainValidator) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{44}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ChainValidator) GetOperator() []byte {
@@ -3740,7 +3920,7 @@ type ChainValidatorList struct {
 
 func (x *ChainValidatorList) Reset() {
 	*x = ChainValidatorList{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[45]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3932,7 @@ func (x *ChainValidatorList) String() string {
 func (*ChainValidatorList) ProtoMessage() {}
 
 func (x *ChainValidatorList) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[45]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3945,7 @@ func (x *ChainValidatorList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainValidatorList.ProtoReflect.Descriptor instead.
 func (*ChainValidatorList) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{45}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ChainValidatorList) GetValidators() []*ChainValidator {
@@ -3792,7 +3972,7 @@ type ChainValidatorRegistry struct {
 
 func (x *ChainValidatorRegistry) Reset() {
 	*x = ChainValidatorRegistry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[46]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +3984,7 @@ func (x *ChainValidatorRegistry) String() string {
 func (*ChainValidatorRegistry) ProtoMessage() {}
 
 func (x *ChainValidatorRegistry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[46]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +3997,7 @@ func (x *ChainValidatorRegistry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainValidatorRegistry.ProtoReflect.Descriptor instead.
 func (*ChainValidatorRegistry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{46}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ChainValidatorRegistry) GetOperators() [][]byte {
@@ -3839,7 +4019,7 @@ type ValidatorSetEntry struct {
 
 func (x *ValidatorSetEntry) Reset() {
 	*x = ValidatorSetEntry{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[47]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +4031,7 @@ func (x *ValidatorSetEntry) String() string {
 func (*ValidatorSetEntry) ProtoMessage() {}
 
 func (x *ValidatorSetEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[47]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +4044,7 @@ func (x *ValidatorSetEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorSetEntry.ProtoReflect.Descriptor instead.
 func (*ValidatorSetEntry) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{47}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ValidatorSetEntry) GetConsensusPubKey() []byte {
@@ -3898,7 +4078,7 @@ type ValidatorSet struct {
 
 func (x *ValidatorSet) Reset() {
 	*x = ValidatorSet{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[48]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3910,7 +4090,7 @@ func (x *ValidatorSet) String() string {
 func (*ValidatorSet) ProtoMessage() {}
 
 func (x *ValidatorSet) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[48]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3923,7 +4103,7 @@ func (x *ValidatorSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorSet.ProtoReflect.Descriptor instead.
 func (*ValidatorSet) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{48}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ValidatorSet) GetEntries() []*ValidatorSetEntry {
@@ -3943,7 +4123,7 @@ type OperatorList struct {
 
 func (x *OperatorList) Reset() {
 	*x = OperatorList{}
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[49]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3955,7 +4135,7 @@ func (x *OperatorList) String() string {
 func (*OperatorList) ProtoMessage() {}
 
 func (x *OperatorList) ProtoReflect() protoreflect.Message {
-	mi := &file_agora_tx_v1_tx_proto_msgTypes[49]
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3968,7 +4148,7 @@ func (x *OperatorList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorList.ProtoReflect.Descriptor instead.
 func (*OperatorList) Descriptor() ([]byte, []int) {
-	return file_agora_tx_v1_tx_proto_rawDescGZIP(), []int{49}
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *OperatorList) GetOperators() [][]byte {
@@ -3978,11 +4158,1672 @@ func (x *OperatorList) GetOperators() [][]byte {
 	return nil
 }
 
-var File_agora_tx_v1_tx_proto protoreflect.FileDescriptor
+// MsgModelRegister registers a model by content id and issues its whole
+// share supply to the signer, who becomes the model's owner. royalty_bps of
+// the revenue of every subnet pinning it goes to its shareholders, and
+// data_bps of that royalty to the datasets it cites, by citation weight.
+// The royalty terms are fixed at registration: buyers of shares and
+// subnets pinning the model rely on them.
+type MsgModelRegister struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"` // sha256 hex of the GGUF file
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	License       string                 `protobuf:"bytes,3,opt,name=license,proto3" json:"license,omitempty"`
+	Urls          []string               `protobuf:"bytes,4,rep,name=urls,proto3" json:"urls,omitempty"` // where the weights can be fetched
+	RoyaltyBps    uint32                 `protobuf:"varint,5,opt,name=royalty_bps,json=royaltyBps,proto3" json:"royalty_bps,omitempty"`
+	Shares        uint64                 `protobuf:"varint,6,opt,name=shares,proto3" json:"shares,omitempty"` // total share supply
+	DataBps       uint32                 `protobuf:"varint,7,opt,name=data_bps,json=dataBps,proto3" json:"data_bps,omitempty"`
+	Citations     []*Citation            `protobuf:"bytes,8,rep,name=citations,proto3" json:"citations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
 
-const file_agora_tx_v1_tx_proto_rawDesc = "" +
+func (x *MsgModelRegister) Reset() {
+	*x = MsgModelRegister{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelRegister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelRegister) ProtoMessage() {}
+
+func (x *MsgModelRegister) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelRegister.ProtoReflect.Descriptor instead.
+func (*MsgModelRegister) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *MsgModelRegister) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *MsgModelRegister) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MsgModelRegister) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *MsgModelRegister) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *MsgModelRegister) GetRoyaltyBps() uint32 {
+	if x != nil {
+		return x.RoyaltyBps
+	}
+	return 0
+}
+
+func (x *MsgModelRegister) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *MsgModelRegister) GetDataBps() uint32 {
+	if x != nil {
+		return x.DataBps
+	}
+	return 0
+}
+
+func (x *MsgModelRegister) GetCitations() []*Citation {
+	if x != nil {
+		return x.Citations
+	}
+	return nil
+}
+
+// Citation names a dataset a model was trained on and its weight among the
+// model's citations.
+type Citation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dataset       []byte                 `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"` // the dataset's Merkle root, 32 bytes
+	Weight        uint64                 `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Citation) Reset() {
+	*x = Citation{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Citation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Citation) ProtoMessage() {}
+
+func (x *Citation) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Citation.ProtoReflect.Descriptor instead.
+func (*Citation) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *Citation) GetDataset() []byte {
+	if x != nil {
+		return x.Dataset
+	}
+	return nil
+}
+
+func (x *Citation) GetWeight() uint64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// MsgModelUpdate replaces a model's metadata (owner only): not its id,
+// royalty, shares or citations.
+type MsgModelUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	License       string                 `protobuf:"bytes,3,opt,name=license,proto3" json:"license,omitempty"`
+	Urls          []string               `protobuf:"bytes,4,rep,name=urls,proto3" json:"urls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgModelUpdate) Reset() {
+	*x = MsgModelUpdate{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelUpdate) ProtoMessage() {}
+
+func (x *MsgModelUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelUpdate.ProtoReflect.Descriptor instead.
+func (*MsgModelUpdate) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *MsgModelUpdate) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *MsgModelUpdate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MsgModelUpdate) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *MsgModelUpdate) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+// MsgModelSharesTransfer moves shares of a model from the signer to `to`.
+// Both holdings are settled first, so earnings up to this block stay with
+// the sender.
+type MsgModelSharesTransfer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	To            []byte                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Shares        uint64                 `protobuf:"varint,3,opt,name=shares,proto3" json:"shares,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgModelSharesTransfer) Reset() {
+	*x = MsgModelSharesTransfer{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelSharesTransfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelSharesTransfer) ProtoMessage() {}
+
+func (x *MsgModelSharesTransfer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelSharesTransfer.ProtoReflect.Descriptor instead.
+func (*MsgModelSharesTransfer) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *MsgModelSharesTransfer) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *MsgModelSharesTransfer) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *MsgModelSharesTransfer) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+// MsgModelClaim pays the signer its settled royalty from a model.
+type MsgModelClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgModelClaim) Reset() {
+	*x = MsgModelClaim{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelClaim) ProtoMessage() {}
+
+func (x *MsgModelClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelClaim.ProtoReflect.Descriptor instead.
+func (*MsgModelClaim) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *MsgModelClaim) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+// MsgModelOffer opens an initial model offering (owner only): `shares` of
+// the owner's shares for sale until end_height. The k-th share sold (from
+// 0) costs price + k × price_step. Payments are escrowed; the offering
+// closes when it sells out or at end_height. At close, if at least
+// min_shares sold, buyers receive their shares and the owner the proceeds;
+// otherwise every buyer is refunded exactly what they paid. Unsold shares
+// stay the owner's either way.
+type MsgModelOffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Shares        uint64                 `protobuf:"varint,2,opt,name=shares,proto3" json:"shares,omitempty"`
+	Price         uint64                 `protobuf:"varint,3,opt,name=price,proto3" json:"price,omitempty"`                          // base units per share
+	PriceStep     uint64                 `protobuf:"varint,4,opt,name=price_step,json=priceStep,proto3" json:"price_step,omitempty"` // added per share sold
+	MinShares     uint64                 `protobuf:"varint,5,opt,name=min_shares,json=minShares,proto3" json:"min_shares,omitempty"` // 0: no minimum
+	EndHeight     uint64                 `protobuf:"varint,6,opt,name=end_height,json=endHeight,proto3" json:"end_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgModelOffer) Reset() {
+	*x = MsgModelOffer{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelOffer) ProtoMessage() {}
+
+func (x *MsgModelOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelOffer.ProtoReflect.Descriptor instead.
+func (*MsgModelOffer) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *MsgModelOffer) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *MsgModelOffer) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *MsgModelOffer) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *MsgModelOffer) GetPriceStep() uint64 {
+	if x != nil {
+		return x.PriceStep
+	}
+	return 0
+}
+
+func (x *MsgModelOffer) GetMinShares() uint64 {
+	if x != nil {
+		return x.MinShares
+	}
+	return 0
+}
+
+func (x *MsgModelOffer) GetEndHeight() uint64 {
+	if x != nil {
+		return x.EndHeight
+	}
+	return 0
+}
+
+// MsgModelBuy buys shares in a model's open offering, paying at most max_cost.
+type MsgModelBuy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Shares        uint64                 `protobuf:"varint,2,opt,name=shares,proto3" json:"shares,omitempty"`
+	MaxCost       uint64                 `protobuf:"varint,3,opt,name=max_cost,json=maxCost,proto3" json:"max_cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgModelBuy) Reset() {
+	*x = MsgModelBuy{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgModelBuy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgModelBuy) ProtoMessage() {}
+
+func (x *MsgModelBuy) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgModelBuy.ProtoReflect.Descriptor instead.
+func (*MsgModelBuy) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *MsgModelBuy) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *MsgModelBuy) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *MsgModelBuy) GetMaxCost() uint64 {
+	if x != nil {
+		return x.MaxCost
+	}
+	return 0
+}
+
+// MsgDataRegister registers a dataset by the Merkle root of its manifest
+// (see package dataset), its total size and file count, and any
+// contributors credited outright with their weights. More contributors join
+// with MsgDataContribute.
+type MsgDataRegister struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          []byte                 `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"` // 32 bytes
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	License       string                 `protobuf:"bytes,3,opt,name=license,proto3" json:"license,omitempty"`
+	Urls          []string               `protobuf:"bytes,4,rep,name=urls,proto3" json:"urls,omitempty"`
+	Size          uint64                 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`   // bytes
+	Files         uint64                 `protobuf:"varint,6,opt,name=files,proto3" json:"files,omitempty"` // leaves in the Merkle tree
+	Contributors  []*Contributor         `protobuf:"bytes,7,rep,name=contributors,proto3" json:"contributors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgDataRegister) Reset() {
+	*x = MsgDataRegister{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgDataRegister) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgDataRegister) ProtoMessage() {}
+
+func (x *MsgDataRegister) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgDataRegister.ProtoReflect.Descriptor instead.
+func (*MsgDataRegister) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *MsgDataRegister) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *MsgDataRegister) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MsgDataRegister) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *MsgDataRegister) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *MsgDataRegister) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *MsgDataRegister) GetFiles() uint64 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+func (x *MsgDataRegister) GetContributors() []*Contributor {
+	if x != nil {
+		return x.Contributors
+	}
+	return nil
+}
+
+// Contributor is a dataset contributor and its weight.
+type Contributor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       []byte                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Weight        uint64                 `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contributor) Reset() {
+	*x = Contributor{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contributor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contributor) ProtoMessage() {}
+
+func (x *Contributor) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contributor.ProtoReflect.Descriptor instead.
+func (*Contributor) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *Contributor) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *Contributor) GetWeight() uint64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// DataLeaf is one contribution in a dataset manifest: a file, its size, who
+// contributed it and with what weight.
+type DataLeaf struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileSha256    []byte                 `protobuf:"bytes,1,opt,name=file_sha256,json=fileSha256,proto3" json:"file_sha256,omitempty"` // 32 bytes
+	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Contributor   []byte                 `protobuf:"bytes,3,opt,name=contributor,proto3" json:"contributor,omitempty"` // 20-byte address
+	Weight        uint64                 `protobuf:"varint,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataLeaf) Reset() {
+	*x = DataLeaf{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataLeaf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataLeaf) ProtoMessage() {}
+
+func (x *DataLeaf) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataLeaf.ProtoReflect.Descriptor instead.
+func (*DataLeaf) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DataLeaf) GetFileSha256() []byte {
+	if x != nil {
+		return x.FileSha256
+	}
+	return nil
+}
+
+func (x *DataLeaf) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *DataLeaf) GetContributor() []byte {
+	if x != nil {
+		return x.Contributor
+	}
+	return nil
+}
+
+func (x *DataLeaf) GetWeight() uint64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+// MsgDataContribute credits a leaf's contributor with its weight, proved by
+// an inclusion proof against the dataset's root. Each leaf counts once.
+type MsgDataContribute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          []byte                 `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	Leaf          *DataLeaf              `protobuf:"bytes,2,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	Index         uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"` // the leaf's position in the manifest
+	Proof         [][]byte               `protobuf:"bytes,4,rep,name=proof,proto3" json:"proof,omitempty"`  // sibling hashes, leaf to root
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgDataContribute) Reset() {
+	*x = MsgDataContribute{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgDataContribute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgDataContribute) ProtoMessage() {}
+
+func (x *MsgDataContribute) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgDataContribute.ProtoReflect.Descriptor instead.
+func (*MsgDataContribute) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *MsgDataContribute) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *MsgDataContribute) GetLeaf() *DataLeaf {
+	if x != nil {
+		return x.Leaf
+	}
+	return nil
+}
+
+func (x *MsgDataContribute) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *MsgDataContribute) GetProof() [][]byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+// MsgDataClaim pays the signer its settled royalty from a dataset.
+type MsgDataClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          []byte                 `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgDataClaim) Reset() {
+	*x = MsgDataClaim{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgDataClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgDataClaim) ProtoMessage() {}
+
+func (x *MsgDataClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgDataClaim.ProtoReflect.Descriptor instead.
+func (*MsgDataClaim) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MsgDataClaim) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+// SharePool is the royalty accounting of a model or dataset. Royalty
+// credited to it streams into `index` over royalty_stream_blocks; a
+// holder's earnings are shares × (index − its index at last settlement),
+// so crediting costs the same whatever the number of holders.
+type SharePool struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shares        uint64                 `protobuf:"varint,1,opt,name=shares,proto3" json:"shares,omitempty"`                           // total shares (dataset: total contributor weight)
+	Index         []byte                 `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`                              // cumulative royalty per share, Q64.64, big-endian
+	Carry         uint64                 `protobuf:"varint,3,opt,name=carry,proto3" json:"carry,omitempty"`                             // remainder of the index steps, in 2^-64 units × shares
+	Held          uint64                 `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`                               // base units in the pool: streaming + unclaimed + dust
+	Streaming     uint64                 `protobuf:"varint,5,opt,name=streaming,proto3" json:"streaming,omitempty"`                     // credited but not yet released to the index
+	StreamFrom    uint64                 `protobuf:"varint,6,opt,name=stream_from,json=streamFrom,proto3" json:"stream_from,omitempty"` // height the stream was last advanced to
+	StreamEnd     uint64                 `protobuf:"varint,7,opt,name=stream_end,json=streamEnd,proto3" json:"stream_end,omitempty"`    // height the stream is fully released
+	Earned        uint64                 `protobuf:"varint,8,opt,name=earned,proto3" json:"earned,omitempty"`                           // royalty ever credited (statistic)
+	Claimed       uint64                 `protobuf:"varint,9,opt,name=claimed,proto3" json:"claimed,omitempty"`                         // royalty ever paid out
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SharePool) Reset() {
+	*x = SharePool{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharePool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharePool) ProtoMessage() {}
+
+func (x *SharePool) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharePool.ProtoReflect.Descriptor instead.
+func (*SharePool) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SharePool) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *SharePool) GetIndex() []byte {
+	if x != nil {
+		return x.Index
+	}
+	return nil
+}
+
+func (x *SharePool) GetCarry() uint64 {
+	if x != nil {
+		return x.Carry
+	}
+	return 0
+}
+
+func (x *SharePool) GetHeld() uint64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *SharePool) GetStreaming() uint64 {
+	if x != nil {
+		return x.Streaming
+	}
+	return 0
+}
+
+func (x *SharePool) GetStreamFrom() uint64 {
+	if x != nil {
+		return x.StreamFrom
+	}
+	return 0
+}
+
+func (x *SharePool) GetStreamEnd() uint64 {
+	if x != nil {
+		return x.StreamEnd
+	}
+	return 0
+}
+
+func (x *SharePool) GetEarned() uint64 {
+	if x != nil {
+		return x.Earned
+	}
+	return 0
+}
+
+func (x *SharePool) GetClaimed() uint64 {
+	if x != nil {
+		return x.Claimed
+	}
+	return 0
+}
+
+// ShareHolding is one holder's position in a SharePool.
+type ShareHolding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shares        uint64                 `protobuf:"varint,1,opt,name=shares,proto3" json:"shares,omitempty"`
+	Index         []byte                 `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`    // the pool's index when last settled
+	Owed          uint64                 `protobuf:"varint,3,opt,name=owed,proto3" json:"owed,omitempty"`     // settled, not yet claimed
+	Locked        uint64                 `protobuf:"varint,4,opt,name=locked,proto3" json:"locked,omitempty"` // on offer in an open offering
+	Claimed       uint64                 `protobuf:"varint,5,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShareHolding) Reset() {
+	*x = ShareHolding{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShareHolding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShareHolding) ProtoMessage() {}
+
+func (x *ShareHolding) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShareHolding.ProtoReflect.Descriptor instead.
+func (*ShareHolding) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ShareHolding) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *ShareHolding) GetIndex() []byte {
+	if x != nil {
+		return x.Index
+	}
+	return nil
+}
+
+func (x *ShareHolding) GetOwed() uint64 {
+	if x != nil {
+		return x.Owed
+	}
+	return 0
+}
+
+func (x *ShareHolding) GetLocked() uint64 {
+	if x != nil {
+		return x.Locked
+	}
+	return 0
+}
+
+func (x *ShareHolding) GetClaimed() uint64 {
+	if x != nil {
+		return x.Claimed
+	}
+	return 0
+}
+
+// Model is the state record of a registered model.
+type Model struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Owner         []byte                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	License       string                 `protobuf:"bytes,4,opt,name=license,proto3" json:"license,omitempty"`
+	Urls          []string               `protobuf:"bytes,5,rep,name=urls,proto3" json:"urls,omitempty"`
+	RoyaltyBps    uint32                 `protobuf:"varint,6,opt,name=royalty_bps,json=royaltyBps,proto3" json:"royalty_bps,omitempty"`
+	DataBps       uint32                 `protobuf:"varint,7,opt,name=data_bps,json=dataBps,proto3" json:"data_bps,omitempty"`
+	Citations     []*Citation            `protobuf:"bytes,8,rep,name=citations,proto3" json:"citations,omitempty"`
+	RegisteredAt  uint64                 `protobuf:"varint,9,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	Seq           uint64                 `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"` // registration order, from 1
+	Pool          *SharePool             `protobuf:"bytes,11,opt,name=pool,proto3" json:"pool,omitempty"`
+	DataPaid      uint64                 `protobuf:"varint,12,opt,name=data_paid,json=dataPaid,proto3" json:"data_paid,omitempty"` // royalty passed on to cited datasets (statistic)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Model) Reset() {
+	*x = Model{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Model) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Model) ProtoMessage() {}
+
+func (x *Model) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Model.ProtoReflect.Descriptor instead.
+func (*Model) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *Model) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Model) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Model) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Model) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *Model) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *Model) GetRoyaltyBps() uint32 {
+	if x != nil {
+		return x.RoyaltyBps
+	}
+	return 0
+}
+
+func (x *Model) GetDataBps() uint32 {
+	if x != nil {
+		return x.DataBps
+	}
+	return 0
+}
+
+func (x *Model) GetCitations() []*Citation {
+	if x != nil {
+		return x.Citations
+	}
+	return nil
+}
+
+func (x *Model) GetRegisteredAt() uint64 {
+	if x != nil {
+		return x.RegisteredAt
+	}
+	return 0
+}
+
+func (x *Model) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Model) GetPool() *SharePool {
+	if x != nil {
+		return x.Pool
+	}
+	return nil
+}
+
+func (x *Model) GetDataPaid() uint64 {
+	if x != nil {
+		return x.DataPaid
+	}
+	return 0
+}
+
+// Dataset is the state record of a registered dataset.
+type Dataset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          []byte                 `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	Owner         []byte                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	License       string                 `protobuf:"bytes,4,opt,name=license,proto3" json:"license,omitempty"`
+	Urls          []string               `protobuf:"bytes,5,rep,name=urls,proto3" json:"urls,omitempty"`
+	Size          uint64                 `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	Files         uint64                 `protobuf:"varint,7,opt,name=files,proto3" json:"files,omitempty"`
+	RegisteredAt  uint64                 `protobuf:"varint,8,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	Seq           uint64                 `protobuf:"varint,9,opt,name=seq,proto3" json:"seq,omitempty"`
+	Pool          *SharePool             `protobuf:"bytes,10,opt,name=pool,proto3" json:"pool,omitempty"`
+	Contributors  uint64                 `protobuf:"varint,11,opt,name=contributors,proto3" json:"contributors,omitempty"` // distinct contributors credited
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Dataset) Reset() {
+	*x = Dataset{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dataset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dataset) ProtoMessage() {}
+
+func (x *Dataset) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
+func (*Dataset) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *Dataset) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *Dataset) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Dataset) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Dataset) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *Dataset) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *Dataset) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Dataset) GetFiles() uint64 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+func (x *Dataset) GetRegisteredAt() uint64 {
+	if x != nil {
+		return x.RegisteredAt
+	}
+	return 0
+}
+
+func (x *Dataset) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Dataset) GetPool() *SharePool {
+	if x != nil {
+		return x.Pool
+	}
+	return nil
+}
+
+func (x *Dataset) GetContributors() uint64 {
+	if x != nil {
+		return x.Contributors
+	}
+	return 0
+}
+
+// Purchase is one buyer's escrowed purchase in an offering.
+type Purchase struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Buyer         []byte                 `protobuf:"bytes,1,opt,name=buyer,proto3" json:"buyer,omitempty"`
+	Shares        uint64                 `protobuf:"varint,2,opt,name=shares,proto3" json:"shares,omitempty"`
+	Paid          uint64                 `protobuf:"varint,3,opt,name=paid,proto3" json:"paid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Purchase) Reset() {
+	*x = Purchase{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Purchase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Purchase) ProtoMessage() {}
+
+func (x *Purchase) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Purchase.ProtoReflect.Descriptor instead.
+func (*Purchase) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *Purchase) GetBuyer() []byte {
+	if x != nil {
+		return x.Buyer
+	}
+	return nil
+}
+
+func (x *Purchase) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *Purchase) GetPaid() uint64 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+// Offering is an open initial model offering.
+type Offering struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelId       string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	Seller        []byte                 `protobuf:"bytes,2,opt,name=seller,proto3" json:"seller,omitempty"`
+	Shares        uint64                 `protobuf:"varint,3,opt,name=shares,proto3" json:"shares,omitempty"`
+	Sold          uint64                 `protobuf:"varint,4,opt,name=sold,proto3" json:"sold,omitempty"`
+	Price         uint64                 `protobuf:"varint,5,opt,name=price,proto3" json:"price,omitempty"`
+	PriceStep     uint64                 `protobuf:"varint,6,opt,name=price_step,json=priceStep,proto3" json:"price_step,omitempty"`
+	MinShares     uint64                 `protobuf:"varint,7,opt,name=min_shares,json=minShares,proto3" json:"min_shares,omitempty"`
+	EndHeight     uint64                 `protobuf:"varint,8,opt,name=end_height,json=endHeight,proto3" json:"end_height,omitempty"`
+	Raised        uint64                 `protobuf:"varint,9,opt,name=raised,proto3" json:"raised,omitempty"` // escrowed payments
+	Purchases     []*Purchase            `protobuf:"bytes,10,rep,name=purchases,proto3" json:"purchases,omitempty"`
+	OpenedAt      uint64                 `protobuf:"varint,11,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Offering) Reset() {
+	*x = Offering{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Offering) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Offering) ProtoMessage() {}
+
+func (x *Offering) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Offering.ProtoReflect.Descriptor instead.
+func (*Offering) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *Offering) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *Offering) GetSeller() []byte {
+	if x != nil {
+		return x.Seller
+	}
+	return nil
+}
+
+func (x *Offering) GetShares() uint64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *Offering) GetSold() uint64 {
+	if x != nil {
+		return x.Sold
+	}
+	return 0
+}
+
+func (x *Offering) GetPrice() uint64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *Offering) GetPriceStep() uint64 {
+	if x != nil {
+		return x.PriceStep
+	}
+	return 0
+}
+
+func (x *Offering) GetMinShares() uint64 {
+	if x != nil {
+		return x.MinShares
+	}
+	return 0
+}
+
+func (x *Offering) GetEndHeight() uint64 {
+	if x != nil {
+		return x.EndHeight
+	}
+	return 0
+}
+
+func (x *Offering) GetRaised() uint64 {
+	if x != nil {
+		return x.Raised
+	}
+	return 0
+}
+
+func (x *Offering) GetPurchases() []*Purchase {
+	if x != nil {
+		return x.Purchases
+	}
+	return nil
+}
+
+func (x *Offering) GetOpenedAt() uint64 {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return 0
+}
+
+// RoyaltyRegistry counts registered models and datasets.
+type RoyaltyRegistry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Models        uint64                 `protobuf:"varint,1,opt,name=models,proto3" json:"models,omitempty"`
+	Datasets      uint64                 `protobuf:"varint,2,opt,name=datasets,proto3" json:"datasets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoyaltyRegistry) Reset() {
+	*x = RoyaltyRegistry{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoyaltyRegistry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoyaltyRegistry) ProtoMessage() {}
+
+func (x *RoyaltyRegistry) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoyaltyRegistry.ProtoReflect.Descriptor instead.
+func (*RoyaltyRegistry) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RoyaltyRegistry) GetModels() uint64 {
+	if x != nil {
+		return x.Models
+	}
+	return 0
+}
+
+func (x *RoyaltyRegistry) GetDatasets() uint64 {
+	if x != nil {
+		return x.Datasets
+	}
+	return 0
+}
+
+// ModelList answers /models: every model record, in registration order.
+type ModelList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Models        []*Model               `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	Height        int64                  `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelList) Reset() {
+	*x = ModelList{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelList) ProtoMessage() {}
+
+func (x *ModelList) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelList.ProtoReflect.Descriptor instead.
+func (*ModelList) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ModelList) GetModels() []*Model {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *ModelList) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// DatasetList answers /datasets.
+type DatasetList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Datasets      []*Dataset             `protobuf:"bytes,1,rep,name=datasets,proto3" json:"datasets,omitempty"`
+	Height        int64                  `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatasetList) Reset() {
+	*x = DatasetList{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatasetList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatasetList) ProtoMessage() {}
+
+func (x *DatasetList) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatasetList.ProtoReflect.Descriptor instead.
+func (*DatasetList) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *DatasetList) GetDatasets() []*Dataset {
+	if x != nil {
+		return x.Datasets
+	}
+	return nil
+}
+
+func (x *DatasetList) GetHeight() int64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// ModelIDList is the list of model ids whose offerings close at a height.
+type ModelIDList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelIDList) Reset() {
+	*x = ModelIDList{}
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelIDList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelIDList) ProtoMessage() {}
+
+func (x *ModelIDList) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_agora_tx_v1_tx_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelIDList.ProtoReflect.Descriptor instead.
+func (*ModelIDList) Descriptor() ([]byte, []int) {
+	return file_proto_agora_tx_v1_tx_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ModelIDList) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+var File_proto_agora_tx_v1_tx_proto protoreflect.FileDescriptor
+
+const file_proto_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\n" +
-	"\x14agora/tx/v1/tx.proto\x12\vagora.tx.v1\"6\n" +
+	"\x1aproto/agora/tx/v1/tx.proto\x12\vagora.tx.v1\"6\n" +
 	"\x02Tx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xab\x01\n" +
@@ -3992,7 +5833,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x05nonce\x18\x03 \x01(\x04R\x05nonce\x12\x10\n" +
 	"\x03fee\x18\x04 \x01(\x04R\x03fee\x12$\n" +
 	"\x04msgs\x18\x05 \x03(\v2\x10.agora.tx.v1.MsgR\x04msgs\x12\x12\n" +
-	"\x04memo\x18\x06 \x01(\tR\x04memo\"\x88\f\n" +
+	"\x04memo\x18\x06 \x01(\tR\x04memo\"\xf0\x10\n" +
 	"\x03Msg\x126\n" +
 	"\btransfer\x18\x01 \x01(\v2\x18.agora.tx.v1.MsgTransferH\x00R\btransfer\x12I\n" +
 	"\x0fsubnet_register\x18\x02 \x01(\v2\x1e.agora.tx.v1.MsgSubnetRegisterH\x00R\x0esubnetRegister\x12M\n" +
@@ -4016,7 +5857,19 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x14chain_validator_bond\x18\x12 \x01(\v2\".agora.tx.v1.MsgChainValidatorBondH\x00R\x12chainValidatorBond\x12\\\n" +
 	"\x16chain_validator_unbond\x18\x13 \x01(\v2$.agora.tx.v1.MsgChainValidatorUnbondH\x00R\x14chainValidatorUnbond\x12V\n" +
 	"\x14chain_validator_edit\x18\x14 \x01(\v2\".agora.tx.v1.MsgChainValidatorEditH\x00R\x12chainValidatorEdit\x12\\\n" +
-	"\x16chain_validator_unjail\x18\x15 \x01(\v2$.agora.tx.v1.MsgChainValidatorUnjailH\x00R\x14chainValidatorUnjailB\x05\n" +
+	"\x16chain_validator_unjail\x18\x15 \x01(\v2$.agora.tx.v1.MsgChainValidatorUnjailH\x00R\x14chainValidatorUnjail\x12F\n" +
+	"\x0emodel_register\x18\x16 \x01(\v2\x1d.agora.tx.v1.MsgModelRegisterH\x00R\rmodelRegister\x12@\n" +
+	"\fmodel_update\x18\x17 \x01(\v2\x1b.agora.tx.v1.MsgModelUpdateH\x00R\vmodelUpdate\x12Y\n" +
+	"\x15model_shares_transfer\x18\x18 \x01(\v2#.agora.tx.v1.MsgModelSharesTransferH\x00R\x13modelSharesTransfer\x12=\n" +
+	"\vmodel_claim\x18\x19 \x01(\v2\x1a.agora.tx.v1.MsgModelClaimH\x00R\n" +
+	"modelClaim\x12=\n" +
+	"\vmodel_offer\x18\x1a \x01(\v2\x1a.agora.tx.v1.MsgModelOfferH\x00R\n" +
+	"modelOffer\x127\n" +
+	"\tmodel_buy\x18\x1b \x01(\v2\x18.agora.tx.v1.MsgModelBuyH\x00R\bmodelBuy\x12C\n" +
+	"\rdata_register\x18\x1c \x01(\v2\x1c.agora.tx.v1.MsgDataRegisterH\x00R\fdataRegister\x12I\n" +
+	"\x0fdata_contribute\x18\x1d \x01(\v2\x1e.agora.tx.v1.MsgDataContributeH\x00R\x0edataContribute\x12:\n" +
+	"\n" +
+	"data_claim\x18\x1e \x01(\v2\x19.agora.tx.v1.MsgDataClaimH\x00R\tdataClaimB\x05\n" +
 	"\x03sum\"}\n" +
 	"\x0eMsgChannelOpen\x12\x14\n" +
 	"\x05payee\x18\x01 \x01(\fR\x05payee\x12\x16\n" +
@@ -4119,7 +5972,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\rR\x06values\x12\x1f\n" +
 	"\vversion_key\x18\x04 \x01(\x04R\n" +
-	"versionKey\"\xe3\x05\n" +
+	"versionKey\"\x93\x06\n" +
 	"\fSubnetParams\x12\x14\n" +
 	"\x05tempo\x18\x01 \x01(\x04R\x05tempo\x12\x19\n" +
 	"\bmax_uids\x18\x02 \x01(\rR\amaxUids\x12%\n" +
@@ -4142,7 +5995,8 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x12serving_rate_limit\x18\x12 \x01(\x04R\x10servingRateLimit\x12\x19\n" +
 	"\bmodel_id\x18\x13 \x01(\tR\amodelId\x12 \n" +
 	"\fprice_per_1k\x18\x14 \x01(\x04R\n" +
-	"pricePer1k\"\x8b\x04\n" +
+	"pricePer1k\x12.\n" +
+	"\x13royalty_on_emission\x18\x15 \x01(\bR\x11royaltyOnEmission\"\x8b\x04\n" +
 	"\x06Subnet\x12\x16\n" +
 	"\x06netuid\x18\x01 \x01(\rR\x06netuid\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x16\n" +
@@ -4214,7 +6068,7 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x0ftake_changed_at\x18\x03 \x01(\x04R\rtakeChangedAt\"9\n" +
 	"\aAccount\x12\x18\n" +
 	"\abalance\x18\x01 \x01(\x04R\abalance\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\xdf\a\n" +
+	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\"\x93\b\n" +
 	"\x06Params\x12!\n" +
 	"\ffee_transfer\x18\x01 \x01(\x04R\vfeeTransfer\x12*\n" +
 	"\x11block_reward_base\x18\x02 \x01(\x04R\x0fblockRewardBase\x12\x1d\n" +
@@ -4243,7 +6097,8 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\x11max_missed_blocks\x18\x14 \x01(\x04R\x0fmaxMissedBlocks\x120\n" +
 	"\x14downtime_jail_blocks\x18\x15 \x01(\x04R\x12downtimeJailBlocks\x12,\n" +
 	"\x12downtime_slash_bps\x18\x16 \x01(\rR\x10downtimeSlashBps\x121\n" +
-	"\x15double_sign_slash_bps\x18\x17 \x01(\rR\x12doubleSignSlashBps\"\x99\x03\n" +
+	"\x15double_sign_slash_bps\x18\x17 \x01(\rR\x12doubleSignSlashBps\x122\n" +
+	"\x15royalty_stream_blocks\x18\x18 \x01(\x04R\x13royaltyStreamBlocks\"\xe5\x03\n" +
 	"\x06Supply\x12\x18\n" +
 	"\agenesis\x18\x01 \x01(\x04R\agenesis\x12\x16\n" +
 	"\x06minted\x18\x02 \x01(\x04R\x06minted\x12\x16\n" +
@@ -4258,7 +6113,9 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	" \x01(\x04R\x0erevenuePending\x12\x16\n" +
 	"\x06bonded\x18\v \x01(\x04R\x06bonded\x12\x1c\n" +
 	"\tunbonding\x18\f \x01(\x04R\tunbonding\x12\x18\n" +
-	"\aslashed\x18\r \x01(\x04R\aslashed\"\x9c\x01\n" +
+	"\aslashed\x18\r \x01(\x04R\aslashed\x12!\n" +
+	"\froyalty_held\x18\x0e \x01(\x04R\vroyaltyHeld\x12'\n" +
+	"\x0foffering_escrow\x18\x0f \x01(\x04R\x0eofferingEscrow\"\x9c\x01\n" +
 	"\x17MsgChainValidatorCreate\x12*\n" +
 	"\x11consensus_pub_key\x18\x01 \x01(\fR\x0fconsensusPubKey\x12\x18\n" +
 	"\amoniker\x18\x02 \x01(\tR\amoniker\x12\x12\n" +
@@ -4308,22 +6165,161 @@ const file_agora_tx_v1_tx_proto_rawDesc = "" +
 	"\fValidatorSet\x128\n" +
 	"\aentries\x18\x01 \x03(\v2\x1e.agora.tx.v1.ValidatorSetEntryR\aentries\",\n" +
 	"\fOperatorList\x12\x1c\n" +
-	"\toperators\x18\x01 \x03(\fR\toperatorsB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
+	"\toperators\x18\x01 \x03(\fR\toperators\"\xf8\x01\n" +
+	"\x10MsgModelRegister\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\alicense\x18\x03 \x01(\tR\alicense\x12\x12\n" +
+	"\x04urls\x18\x04 \x03(\tR\x04urls\x12\x1f\n" +
+	"\vroyalty_bps\x18\x05 \x01(\rR\n" +
+	"royaltyBps\x12\x16\n" +
+	"\x06shares\x18\x06 \x01(\x04R\x06shares\x12\x19\n" +
+	"\bdata_bps\x18\a \x01(\rR\adataBps\x123\n" +
+	"\tcitations\x18\b \x03(\v2\x15.agora.tx.v1.CitationR\tcitations\"<\n" +
+	"\bCitation\x12\x18\n" +
+	"\adataset\x18\x01 \x01(\fR\adataset\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x04R\x06weight\"m\n" +
+	"\x0eMsgModelUpdate\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\alicense\x18\x03 \x01(\tR\alicense\x12\x12\n" +
+	"\x04urls\x18\x04 \x03(\tR\x04urls\"[\n" +
+	"\x16MsgModelSharesTransfer\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\fR\x02to\x12\x16\n" +
+	"\x06shares\x18\x03 \x01(\x04R\x06shares\"*\n" +
+	"\rMsgModelClaim\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"\xb5\x01\n" +
+	"\rMsgModelOffer\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06shares\x18\x02 \x01(\x04R\x06shares\x12\x14\n" +
+	"\x05price\x18\x03 \x01(\x04R\x05price\x12\x1d\n" +
+	"\n" +
+	"price_step\x18\x04 \x01(\x04R\tpriceStep\x12\x1d\n" +
+	"\n" +
+	"min_shares\x18\x05 \x01(\x04R\tminShares\x12\x1d\n" +
+	"\n" +
+	"end_height\x18\x06 \x01(\x04R\tendHeight\"[\n" +
+	"\vMsgModelBuy\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06shares\x18\x02 \x01(\x04R\x06shares\x12\x19\n" +
+	"\bmax_cost\x18\x03 \x01(\x04R\amaxCost\"\xcf\x01\n" +
+	"\x0fMsgDataRegister\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\fR\x04root\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\alicense\x18\x03 \x01(\tR\alicense\x12\x12\n" +
+	"\x04urls\x18\x04 \x03(\tR\x04urls\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05files\x18\x06 \x01(\x04R\x05files\x12<\n" +
+	"\fcontributors\x18\a \x03(\v2\x18.agora.tx.v1.ContributorR\fcontributors\"?\n" +
+	"\vContributor\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x04R\x06weight\"y\n" +
+	"\bDataLeaf\x12\x1f\n" +
+	"\vfile_sha256\x18\x01 \x01(\fR\n" +
+	"fileSha256\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12 \n" +
+	"\vcontributor\x18\x03 \x01(\fR\vcontributor\x12\x16\n" +
+	"\x06weight\x18\x04 \x01(\x04R\x06weight\"~\n" +
+	"\x11MsgDataContribute\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\fR\x04root\x12)\n" +
+	"\x04leaf\x18\x02 \x01(\v2\x15.agora.tx.v1.DataLeafR\x04leaf\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05proof\x18\x04 \x03(\fR\x05proof\"\"\n" +
+	"\fMsgDataClaim\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\fR\x04root\"\xf3\x01\n" +
+	"\tSharePool\x12\x16\n" +
+	"\x06shares\x18\x01 \x01(\x04R\x06shares\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\fR\x05index\x12\x14\n" +
+	"\x05carry\x18\x03 \x01(\x04R\x05carry\x12\x12\n" +
+	"\x04held\x18\x04 \x01(\x04R\x04held\x12\x1c\n" +
+	"\tstreaming\x18\x05 \x01(\x04R\tstreaming\x12\x1f\n" +
+	"\vstream_from\x18\x06 \x01(\x04R\n" +
+	"streamFrom\x12\x1d\n" +
+	"\n" +
+	"stream_end\x18\a \x01(\x04R\tstreamEnd\x12\x16\n" +
+	"\x06earned\x18\b \x01(\x04R\x06earned\x12\x18\n" +
+	"\aclaimed\x18\t \x01(\x04R\aclaimed\"\x82\x01\n" +
+	"\fShareHolding\x12\x16\n" +
+	"\x06shares\x18\x01 \x01(\x04R\x06shares\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\fR\x05index\x12\x12\n" +
+	"\x04owed\x18\x03 \x01(\x04R\x04owed\x12\x16\n" +
+	"\x06locked\x18\x04 \x01(\x04R\x06locked\x12\x18\n" +
+	"\aclaimed\x18\x05 \x01(\x04R\aclaimed\"\xe0\x02\n" +
+	"\x05Model\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\alicense\x18\x04 \x01(\tR\alicense\x12\x12\n" +
+	"\x04urls\x18\x05 \x03(\tR\x04urls\x12\x1f\n" +
+	"\vroyalty_bps\x18\x06 \x01(\rR\n" +
+	"royaltyBps\x12\x19\n" +
+	"\bdata_bps\x18\a \x01(\rR\adataBps\x123\n" +
+	"\tcitations\x18\b \x03(\v2\x15.agora.tx.v1.CitationR\tcitations\x12#\n" +
+	"\rregistered_at\x18\t \x01(\x04R\fregisteredAt\x12\x10\n" +
+	"\x03seq\x18\n" +
+	" \x01(\x04R\x03seq\x12*\n" +
+	"\x04pool\x18\v \x01(\v2\x16.agora.tx.v1.SharePoolR\x04pool\x12\x1b\n" +
+	"\tdata_paid\x18\f \x01(\x04R\bdataPaid\"\xa6\x02\n" +
+	"\aDataset\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\fR\x04root\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\alicense\x18\x04 \x01(\tR\alicense\x12\x12\n" +
+	"\x04urls\x18\x05 \x03(\tR\x04urls\x12\x12\n" +
+	"\x04size\x18\x06 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05files\x18\a \x01(\x04R\x05files\x12#\n" +
+	"\rregistered_at\x18\b \x01(\x04R\fregisteredAt\x12\x10\n" +
+	"\x03seq\x18\t \x01(\x04R\x03seq\x12*\n" +
+	"\x04pool\x18\n" +
+	" \x01(\v2\x16.agora.tx.v1.SharePoolR\x04pool\x12\"\n" +
+	"\fcontributors\x18\v \x01(\x04R\fcontributors\"L\n" +
+	"\bPurchase\x12\x14\n" +
+	"\x05buyer\x18\x01 \x01(\fR\x05buyer\x12\x16\n" +
+	"\x06shares\x18\x02 \x01(\x04R\x06shares\x12\x12\n" +
+	"\x04paid\x18\x03 \x01(\x04R\x04paid\"\xc6\x02\n" +
+	"\bOffering\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x16\n" +
+	"\x06seller\x18\x02 \x01(\fR\x06seller\x12\x16\n" +
+	"\x06shares\x18\x03 \x01(\x04R\x06shares\x12\x12\n" +
+	"\x04sold\x18\x04 \x01(\x04R\x04sold\x12\x14\n" +
+	"\x05price\x18\x05 \x01(\x04R\x05price\x12\x1d\n" +
+	"\n" +
+	"price_step\x18\x06 \x01(\x04R\tpriceStep\x12\x1d\n" +
+	"\n" +
+	"min_shares\x18\a \x01(\x04R\tminShares\x12\x1d\n" +
+	"\n" +
+	"end_height\x18\b \x01(\x04R\tendHeight\x12\x16\n" +
+	"\x06raised\x18\t \x01(\x04R\x06raised\x123\n" +
+	"\tpurchases\x18\n" +
+	" \x03(\v2\x15.agora.tx.v1.PurchaseR\tpurchases\x12\x1b\n" +
+	"\topened_at\x18\v \x01(\x04R\bopenedAt\"E\n" +
+	"\x0fRoyaltyRegistry\x12\x16\n" +
+	"\x06models\x18\x01 \x01(\x04R\x06models\x12\x1a\n" +
+	"\bdatasets\x18\x02 \x01(\x04R\bdatasets\"O\n" +
+	"\tModelList\x12*\n" +
+	"\x06models\x18\x01 \x03(\v2\x12.agora.tx.v1.ModelR\x06models\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x03R\x06height\"W\n" +
+	"\vDatasetList\x120\n" +
+	"\bdatasets\x18\x01 \x03(\v2\x14.agora.tx.v1.DatasetR\bdatasets\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x03R\x06height\"\x1f\n" +
+	"\vModelIDList\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03idsB$Z\"github.com/agoranet/agora/chain/txb\x06proto3"
 
 var (
-	file_agora_tx_v1_tx_proto_rawDescOnce sync.Once
-	file_agora_tx_v1_tx_proto_rawDescData []byte
+	file_proto_agora_tx_v1_tx_proto_rawDescOnce sync.Once
+	file_proto_agora_tx_v1_tx_proto_rawDescData []byte
 )
 
-func file_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
-	file_agora_tx_v1_tx_proto_rawDescOnce.Do(func() {
-		file_agora_tx_v1_tx_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)))
+func file_proto_agora_tx_v1_tx_proto_rawDescGZIP() []byte {
+	file_proto_agora_tx_v1_tx_proto_rawDescOnce.Do(func() {
+		file_proto_agora_tx_v1_tx_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_agora_tx_v1_tx_proto_rawDesc), len(file_proto_agora_tx_v1_tx_proto_rawDesc)))
 	})
-	return file_agora_tx_v1_tx_proto_rawDescData
+	return file_proto_agora_tx_v1_tx_proto_rawDescData
 }
 
-var file_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
-var file_agora_tx_v1_tx_proto_goTypes = []any{
+var file_proto_agora_tx_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_proto_agora_tx_v1_tx_proto_goTypes = []any{
 	(*Tx)(nil),                      // 0: agora.tx.v1.Tx
 	(*TxBody)(nil),                  // 1: agora.tx.v1.TxBody
 	(*Msg)(nil),                     // 2: agora.tx.v1.Msg
@@ -4374,8 +6370,30 @@ var file_agora_tx_v1_tx_proto_goTypes = []any{
 	(*ValidatorSetEntry)(nil),       // 47: agora.tx.v1.ValidatorSetEntry
 	(*ValidatorSet)(nil),            // 48: agora.tx.v1.ValidatorSet
 	(*OperatorList)(nil),            // 49: agora.tx.v1.OperatorList
+	(*MsgModelRegister)(nil),        // 50: agora.tx.v1.MsgModelRegister
+	(*Citation)(nil),                // 51: agora.tx.v1.Citation
+	(*MsgModelUpdate)(nil),          // 52: agora.tx.v1.MsgModelUpdate
+	(*MsgModelSharesTransfer)(nil),  // 53: agora.tx.v1.MsgModelSharesTransfer
+	(*MsgModelClaim)(nil),           // 54: agora.tx.v1.MsgModelClaim
+	(*MsgModelOffer)(nil),           // 55: agora.tx.v1.MsgModelOffer
+	(*MsgModelBuy)(nil),             // 56: agora.tx.v1.MsgModelBuy
+	(*MsgDataRegister)(nil),         // 57: agora.tx.v1.MsgDataRegister
+	(*Contributor)(nil),             // 58: agora.tx.v1.Contributor
+	(*DataLeaf)(nil),                // 59: agora.tx.v1.DataLeaf
+	(*MsgDataContribute)(nil),       // 60: agora.tx.v1.MsgDataContribute
+	(*MsgDataClaim)(nil),            // 61: agora.tx.v1.MsgDataClaim
+	(*SharePool)(nil),               // 62: agora.tx.v1.SharePool
+	(*ShareHolding)(nil),            // 63: agora.tx.v1.ShareHolding
+	(*Model)(nil),                   // 64: agora.tx.v1.Model
+	(*Dataset)(nil),                 // 65: agora.tx.v1.Dataset
+	(*Purchase)(nil),                // 66: agora.tx.v1.Purchase
+	(*Offering)(nil),                // 67: agora.tx.v1.Offering
+	(*RoyaltyRegistry)(nil),         // 68: agora.tx.v1.RoyaltyRegistry
+	(*ModelList)(nil),               // 69: agora.tx.v1.ModelList
+	(*DatasetList)(nil),             // 70: agora.tx.v1.DatasetList
+	(*ModelIDList)(nil),             // 71: agora.tx.v1.ModelIDList
 }
-var file_agora_tx_v1_tx_proto_depIdxs = []int32{
+var file_proto_agora_tx_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: agora.tx.v1.TxBody.msgs:type_name -> agora.tx.v1.Msg
 	11, // 1: agora.tx.v1.Msg.transfer:type_name -> agora.tx.v1.MsgTransfer
 	13, // 2: agora.tx.v1.Msg.subnet_register:type_name -> agora.tx.v1.MsgSubnetRegister
@@ -4398,33 +6416,51 @@ var file_agora_tx_v1_tx_proto_depIdxs = []int32{
 	40, // 19: agora.tx.v1.Msg.chain_validator_unbond:type_name -> agora.tx.v1.MsgChainValidatorUnbond
 	41, // 20: agora.tx.v1.Msg.chain_validator_edit:type_name -> agora.tx.v1.MsgChainValidatorEdit
 	42, // 21: agora.tx.v1.Msg.chain_validator_unjail:type_name -> agora.tx.v1.MsgChainValidatorUnjail
-	6,  // 22: agora.tx.v1.Voucher.delegation:type_name -> agora.tx.v1.Delegation
-	6,  // 23: agora.tx.v1.SessionToken.delegation:type_name -> agora.tx.v1.Delegation
-	5,  // 24: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
-	12, // 25: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
-	24, // 26: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
-	12, // 27: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
-	24, // 28: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
-	25, // 29: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
-	25, // 30: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
-	29, // 31: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
-	24, // 32: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
-	43, // 33: agora.tx.v1.ChainValidator.unbonding:type_name -> agora.tx.v1.UnbondingEntry
-	44, // 34: agora.tx.v1.ChainValidatorList.validators:type_name -> agora.tx.v1.ChainValidator
-	47, // 35: agora.tx.v1.ValidatorSet.entries:type_name -> agora.tx.v1.ValidatorSetEntry
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	50, // 22: agora.tx.v1.Msg.model_register:type_name -> agora.tx.v1.MsgModelRegister
+	52, // 23: agora.tx.v1.Msg.model_update:type_name -> agora.tx.v1.MsgModelUpdate
+	53, // 24: agora.tx.v1.Msg.model_shares_transfer:type_name -> agora.tx.v1.MsgModelSharesTransfer
+	54, // 25: agora.tx.v1.Msg.model_claim:type_name -> agora.tx.v1.MsgModelClaim
+	55, // 26: agora.tx.v1.Msg.model_offer:type_name -> agora.tx.v1.MsgModelOffer
+	56, // 27: agora.tx.v1.Msg.model_buy:type_name -> agora.tx.v1.MsgModelBuy
+	57, // 28: agora.tx.v1.Msg.data_register:type_name -> agora.tx.v1.MsgDataRegister
+	60, // 29: agora.tx.v1.Msg.data_contribute:type_name -> agora.tx.v1.MsgDataContribute
+	61, // 30: agora.tx.v1.Msg.data_claim:type_name -> agora.tx.v1.MsgDataClaim
+	6,  // 31: agora.tx.v1.Voucher.delegation:type_name -> agora.tx.v1.Delegation
+	6,  // 32: agora.tx.v1.SessionToken.delegation:type_name -> agora.tx.v1.Delegation
+	5,  // 33: agora.tx.v1.MsgChannelClaim.voucher:type_name -> agora.tx.v1.Voucher
+	12, // 34: agora.tx.v1.MsgSubnetRegister.owner_hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 35: agora.tx.v1.MsgSubnetSetParams.params:type_name -> agora.tx.v1.SubnetParams
+	12, // 36: agora.tx.v1.MsgNeuronRegister.hotkey:type_name -> agora.tx.v1.HotkeyProof
+	24, // 37: agora.tx.v1.Subnet.params:type_name -> agora.tx.v1.SubnetParams
+	25, // 38: agora.tx.v1.SubnetList.subnets:type_name -> agora.tx.v1.Subnet
+	25, // 39: agora.tx.v1.Metagraph.subnet:type_name -> agora.tx.v1.Subnet
+	29, // 40: agora.tx.v1.Metagraph.neurons:type_name -> agora.tx.v1.Neuron
+	24, // 41: agora.tx.v1.Params.default_subnet:type_name -> agora.tx.v1.SubnetParams
+	43, // 42: agora.tx.v1.ChainValidator.unbonding:type_name -> agora.tx.v1.UnbondingEntry
+	44, // 43: agora.tx.v1.ChainValidatorList.validators:type_name -> agora.tx.v1.ChainValidator
+	47, // 44: agora.tx.v1.ValidatorSet.entries:type_name -> agora.tx.v1.ValidatorSetEntry
+	51, // 45: agora.tx.v1.MsgModelRegister.citations:type_name -> agora.tx.v1.Citation
+	58, // 46: agora.tx.v1.MsgDataRegister.contributors:type_name -> agora.tx.v1.Contributor
+	59, // 47: agora.tx.v1.MsgDataContribute.leaf:type_name -> agora.tx.v1.DataLeaf
+	51, // 48: agora.tx.v1.Model.citations:type_name -> agora.tx.v1.Citation
+	62, // 49: agora.tx.v1.Model.pool:type_name -> agora.tx.v1.SharePool
+	62, // 50: agora.tx.v1.Dataset.pool:type_name -> agora.tx.v1.SharePool
+	66, // 51: agora.tx.v1.Offering.purchases:type_name -> agora.tx.v1.Purchase
+	64, // 52: agora.tx.v1.ModelList.models:type_name -> agora.tx.v1.Model
+	65, // 53: agora.tx.v1.DatasetList.datasets:type_name -> agora.tx.v1.Dataset
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
-func init() { file_agora_tx_v1_tx_proto_init() }
-func file_agora_tx_v1_tx_proto_init() {
-	if File_agora_tx_v1_tx_proto != nil {
+func init() { file_proto_agora_tx_v1_tx_proto_init() }
+func file_proto_agora_tx_v1_tx_proto_init() {
+	if File_proto_agora_tx_v1_tx_proto != nil {
 		return
 	}
-	file_agora_tx_v1_tx_proto_msgTypes[2].OneofWrappers = []any{
+	file_proto_agora_tx_v1_tx_proto_msgTypes[2].OneofWrappers = []any{
 		(*Msg_Transfer)(nil),
 		(*Msg_SubnetRegister)(nil),
 		(*Msg_SubnetSetParams)(nil),
@@ -4446,22 +6482,31 @@ func file_agora_tx_v1_tx_proto_init() {
 		(*Msg_ChainValidatorUnbond)(nil),
 		(*Msg_ChainValidatorEdit)(nil),
 		(*Msg_ChainValidatorUnjail)(nil),
+		(*Msg_ModelRegister)(nil),
+		(*Msg_ModelUpdate)(nil),
+		(*Msg_ModelSharesTransfer)(nil),
+		(*Msg_ModelClaim)(nil),
+		(*Msg_ModelOffer)(nil),
+		(*Msg_ModelBuy)(nil),
+		(*Msg_DataRegister)(nil),
+		(*Msg_DataContribute)(nil),
+		(*Msg_DataClaim)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agora_tx_v1_tx_proto_rawDesc), len(file_agora_tx_v1_tx_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_agora_tx_v1_tx_proto_rawDesc), len(file_proto_agora_tx_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_agora_tx_v1_tx_proto_goTypes,
-		DependencyIndexes: file_agora_tx_v1_tx_proto_depIdxs,
-		MessageInfos:      file_agora_tx_v1_tx_proto_msgTypes,
+		GoTypes:           file_proto_agora_tx_v1_tx_proto_goTypes,
+		DependencyIndexes: file_proto_agora_tx_v1_tx_proto_depIdxs,
+		MessageInfos:      file_proto_agora_tx_v1_tx_proto_msgTypes,
 	}.Build()
-	File_agora_tx_v1_tx_proto = out.File
-	file_agora_tx_v1_tx_proto_goTypes = nil
-	file_agora_tx_v1_tx_proto_depIdxs = nil
+	File_proto_agora_tx_v1_tx_proto = out.File
+	file_proto_agora_tx_v1_tx_proto_goTypes = nil
+	file_proto_agora_tx_v1_tx_proto_depIdxs = nil
 }

@@ -35,6 +35,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzRestoreChunk$$' -fuzztime $(FUZZTIME) ./chain/snapshot/
 	$(GO) test -run XXX -fuzz FuzzParseGentx -fuzztime $(FUZZTIME) ./cmd/agora/
 	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./explorer/
+	$(GO) test -run XXX -fuzz FuzzRoyaltyMessages -fuzztime $(FUZZTIME) ./chain/
+	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./dataset/
 
 bench: build
 	./bin/agora bench transfers

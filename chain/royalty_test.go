@@ -8,6 +8,8 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/agoranet/agora/address"
+	"github.com/agoranet/agora/chain/bank"
 	"github.com/agoranet/agora/chain/royalty"
 	"github.com/agoranet/agora/chain/state"
 	"github.com/agoranet/agora/chain/tx"
@@ -321,4 +323,366 @@ func TestJustInTimeBuyerEarnsLittle(t *testing.T) {
 	if got, want := w.claimable(c.holder, nil), modelPart/2/stream; got != want {
 		t.Fatalf("just-in-time holder of half the shares earned %d, want one block's share %d", got, want)
 	}
+}
+
+func (w *world) holding(k testKey) *tx.ShareHolding {
+	w.t.Helper()
+	id, _ := tx.ModelIDBytes(testModelID)
+	h := &tx.ShareHolding{}
+	if _, err := royaltyGet(w.store.Committed(), tx.ModelHoldingKey(id, k.addr), h); err != nil {
+		w.t.Fatal(err)
+	}
+	return h
+}
+
+func (w *world) offering() (*tx.Offering, bool) {
+	w.t.Helper()
+	id, _ := tx.ModelIDBytes(testModelID)
+	o := &tx.Offering{}
+	ok, err := royaltyGet(w.store.Committed(), tx.OfferingKey(id), o)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return o, ok
+}
+
+func offerMsg(shares, price, step, minShares, end uint64) *tx.Msg {
+	return tx.ModelOffer(&tx.MsgModelOffer{ModelId: testModelID, Shares: shares, Price: price, PriceStep: step, MinShares: minShares, EndHeight: end})
+}
+
+// TestOfferingSellsOut: 100 shares on a rising curve; two buyers pay
+// exactly the curve, the refusals (over max_cost, the seller itself, more
+// than is left, shares on offer moved elsewhere) change nothing, and the
+// purchase that sells out closes the offering at once: buyers hold their
+// shares, the owner has the proceeds, nothing stays escrowed.
+func TestOfferingSellsOut(t *testing.T) {
+	c := newRoyaltyCast()
+	w, _ := royaltyWorld(t, c, 1000, 4)
+	const price, step = 1_000_000, 10_000
+	w.mustSend(c.owner, offerMsg(100, price, step, 50, uint64(w.height)+50))
+	if r := w.send(c.owner, tx.ModelSharesTransfer(testModelID, c.holder.addr, 901)); r.Code != tx.CodeInsufficientFunds {
+		t.Fatalf("moving shares that are on offer: code %d (%s)", r.Code, r.Log)
+	}
+	cost40, _ := tx.OfferingCost(price, step, 0, 40)
+	if want := uint64(40*price + step*(40*39/2)); cost40 != want {
+		t.Fatalf("curve cost %d, want %d", cost40, want)
+	}
+	for _, bad := range []struct {
+		name string
+		k    testKey
+		msg  *tx.Msg
+		code uint32
+	}{
+		{"above max_cost", c.holder, tx.ModelBuy(testModelID, 40, cost40-1), tx.CodePriceMoved},
+		{"the seller itself", c.owner, tx.ModelBuy(testModelID, 1, 0), tx.CodeInvalid},
+		{"more than offered", c.holder, tx.ModelBuy(testModelID, 101, 0), tx.CodeInvalid},
+		{"a second offering", c.owner, offerMsg(10, 1, 0, 0, uint64(w.height)+60), tx.CodeExists},
+	} {
+		before := w.balance(bad.k)
+		if r := w.send(bad.k, bad.msg); r.Code != bad.code {
+			t.Fatalf("%s: code %d (%s), want %d", bad.name, r.Code, r.Log, bad.code)
+		}
+		// (The seller is also the subnet owner, whose cut may arrive meanwhile.)
+		if w.balance(bad.k)+fee < before {
+			t.Fatalf("%s: a refused purchase cost more than its fee", bad.name)
+		}
+	}
+	holderBefore, ownerBefore := w.balance(c.holder), w.balance(c.owner)
+	w.mustSend(c.holder, tx.ModelBuy(testModelID, 40, cost40))
+	if got := holderBefore - w.balance(c.holder) - fee; got != cost40 {
+		t.Fatalf("buyer paid %d, want %d", got, cost40)
+	}
+	if w.holding(c.holder).Shares != 0 || w.supply().OfferingEscrow != cost40 {
+		t.Fatal("a purchase delivered before the offering closed, or was not escrowed")
+	}
+	cost60, _ := tx.OfferingCost(price, step, 40, 60)
+	buyer2 := c.contrib1
+	w.mustSend(buyer2, tx.ModelBuy(testModelID, 60, 0))
+	if _, open := w.offering(); open {
+		t.Fatal("a sold-out offering is still open")
+	}
+	if h := w.holding(c.holder); h.Shares != 40 {
+		t.Fatalf("buyer 1 holds %d shares, want 40", h.Shares)
+	}
+	if h := w.holding(buyer2); h.Shares != 60 {
+		t.Fatalf("buyer 2 holds %d shares, want 60", h.Shares)
+	}
+	if h := w.holding(c.owner); h.Shares != 900 || h.Locked != 0 {
+		t.Fatalf("owner holds %d shares (%d locked), want 900 free", h.Shares, h.Locked)
+	}
+	// The owner also earns its subnet's cut meanwhile: at least the proceeds, less its fees.
+	if gain := w.balance(c.owner) + 4*fee - ownerBefore; gain < cost40+cost60 {
+		t.Fatalf("owner gained %d, want the proceeds %d", gain, cost40+cost60)
+	}
+	if s := w.supply(); s.OfferingEscrow != 0 {
+		t.Fatalf("%d still escrowed after the close", s.OfferingEscrow)
+	}
+}
+
+// TestOfferingExpiresWithRefunds: an offering that sells below its
+// minimum by its end height refunds every buyer exactly what it paid at
+// the end of that block, delivers no shares and unlocks the owner's.
+// Buying after the end is refused.
+func TestOfferingExpiresWithRefunds(t *testing.T) {
+	c := newRoyaltyCast()
+	w, _ := royaltyWorld(t, c, 1000, 4)
+	end := uint64(w.height) + 6
+	w.mustSend(c.owner, offerMsg(100, 3_000_000, 7, 50, end))
+	b1, b2 := c.holder, c.contrib1
+	start1, start2 := w.balance(b1), w.balance(b2)
+	w.mustSend(b1, tx.ModelBuy(testModelID, 10, 0))
+	w.mustSend(b2, tx.ModelBuy(testModelID, 20, 0))
+	w.mustSend(b1, tx.ModelBuy(testModelID, 5, 0)) // a buyer adding to its purchase
+	o, open := w.offering()
+	if !open || o.Sold != 35 || len(o.Purchases) != 2 {
+		t.Fatalf("offering %+v open=%v", o, open)
+	}
+	for uint64(w.height) < end {
+		w.step()
+	}
+	if _, open := w.offering(); open {
+		t.Fatal("the offering is still open after its end height")
+	}
+	if ev, ok := w.lastEvent("offering_close"); !ok || ev.Attributes[1].Value != "refunded" {
+		t.Fatalf("close event %v", ev)
+	}
+	if got := start1 - w.balance(b1); got != 2*fee {
+		t.Fatalf("buyer 1 is out %d after the refund, want only its 2 fees", got)
+	}
+	if got := start2 - w.balance(b2); got != fee {
+		t.Fatalf("buyer 2 is out %d after the refund, want only its fee", got)
+	}
+	if w.holding(b1).Shares != 0 || w.holding(b2).Shares != 0 {
+		t.Fatal("a refunded buyer holds shares")
+	}
+	if h := w.holding(c.owner); h.Shares != 1000 || h.Locked != 0 {
+		t.Fatalf("owner holds %d (%d locked), want all 1000 unlocked", h.Shares, h.Locked)
+	}
+	if r := w.send(b1, tx.ModelBuy(testModelID, 1, 0)); r.Code != tx.CodeNotFound {
+		t.Fatalf("buying after the end: code %d (%s)", r.Code, r.Log)
+	}
+	// Unsold shares are free again: the owner can transfer them.
+	w.mustSend(c.owner, tx.ModelSharesTransfer(testModelID, c.holder.addr, 1000))
+}
+
+// TestOfferingEndsSold: an offering past its minimum but not sold out
+// delivers at its end height and returns the unsold shares to the owner.
+func TestOfferingEndsSold(t *testing.T) {
+	c := newRoyaltyCast()
+	w, _ := royaltyWorld(t, c, 1000, 4)
+	end := uint64(w.height) + 4
+	w.mustSend(c.owner, offerMsg(100, 1_000, 0, 10, end))
+	w.mustSend(c.holder, tx.ModelBuy(testModelID, 30, 30_000))
+	for uint64(w.height) < end {
+		w.step()
+	}
+	if h := w.holding(c.holder); h.Shares != 30 {
+		t.Fatalf("buyer holds %d, want 30", h.Shares)
+	}
+	if h := w.holding(c.owner); h.Shares != 970 || h.Locked != 0 {
+		t.Fatalf("owner holds %d (%d locked), want 970 unlocked", h.Shares, h.Locked)
+	}
+}
+
+// TestDataContributeProofs: a proved leaf credits its named contributor
+// once; a non-member leaf, a leaf claimed at another index, a forged
+// weight and a replay are refused and credit nothing.
+func TestDataContributeProofs(t *testing.T) {
+	c := newRoyaltyCast()
+	w := newWorld(t, fastSubnet(), c.keys()...)
+	leaves, hashes, root := testDataset(c.contrib1, c.contrib2)
+	w.mustSend(c.owner, tx.DataRegister(&tx.MsgDataRegister{Root: root[:], Files: 2}))
+	good := contributeMsg(leaves, hashes, root, 0)
+	forgedWeight := contributeMsg(leaves, hashes, root, 0)
+	forgedWeight.GetDataContribute().Leaf = &tx.DataLeaf{FileSha256: leaves[0].FileSha256, Size: 100, Contributor: leaves[0].Contributor, Weight: 1000}
+	thief := contributeMsg(leaves, hashes, root, 0)
+	thief.GetDataContribute().Leaf = &tx.DataLeaf{FileSha256: leaves[0].FileSha256, Size: 100, Contributor: c.holder.addr[:], Weight: 1}
+	wrongIndex := contributeMsg(leaves, hashes, root, 0)
+	wrongIndex.GetDataContribute().Index = 1
+	outside := contributeMsg(leaves, hashes, root, 0)
+	outside.GetDataContribute().Index = 2
+	for _, bad := range []struct {
+		name string
+		msg  *tx.Msg
+		code uint32
+	}{
+		{"a forged weight", forgedWeight, tx.CodeUnauthorized},
+		{"another contributor's file", thief, tx.CodeUnauthorized},
+		{"the proof at another index", wrongIndex, tx.CodeUnauthorized},
+		{"an index outside the tree", outside, tx.CodeInvalid},
+	} {
+		if r := w.send(c.holder, bad.msg); r.Code != bad.code {
+			t.Fatalf("%s: code %d (%s), want %d", bad.name, r.Code, r.Log, bad.code)
+		}
+	}
+	if d := w.dataset(root); d.Pool.Shares != 0 {
+		t.Fatalf("refused proofs credited %d weight", d.Pool.Shares)
+	}
+	w.mustSend(c.holder, good) // anyone may submit; the leaf's contributor is credited
+	if r := w.send(c.holder, good); r.Code != tx.CodeExists {
+		t.Fatalf("the same leaf twice: code %d (%s)", r.Code, r.Log)
+	}
+	d := w.dataset(root)
+	h := &tx.ShareHolding{}
+	royaltyGet(w.store.Committed(), tx.DatasetHoldingKey(root[:], c.contrib1.addr), h)
+	if d.Pool.Shares != 1 || h.Shares != 1 || d.Contributors != 1 {
+		t.Fatalf("dataset weight %d, contributor 1 weight %d, %d contributors", d.Pool.Shares, h.Shares, d.Contributors)
+	}
+}
+
+// TestModelRulesAndAttacks: a subnet cannot pin an unregistered model; a
+// model id is registered once; only the owner updates metadata or offers
+// shares; nobody claims royalty that is not theirs or moves shares they
+// do not hold; citations must name registered datasets.
+func TestModelRulesAndAttacks(t *testing.T) {
+	c := newRoyaltyCast()
+	w := newWorld(t, fastSubnet(), c.keys()...)
+	w.openSubnet(c.cast, 1_000_000_000)
+	p := fastSubnet()
+	p.ModelId = testModelID
+	if r := w.send(c.owner, tx.SubnetSetParams(1, p)); r.Code != tx.CodeNotFound {
+		t.Fatalf("pinning an unregistered model: code %d (%s)", r.Code, r.Log)
+	}
+	reg := &tx.MsgModelRegister{ModelId: testModelID, Name: "m", RoyaltyBps: 1000, Shares: 100}
+	if r := w.send(c.holder, tx.ModelRegister(&tx.MsgModelRegister{ModelId: testModelID, Shares: 1,
+		Citations: []*tx.Citation{{Dataset: make([]byte, 32), Weight: 1}}})); r.Code != tx.CodeNotFound {
+		t.Fatalf("citing an unregistered dataset: code %d (%s)", r.Code, r.Log)
+	}
+	w.mustSend(c.owner, tx.ModelRegister(reg))
+	w.mustSend(c.owner, tx.SubnetSetParams(1, p))
+	for _, bad := range []struct {
+		name string
+		k    testKey
+		msg  *tx.Msg
+		code uint32
+	}{
+		{"registering the id again", c.holder, tx.ModelRegister(reg), tx.CodeExists},
+		{"updating another's model", c.holder, tx.ModelUpdate(testModelID, "mine now", "", nil), tx.CodeUnauthorized},
+		{"offering another's shares", c.holder, offerMsg(10, 1, 0, 0, uint64(w.height)+10), tx.CodeUnauthorized},
+		{"claiming with no shares", c.holder, tx.ModelClaim(testModelID), tx.CodeInvalid},
+		{"moving shares one does not hold", c.holder, tx.ModelSharesTransfer(testModelID, c.holder2(), 1), tx.CodeInsufficientFunds},
+		{"moving more shares than held", c.owner, tx.ModelSharesTransfer(testModelID, c.holder.addr, 101), tx.CodeInsufficientFunds},
+		{"moving shares to oneself", c.owner, tx.ModelSharesTransfer(testModelID, c.owner.addr, 1), tx.CodeInvalid},
+		{"an unknown model", c.owner, tx.ModelClaim("11" + testModelID[2:]), tx.CodeNotFound},
+	} {
+		if r := w.send(bad.k, bad.msg); r.Code != bad.code {
+			t.Fatalf("%s: code %d (%s), want %d", bad.name, r.Code, r.Log, bad.code)
+		}
+	}
+	w.mustSend(c.owner, tx.ModelUpdate(testModelID, "renamed", "mit", []string{"https://example.org/m.gguf"}))
+	if m := w.model(); m.Name != "renamed" || m.RoyaltyBps != 1000 || m.Pool.Shares != 100 {
+		t.Fatalf("after update: %+v", m)
+	}
+}
+
+func (c royaltyCast) holder2() address.Address { return c.gateway.addr }
+
+// TestEmissionRoyaltyIsOptIn: with no paid traffic, emission pays no
+// royalty unless the subnet owner turns royalty_on_emission on.
+func TestEmissionRoyaltyIsOptIn(t *testing.T) {
+	c := newRoyaltyCast()
+	w, _ := royaltyWorld(t, c, 1000, 1)
+	w.steps(20)
+	if m := w.model(); m.Pool.Earned != 0 {
+		t.Fatalf("emission paid %d royalty with royalty_on_emission off", m.Pool.Earned)
+	}
+	p := fastSubnet()
+	p.ModelId, p.RoyaltyOnEmission = testModelID, true
+	w.mustSend(c.owner, tx.SubnetSetParams(1, p))
+	w.steps(20)
+	if m := w.model(); m.Pool.Earned == 0 {
+		t.Fatal("emission paid no royalty with royalty_on_emission on")
+	}
+}
+
+// FuzzRoyaltyMessages delivers fuzzed models-and-data messages (decoded
+// from protobuf bytes into each message type) to a chain with a model,
+// a dataset and an open offering: whatever they say, the block commits,
+// no Go error escapes, and the supply and pools reconcile after it.
+func FuzzRoyaltyMessages(f *testing.F) {
+	c := newRoyaltyCast()
+	seed := func(m *tx.Msg) {
+		kind := byte(0)
+		var raw []byte
+		switch s := m.Sum.(type) {
+		case *tx.Msg_ModelRegister:
+			kind, raw = 0, mustMarshal(s.ModelRegister)
+		case *tx.Msg_ModelSharesTransfer:
+			kind, raw = 2, mustMarshal(s.ModelSharesTransfer)
+		case *tx.Msg_ModelBuy:
+			kind, raw = 5, mustMarshal(s.ModelBuy)
+		case *tx.Msg_DataContribute:
+			kind, raw = 7, mustMarshal(s.DataContribute)
+		}
+		f.Add(kind, raw)
+	}
+	leaves, hashes, root := testDataset(c.contrib1, c.contrib2)
+	seed(tx.ModelSharesTransfer(testModelID, c.holder.addr, 7))
+	seed(tx.ModelBuy(testModelID, 3, 0))
+	seed(contributeMsg(leaves, hashes, root, 1))
+	seed(tx.ModelRegister(&tx.MsgModelRegister{ModelId: "bb" + testModelID[2:], Shares: 5, Citations: []*tx.Citation{{Dataset: root[:], Weight: 1}}}))
+	f.Fuzz(func(t *testing.T, kind byte, raw []byte) {
+		var m *tx.Msg
+		var body proto.Message
+		switch kind % 9 {
+		case 0:
+			r := &tx.MsgModelRegister{}
+			m, body = tx.ModelRegister(r), r
+		case 1:
+			r := &tx.MsgModelUpdate{}
+			m, body = &tx.Msg{Sum: &tx.Msg_ModelUpdate{ModelUpdate: r}}, r
+		case 2:
+			r := &tx.MsgModelSharesTransfer{}
+			m, body = &tx.Msg{Sum: &tx.Msg_ModelSharesTransfer{ModelSharesTransfer: r}}, r
+		case 3:
+			r := &tx.MsgModelClaim{}
+			m, body = &tx.Msg{Sum: &tx.Msg_ModelClaim{ModelClaim: r}}, r
+		case 4:
+			r := &tx.MsgModelOffer{}
+			m, body = tx.ModelOffer(r), r
+		case 5:
+			r := &tx.MsgModelBuy{}
+			m, body = &tx.Msg{Sum: &tx.Msg_ModelBuy{ModelBuy: r}}, r
+		case 6:
+			r := &tx.MsgDataRegister{}
+			m, body = tx.DataRegister(r), r
+		case 7:
+			r := &tx.MsgDataContribute{}
+			m, body = &tx.Msg{Sum: &tx.Msg_DataContribute{DataContribute: r}}, r
+		default:
+			r := &tx.MsgDataClaim{}
+			m, body = &tx.Msg{Sum: &tx.Msg_DataClaim{DataClaim: r}}, r
+		}
+		if proto.Unmarshal(raw, body) != nil {
+			return
+		}
+		w, _ := royaltyWorld(t, c, 1000, 3)
+		w.mustSend(c.owner, offerMsg(10, 5, 1, 2, uint64(w.height)+3))
+		for _, k := range []testKey{c.holder, c.owner} {
+			raw, err := tx.Sign(k.priv, &tx.TxBody{ChainId: testChain, Nonce: w.nonce(k), Fee: fee, Msgs: []*tx.Msg{m}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.step(raw) // checks the invariant
+		}
+		w.steps(4) // the offering closes, a stream releases
+	})
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := tx.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (w *world) nonce(k testKey) uint64 {
+	w.t.Helper()
+	w.known[k.addr] = true
+	acc, err := bank.GetAccount(w.store.Committed(), k.addr)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return acc.Nonce
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -168,6 +169,15 @@ func FuzzDecode(f *testing.F) {
 	for _, m := range []*Msg{
 		ChainValidatorCreate(k.Public().(ed25519.PublicKey), make([]byte, 64), "node", 1),
 		ChainValidatorBond(1), ChainValidatorUnbond(1), ChainValidatorEdit("x"), ChainValidatorUnjail(),
+		// Models and data.
+		ModelRegister(&MsgModelRegister{ModelId: strings.Repeat("ab", 32), Name: "m", Urls: []string{"https://x"}, RoyaltyBps: 1,
+			Shares: 1, DataBps: 1, Citations: []*Citation{{Dataset: make([]byte, 32), Weight: 1}}}),
+		ModelUpdate(strings.Repeat("ab", 32), "n", "mit", nil), ModelSharesTransfer(strings.Repeat("ab", 32), address.Address{1}, 1),
+		ModelClaim(strings.Repeat("ab", 32)), ModelBuy(strings.Repeat("ab", 32), 1, 2),
+		ModelOffer(&MsgModelOffer{ModelId: strings.Repeat("ab", 32), Shares: 2, Price: 1, PriceStep: 1, MinShares: 1, EndHeight: 9}),
+		DataRegister(&MsgDataRegister{Root: make([]byte, 32), Files: 1, Contributors: []*Contributor{{Address: make([]byte, 20), Weight: 1}}}),
+		DataContribute(make([]byte, 32), &DataLeaf{FileSha256: make([]byte, 32), Contributor: make([]byte, 20), Weight: 1}, 0, [][]byte{make([]byte, 32)}),
+		DataClaim(make([]byte, 32)),
 	} {
 		b := fixedBody()
 		b.Msgs = []*Msg{m}

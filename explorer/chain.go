@@ -115,7 +115,9 @@ type supplyView struct {
 	PendingEmission   uint64 `json:"pending_emission"`
 	SubnetPending     uint64 `json:"subnet_pending"`
 	RevenuePending    uint64 `json:"revenue_pending"`
-	Circulating       uint64 `json:"circulating"` // in account balances
+	RoyaltyHeld       uint64 `json:"royalty_held"`    // in model and dataset pools, unclaimed
+	OfferingEscrow    uint64 `json:"offering_escrow"` // paid into open model offerings
+	Circulating       uint64 `json:"circulating"`     // in account balances
 	LastBlockEmission uint64 `json:"last_block_emission"`
 }
 
@@ -127,6 +129,7 @@ func newSupplyView(s *tx.Supply, capacity uint64) supplyView {
 		Cap: capacity, Genesis: s.Genesis, Minted: s.Minted, Burned: s.Burned, Slashed: s.Slashed,
 		Staked: s.Staked, Bonded: s.Bonded, Unbonding: s.Unbonding, Locked: s.Locked, Escrowed: s.Escrowed,
 		PendingEmission: s.PendingEmission, SubnetPending: s.SubnetPending, RevenuePending: s.RevenuePending,
+		RoyaltyHeld: s.RoyaltyHeld, OfferingEscrow: s.OfferingEscrow,
 		LastBlockEmission: s.LastBlockEmission,
 	}
 	// The chain keeps these sums from wrapping (bank.Reconcile); saturating
@@ -134,7 +137,8 @@ func newSupplyView(s *tx.Supply, capacity uint64) supplyView {
 	v.Issued = agr.SaturatingAdd(s.Genesis, s.Minted)
 	v.Total = subSat(v.Issued, s.Burned)
 	held := v.Total
-	for _, pool := range []uint64{s.Staked, s.Bonded, s.Unbonding, s.Locked, s.Escrowed, s.PendingEmission, s.SubnetPending, s.RevenuePending} {
+	for _, pool := range []uint64{s.Staked, s.Bonded, s.Unbonding, s.Locked, s.Escrowed, s.PendingEmission, s.SubnetPending, s.RevenuePending,
+		s.RoyaltyHeld, s.OfferingEscrow} {
 		held = subSat(held, pool)
 	}
 	v.Circulating = held

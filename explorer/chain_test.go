@@ -133,6 +133,8 @@ type cpHome struct {
 		PendingEmission                                                                          uint64 `json:"pending_emission"`
 		SubnetPending                                                                            uint64 `json:"subnet_pending"`
 		RevenuePending                                                                           uint64 `json:"revenue_pending"`
+		RoyaltyHeld                                                                              uint64 `json:"royalty_held"`
+		OfferingEscrow                                                                           uint64 `json:"offering_escrow"`
 		Circulating                                                                              uint64
 	} `json:"supply"`
 	Emission struct {
@@ -211,7 +213,7 @@ func TestChainPages(t *testing.T) {
 		if s.Genesis != cpAlice+cpBob || s.Issued != s.Genesis+s.Minted || s.Total != s.Issued-s.Burned || s.Minted == 0 {
 			t.Fatalf("supply does not add up: %+v", s)
 		}
-		pools := s.Staked + s.Bonded + s.Unbonding + s.Locked + s.Escrowed + s.PendingEmission + s.SubnetPending + s.RevenuePending
+		pools := s.Staked + s.Bonded + s.Unbonding + s.Locked + s.Escrowed + s.PendingEmission + s.SubnetPending + s.RevenuePending + s.RoyaltyHeld + s.OfferingEscrow
 		if s.Circulating+pools != s.Total {
 			t.Fatalf("circulating %d + pools %d != total %d", s.Circulating, pools, s.Total)
 		}

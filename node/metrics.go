@@ -89,6 +89,7 @@ func (m *appMetrics) Supply(s *tx.Supply) {
 		{"staked", s.Staked}, {"locked", s.Locked}, {"subnet_pending", s.SubnetPending},
 		{"escrowed", s.Escrowed}, {"revenue_pending", s.RevenuePending},
 		{"bonded", s.Bonded}, {"unbonding", s.Unbonding}, {"slashed", s.Slashed},
+		{"royalty_held", s.RoyaltyHeld}, {"offering_escrow", s.OfferingEscrow},
 	} {
 		m.supply.WithLabelValues(k.kind).Set(float64(k.v))
 	}

@@ -151,6 +151,9 @@ func changedParams(cmd *cobra.Command, p *tx.SubnetParams) (*tx.SubnetParams, er
 	if f.Changed("model-id") {
 		p.ModelId, _ = f.GetString("model-id")
 	}
+	if f.Changed("royalty-on-emission") {
+		p.RoyaltyOnEmission, _ = f.GetBool("royalty-on-emission")
+	}
 	if err := subnet.ValidateParams(p); err != nil {
 		return nil, usageError{err}
 	}
@@ -173,7 +176,8 @@ func subnetParamFlags(f *pflag.FlagSet) {
 		f.String(n, "", n+" amount (e.g. 0.5agr)")
 	}
 	f.Bool("commit-reveal", true, "weights are committed, then revealed a tempo later")
-	f.String("model-id", "", "pinned model: sha256 of the GGUF file, hex")
+	f.String("model-id", "", "pinned model: sha256 of the GGUF file, hex (it must be registered: agora model publish)")
+	f.Bool("royalty-on-emission", false, "the pinned model's royalty is also paid out of emission, not only paid revenue")
 }
 
 func newSubnetListCmd() *cobra.Command {

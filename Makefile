@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./explorer/
 	$(GO) test -run XXX -fuzz FuzzRoyaltyMessages -fuzztime $(FUZZTIME) ./chain/
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./dataset/
+	$(GO) test -run XXX -fuzz FuzzLoadProof -fuzztime $(FUZZTIME) ./dataset/
 
 bench: build
 	./bin/agora bench transfers

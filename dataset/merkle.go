@@ -7,7 +7,8 @@
 // are hashed with different prefixes so a node can never pass as a leaf,
 // and a tree of any size has one shape, so a root names exactly one ordered
 // list of contributions. It is a leaf package: it imports chain/tx for the
-// leaf's wire type and the standard library, nothing heavy.
+// leaf's wire type, address and the standard library, nothing heavy, so the
+// CLI and the chain share one definition of a leaf.
 package dataset
 
 import (

@@ -130,6 +130,8 @@ type supplyOut struct {
 	Bonded            uint64     `json:"bonded"`
 	Unbonding         uint64     `json:"unbonding"`
 	Slashed           uint64     `json:"slashed"`
+	RoyaltyHeld       uint64     `json:"royalty_held"`
+	OfferingEscrow    uint64     `json:"offering_escrow"`
 	Proof             *proofJSON `json:"proof,omitempty"`
 }
 
@@ -138,7 +140,7 @@ func newQuerySupplyCmd() *cobra.Command {
 	return readCommand(&cobra.Command{
 		Use:     "supply",
 		Aliases: []string{"emission"},
-		Short:   "Show total supply, emission, burned fees, the pending emission pool and chain-validator bonds",
+		Short:   "Show total supply, emission, burned fees, the pending emission pool, chain-validator bonds and royalty pools",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return show(cmd, func(ctx context.Context, c *client.Client) (supplyOut, error) {
@@ -152,12 +154,13 @@ func newQuerySupplyCmd() *cobra.Command {
 				}
 				return supplyOut{Total: s.Genesis + s.Minted - s.Burned, Cap: params.SupplyCap, Genesis: s.Genesis, Minted: s.Minted,
 					Burned: s.Burned, PendingEmission: s.PendingEmission, LastBlockEmission: s.LastBlockEmission,
-					Bonded: s.Bonded, Unbonding: s.Unbonding, Slashed: s.Slashed, Proof: proofOut(p)}, nil
+					Bonded: s.Bonded, Unbonding: s.Unbonding, Slashed: s.Slashed,
+					RoyaltyHeld: s.RoyaltyHeld, OfferingEscrow: s.OfferingEscrow, Proof: proofOut(p)}, nil
 			}, func(w io.Writer, s supplyOut) error {
-				_, err := fmt.Fprintf(w, "total supply      %s\ncap               %s\ngenesis           %s\nminted            %s\nburned            %s (slashed %s)\npending emission  %s\nlast block        %s\nbonded            %s (unbonding %s)\n%s\n",
+				_, err := fmt.Fprintf(w, "total supply      %s\ncap               %s\ngenesis           %s\nminted            %s\nburned            %s (slashed %s)\npending emission  %s\nlast block        %s\nbonded            %s (unbonding %s)\nroyalties         %s (offerings %s)\n%s\n",
 					agr.Format(s.Total), agr.Format(s.Cap), agr.Format(s.Genesis), agr.Format(s.Minted),
 					agr.Format(s.Burned), agr.Format(s.Slashed), agr.Format(s.PendingEmission), agr.Format(s.LastBlockEmission),
-					agr.Format(s.Bonded), agr.Format(s.Unbonding), proofLine(s.Proof))
+					agr.Format(s.Bonded), agr.Format(s.Unbonding), agr.Format(s.RoyaltyHeld), agr.Format(s.OfferingEscrow), proofLine(s.Proof))
 				return err
 			})
 		},

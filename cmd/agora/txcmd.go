@@ -74,6 +74,15 @@ type txRun struct {
 	signer ed25519.PrivateKey
 	opts   client.SendOptions
 	c      *client.Client
+	// created names what the transaction registers (model_id, root), for
+	// the result to print beside the hash.
+	created txCreated
+}
+
+// txCreated is the id a registering transaction creates.
+type txCreated struct {
+	ModelID string `json:"model_id,omitempty"`
+	Root    string `json:"root,omitempty"`
 }
 
 // fail records err unless an earlier error was recorded; it reports
@@ -168,7 +177,7 @@ func (r *txRun) send(msgs []*tx.Msg) error {
 	ctx, cancel := context.WithTimeout(r.cmd.Context(), timeout)
 	defer cancel()
 	hash, err := c.SignAndSend(ctx, r.signer, msgs, r.opts)
-	return reportTx(r.cmd, c, ctx, hash, err, wait)
+	return reportTx(r.cmd, c, ctx, hash, err, wait, r.created)
 }
 
 // oneArgTx declares the simplest transaction command: one argument
@@ -197,12 +206,13 @@ type txResult struct {
 	Height int64  `json:"height,omitempty"`
 	Code   uint32 `json:"code"`
 	Log    string `json:"log,omitempty"`
+	txCreated
 }
 
 // reportTx waits for inclusion when asked and prints the outcome. A refused
 // or failed transaction is an error (exit 1) after its result is printed.
-func reportTx(cmd *cobra.Command, c *client.Client, ctx context.Context, hash []byte, sendErr error, wait bool) error {
-	res := txResult{Hash: fmt.Sprintf("%X", hash)}
+func reportTx(cmd *cobra.Command, c *client.Client, ctx context.Context, hash []byte, sendErr error, wait bool, created txCreated) error {
+	res := txResult{Hash: fmt.Sprintf("%X", hash), txCreated: created}
 	var txErr *client.TxError
 	switch {
 	case errors.As(sendErr, &txErr):
@@ -221,6 +231,12 @@ func reportTx(cmd *cobra.Command, c *client.Client, ctx context.Context, hash []
 		}
 	}
 	if err := printResult(cmd, res, func(w io.Writer) error {
+		if res.Code == 0 && res.ModelID != "" {
+			fmt.Fprintf(w, "model id %s\n", res.ModelID)
+		}
+		if res.Code == 0 && res.Root != "" {
+			fmt.Fprintf(w, "root %s\n", res.Root)
+		}
 		switch {
 		case res.Code != 0:
 			_, err := fmt.Fprintf(w, "tx %s rejected (code %d): %s\n", res.Hash, res.Code, res.Log)

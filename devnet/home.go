@@ -23,6 +23,9 @@ const (
 	Password = "devnet"
 	// FaucetBalance funds experiments; it counts toward the cap like emission.
 	FaucetBalance = 1_000_000 * agr.Unit
+	// RoyaltyStreamBlocks is the devnet genesis's royalty_stream_blocks (the
+	// default is an hour of blocks).
+	RoyaltyStreamBlocks = 5
 )
 
 // HomeOptions describe the chain a fresh devnet home gets.
@@ -54,8 +57,12 @@ func Prepare(home string, o HomeOptions) (keys.Info, string, error) {
 	} else if err != nil {
 		return keys.Info{}, "", fmt.Errorf("create faucet key: %w", err)
 	}
+	params := chain.DefaultParams(uint64(o.BlockTime / time.Millisecond))
+	// Royalty streams to holders over a few blocks, not an hour, so the
+	// status output shows earnings seconds after paid requests settle.
+	params.RoyaltyStreamBlocks = RoyaltyStreamBlocks
 	g := chain.Genesis{
-		Params:   chain.DefaultParams(uint64(o.BlockTime / time.Millisecond)),
+		Params:   params,
 		Accounts: []chain.GenesisAccount{{Address: faucet.Address, Balance: FaucetBalance}},
 		Devnet:   true,
 	}

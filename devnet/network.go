@@ -1,6 +1,7 @@
 // Package devnet brings a whole Agora network up on one machine: Prepare
 // writes a single-validator chain's home with a funded faucet, and Start
-// takes that chain, running, and adds subnet 1 pinned to a model, miners on
+// takes that chain, running, and adds subnet 1 pinned to a model registered
+// with a royalty (shared with a second holder and a cited dataset), miners on
 // the built-in engine, a validator that scores them, its paid gateway, and
 // (optionally) a cheating miner, all on loopback.
 //
@@ -14,6 +15,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +32,7 @@ import (
 	"github.com/agoranet/agora/chain/subnet"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/dataset"
 	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/keys"
@@ -85,10 +88,18 @@ type Network struct {
 	SessionToken string // a funded API key for OpenAI clients (agora-sk-…)
 	// Gateway is the validator's paid gateway: its ledger and claims.
 	Gateway *gateway.Service
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	log     *slog.Logger
+	// ModelShareholders hold the pinned model's shares: its owner, the
+	// faucet (ModelShares − ModelTransferShares), then the "shareholder"
+	// key (ModelTransferShares).
+	ModelShareholders []address.Address
+	// DatasetRoot is the dataset the model cites, and Contributors its two
+	// contributors ("contributor1", "contributor2"), credited by proofs.
+	DatasetRoot  []byte
+	Contributors []address.Address
+	servers      []*http.Server
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	log          *slog.Logger
 }
 
 // DevnetSubnetParams are short-tempo hyperparameters so emission reaches
@@ -116,8 +127,106 @@ func hotkey(ks *keys.Keystore, name string, pw []byte) (ed25519.PrivateKey, erro
 	return ks.Unlock(name, pw)
 }
 
-// Start registers the subnet and its neurons on chain (unless they already
-// are) and starts miners and the validator.
+// The pinned model's terms on a devnet: a fifth of the subnet's revenue is
+// royalty, a quarter of that goes to the dataset it cites, and a quarter of
+// its shares to a second holder, so every split shows in the status output.
+const (
+	ModelRoyaltyBps     = 2000
+	ModelDataBps        = 2500
+	ModelShares         = 1_000_000
+	ModelTransferShares = 250_000
+)
+
+// datasetFiles are the devnet dataset's files, one per contributor. They
+// are fixed so a restarted home computes the same root from its keys.
+var datasetFiles = [][]byte{
+	[]byte("Agora devnet training text one: a model is shared property.\n"),
+	[]byte("Agora devnet training text two: so is the data it learned from.\n"),
+}
+
+// published names the devnet's model holders and dataset.
+type published struct {
+	holders      []address.Address // the owner, then the shareholder
+	root         []byte
+	contributors []address.Address
+}
+
+// publish registers the pinned model with a royalty and a second
+// shareholder, and the dataset it cites with two contributors credited by
+// inclusion proofs, unless the model is already registered (a restarted
+// home). It must run before the subnet pins the model: the chain refuses to
+// pin an unregistered one.
+func publish(ctx context.Context, o Options, send func(ed25519.PrivateKey, ...*tx.Msg) error, modelID string) (published, error) {
+	addr := map[string]address.Address{}
+	for _, n := range []string{"shareholder", "contributor1", "contributor2"} {
+		k, err := hotkey(o.Keystore, n, o.Password)
+		if err != nil {
+			return published{}, fmt.Errorf("key %s: %w", n, err)
+		}
+		addr[n] = address.FromPubKey(k.Public().(ed25519.PublicKey))
+	}
+	p := published{
+		holders:      []address.Address{address.FromPubKey(o.Faucet.Public().(ed25519.PublicKey)), addr["shareholder"]},
+		contributors: []address.Address{addr["contributor1"], addr["contributor2"]},
+	}
+	leaves := make([]*tx.DataLeaf, len(datasetFiles))
+	hashes := make([][32]byte, len(datasetFiles))
+	var size uint64
+	for i, f := range datasetFiles {
+		sum := sha256.Sum256(f)
+		leaves[i] = &tx.DataLeaf{FileSha256: sum[:], Size: uint64(len(f)), Contributor: p.contributors[i].Bytes(), Weight: 1}
+		hashes[i] = dataset.LeafHash(leaves[i])
+		size += uint64(len(f))
+	}
+	root, err := dataset.Root(hashes)
+	if err != nil {
+		return published{}, err
+	}
+	p.root = root[:]
+	if _, err := o.Chain.Model(ctx, modelID, false); err == nil {
+		return p, nil // registered on an earlier run of this home
+	} else if !errors.Is(err, client.ErrNoModel) {
+		return published{}, fmt.Errorf("read model %s: %w", modelID, err)
+	}
+	var msgs []*tx.Msg
+	if _, err := o.Chain.Dataset(ctx, p.root, false); errors.Is(err, client.ErrNoDataset) {
+		// No explicit contributors: each is credited by its leaf's proof
+		// (anyone may submit one; the faucet does), so the devnet exercises
+		// the proof path end to end.
+		msgs = append(msgs, tx.DataRegister(&tx.MsgDataRegister{Root: p.root, Name: "devnet-texts", License: "cc0-1.0",
+			Size: size, Files: uint64(len(leaves))}))
+		for i, leaf := range leaves {
+			proof, err := dataset.Prove(hashes, i)
+			if err != nil {
+				return published{}, err
+			}
+			raw := make([][]byte, len(proof))
+			for j := range proof {
+				raw[j] = proof[j][:]
+			}
+			msgs = append(msgs, tx.DataContribute(p.root, leaf, uint64(i), raw))
+		}
+	} else if err != nil {
+		return published{}, fmt.Errorf("read dataset %x: %w", p.root, err)
+	}
+	msgs = append(msgs,
+		tx.ModelRegister(&tx.MsgModelRegister{ModelId: modelID, Name: "devnet-chat", License: "apache-2.0",
+			RoyaltyBps: ModelRoyaltyBps, Shares: ModelShares, DataBps: ModelDataBps,
+			Citations: []*tx.Citation{{Dataset: p.root, Weight: 1}}}),
+		tx.ModelSharesTransfer(modelID, addr["shareholder"], ModelTransferShares))
+	for _, n := range []string{"shareholder", "contributor1", "contributor2"} {
+		msgs = append(msgs, tx.Transfer(addr[n], agr.Unit)) // the fees of their claims
+	}
+	// One transaction: the model is registered with its dataset or not at all.
+	if err := send(o.Faucet, msgs...); err != nil {
+		return published{}, fmt.Errorf("register the devnet model and dataset: %w", err)
+	}
+	return p, nil
+}
+
+// Start registers the pinned model (with its royalty, a second shareholder
+// and a cited dataset), the subnet and its neurons on chain (unless they
+// already are) and starts miners and the validator.
 func Start(ctx context.Context, o Options) (*Network, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -150,6 +259,10 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		_, err := c.SendAndWait(ctx, key, msgs, client.SendOptions{})
 		return err
 	}
+	shares, err := publish(ctx, o, send, modelID)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := c.Metagraph(ctx, Netuid, 0); err != nil {
 		// First run of this home: create the subnet and its neurons.
 		err := send(o.Faucet, tx.SubnetRegister("devnet-chat", tx.ProveHotkey(hot["owner"], chainID, subnet.NewSubnetNetuid, faucetAddr), 0))
@@ -169,7 +282,8 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 		}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Network{ModelID: modelID, cancel: cancel, log: o.Logger}
+	n := &Network{ModelID: modelID, cancel: cancel, log: o.Logger,
+		ModelShareholders: shares.holders, DatasetRoot: shares.root, Contributors: shares.contributors}
 	serveErr := make(chan error, len(names))
 	var serves sync.WaitGroup
 	for _, name := range names[1:] {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agent"
@@ -19,6 +22,7 @@ import (
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/internal/openaisdk"
+	"github.com/agoranet/agora/internal/poll"
 	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/keys"
 )
@@ -34,6 +38,7 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 	faucet, faucetAddr := testkit.Key(42)
 	g := chain.Genesis{Params: chain.DefaultParams(250), Devnet: true,
 		Accounts: []chain.GenesisAccount{{Address: faucetAddr, Balance: 1_000_000 * agr.Unit}}}
+	g.Params.RoyaltyStreamBlocks = RoyaltyStreamBlocks // as Prepare sets it
 	ch := testkit.StartChain(t, testkit.NodeOptions{ChainID: "agora-devnet-test", Genesis: g, BlockTime: 250 * time.Millisecond})
 	c := ch.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -162,6 +167,8 @@ console.log(JSON.stringify({ tokens: r.usage.completion_tokens, chunks }));`)
 			if err != nil || ch.Claimed != a.Owed {
 				t.Fatalf("agent channel: claimed %v (%v), the gateway reported owing %d", ch, err, a.Owed)
 			}
+			// The settled revenue paid the pinned model's royalty.
+			checkRoyalties(ctx, t, c, net, faucet, ks, []byte("pw"))
 			return
 		}
 		select {
@@ -170,6 +177,137 @@ console.log(JSON.stringify({ tokens: r.usage.completion_tokens, chunks }));`)
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// checkRoyalties waits until the paid traffic's royalty has reached the
+// devnet model's holders and dataset contributors in the proportions they
+// hold, then claims the shareholder's part and checks it was paid exactly.
+func checkRoyalties(ctx context.Context, t *testing.T, c *client.Client, net *Network, faucet ed25519.PrivateKey, ks *keys.Keystore, pw []byte) {
+	t.Helper()
+	if len(net.ModelShareholders) != 2 || len(net.Contributors) != 2 || len(net.DatasetRoot) != 32 {
+		t.Fatalf("network names holders %v, contributors %v, dataset %x", net.ModelShareholders, net.Contributors, net.DatasetRoot)
+	}
+	owner, holder := net.ModelShareholders[0], net.ModelShareholders[1]
+	var sh, own, c1, c2 uint64
+	var last string
+	err := poll.Until(ctx, 250*time.Millisecond, func() bool {
+		s, err := c.ModelPosition(ctx, net.ModelID, holder, false)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		o, err := c.ModelPosition(ctx, net.ModelID, owner, false)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		// The owner's claimable at the shareholder's height: only a
+		// holder's own transactions change its holding, so the shareholder's
+		// pool and the owner's holding make one consistent reading.
+		sh = s.Claimable
+		if own, err = tx.Claimable(s.Pool, o.Holding, uint64(s.Height)); err != nil {
+			t.Fatal(err)
+		}
+		d1, err := c.DatasetPosition(ctx, net.DatasetRoot, net.Contributors[0], false)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		d2, err := c.DatasetPosition(ctx, net.DatasetRoot, net.Contributors[1], false)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		c1 = d1.Claimable
+		if c2, err = tx.Claimable(d1.Pool, d2.Holding, uint64(d1.Height)); err != nil {
+			t.Fatal(err)
+		}
+		last = fmt.Sprintf("model earned %d, shareholder %d, owner %d, contributors %d %d", s.Pool.Earned, sh, own, c1, c2)
+		return s.Pool.Earned > 0 && sh > 0 && own > 0 && c1 > 0 && c2 > 0
+	})
+	if err != nil {
+		t.Fatalf("royalty never reached every holder: %s: %v", last, err)
+	}
+	// Shares 750k : 250k, both from index 0 (the transfer preceded any
+	// revenue): ⌊750k·i⌋ lies between 3⌊250k·i⌋ and 3⌊250k·i⌋+2.
+	if own < 3*sh || own > 3*sh+2 {
+		t.Fatalf("owner claimable %d, shareholder %d: not 3:1 (shares %d:%d)", own, sh, ModelShares-ModelTransferShares, ModelTransferShares)
+	}
+	if c1 != c2 {
+		t.Fatalf("contributors of equal weight can claim %d and %d", c1, c2)
+	}
+	t.Logf("royalty: %s", last)
+
+	// The shareholder claims: its balance grows by exactly what it could
+	// claim at the claim's height, less the fee, and nothing is left then.
+	key, err := ks.Unlock("shareholder", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := c.Params(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []*tx.Msg{tx.ModelClaim(net.ModelID)}
+	fee := tx.RequiredFee(params, msgs)
+	before, _, err := c.Account(ctx, holder, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.SendAndWait(ctx, key, msgs, client.SendOptions{Fee: fee})
+	if err != nil {
+		t.Fatalf("shareholder claim: %v", err)
+	}
+	if err := c.WaitForHeight(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	pool, hold := modelRecords(ctx, t, c, net.ModelID, holder, h-1)
+	want, err := tx.Claimable(pool, hold, uint64(h))
+	if err != nil || want == 0 {
+		t.Fatalf("claimable at the claim's height %d: %d, %v", h, want, err)
+	}
+	after, _, err := c.Account(ctx, holder, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Balance+fee-before.Balance != want {
+		t.Fatalf("claim paid %d (balance %d → %d, fee %d), claimable was %d",
+			after.Balance+fee-before.Balance, before.Balance, after.Balance, fee, want)
+	}
+	pool, hold = modelRecords(ctx, t, c, net.ModelID, holder, h)
+	if left, err := tx.Claimable(pool, hold, uint64(h)); err != nil || left != 0 || hold.Claimed != want {
+		t.Fatalf("after the claim at %d: claimable %d (%v), claimed %d, want 0 and %d", h, left, err, hold.Claimed, want)
+	}
+	t.Logf("the shareholder claimed %d at height %d", want, h)
+
+	// A restart of this home finds everything registered and sends nothing.
+	again, err := publish(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: pw},
+		func(ed25519.PrivateKey, ...*tx.Msg) error { t.Error("a restart re-registered the model"); return nil }, net.ModelID)
+	if err != nil || string(again.root) != string(net.DatasetRoot) || again.holders[1] != holder || again.contributors[1] != net.Contributors[1] {
+		t.Fatalf("restart: %+v, %v; want the first run's dataset %x and holders", again, err, net.DatasetRoot)
+	}
+}
+
+// modelRecords reads a model's pool and holder's holding as of height.
+func modelRecords(ctx context.Context, t *testing.T, c *client.Client, modelID string, holder address.Address, height int64) (*tx.SharePool, *tx.ShareHolding) {
+	t.Helper()
+	m, hold := &tx.Model{}, &tx.ShareHolding{}
+	for _, r := range []struct {
+		path string
+		m    proto.Message
+	}{{tx.QueryModel + modelID, m}, {tx.QueryModelShares + modelID + "/" + holder.String(), hold}} {
+		raw, _, _, err := c.Query(ctx, r.path, nil, height, false)
+		if err != nil {
+			t.Fatalf("query %s at %d: %v", r.path, height, err)
+		}
+		if err := proto.Unmarshal(raw, r.m); err != nil {
+			t.Fatalf("decode %s at %d: %v", r.path, height, err)
+		}
+	}
+	if m.Pool == nil {
+		t.Fatalf("model %s at %d has no pool", modelID, height)
+	}
+	return m.Pool, hold
 }
 
 func addressOf(n *Network, name string) address.Address {

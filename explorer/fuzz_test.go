@@ -20,6 +20,7 @@ func FuzzRequest(f *testing.F) {
 		"/txs/zz", "/txs/" + strings.Repeat("AB", 32), "/accounts/agora1xyz", "/search?q=%00",
 		"/search?q=subnet%2099999999999", "/subnets/1?sort=%27&page=-3", "/subnets/4294967296/neurons/70000",
 		"/api/subnets/1/keys", "/channels/18446744073709551616", "/static/../explorer.go", "/api/nothing",
+		"/models/zz", "/models/" + strings.Repeat("ab", 32) + "?holder=agora1xyz", "/api/datasets/" + strings.Repeat("AB", 32), "/datasets/%00",
 	} {
 		f.Add(s)
 	}

@@ -81,7 +81,9 @@ func startSnNet(t *testing.T, miners int, tempo uint64, weights bool, cfg explor
 	p.MaxValidators = 4
 	p.MinBurn, p.MaxBurn = agr.Unit/10, 10*agr.Unit
 	p.ModelId, p.PricePer_1K = n.modelID, agr.Unit/1000
-	msgs := []*tx.Msg{tx.SubnetSetParams(1, p)}
+	// The chain pins only a registered model; royalty 0 leaves the
+	// subnet's payouts as they were.
+	msgs := []*tx.Msg{tx.ModelRegister(&tx.MsgModelRegister{ModelId: n.modelID, Name: "test-model", Shares: 1}), tx.SubnetSetParams(1, p)}
 	for _, k := range append([]ed25519.PrivateKey{n.validator}, n.miners...) {
 		msgs = append(msgs, tx.NeuronRegister(1, tx.ProveHotkey(k, snChainID, 1, ownerAddr), 0), tx.Transfer(testkit.Addr(k), 10*agr.Unit))
 	}

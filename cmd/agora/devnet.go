@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agoranet/agora/address"
 	"github.com/agoranet/agora/agr"
 	"github.com/agoranet/agora/client"
 	"github.com/agoranet/agora/devnet"
@@ -110,6 +112,11 @@ Stop it with Ctrl-C.`,
 				for _, p := range network.Participants {
 					info.Participants = append(info.Participants, devnetParticipant{p.Role, p.Name, p.Hotkey.String(), p.Endpoint})
 				}
+				if r, err := readDevnetRoyalties(ctx, c, network); err == nil {
+					info.Royalties = r
+				} else {
+					logger.Warn("devnet royalties", "err", err.Error())
+				}
 			}
 			if err := printResult(cmd, info, info.print); err != nil {
 				return err
@@ -172,6 +179,87 @@ type devnetInfo struct {
 	OpenAIBaseURL string              `json:"openai_base_url,omitempty"`
 	OpenAIAPIKey  string              `json:"openai_api_key,omitempty"`
 	Participants  []devnetParticipant `json:"participants,omitempty"`
+	// Royalties are the pinned model's and its dataset's holders, with
+	// their figures at start; the periodic status prints them as they grow.
+	Royalties *devnetRoyalties `json:"royalties,omitempty"`
+}
+
+// devnetRoyalties is what the devnet's pinned model and the dataset it
+// cites have earned, and what each holder can claim, in base units.
+type devnetRoyalties struct {
+	Height      int64  `json:"height"`
+	ModelID     string `json:"model_id"`
+	RoyaltyBps  uint32 `json:"royalty_bps"`
+	DataBps     uint32 `json:"data_bps"`
+	ModelEarned uint64 `json:"model_earned"` // credited to the model's shareholders
+	DataPaid    uint64 `json:"data_paid"`    // passed on to the cited dataset
+	// Shareholders are the model's owner (the faucet), then "shareholder".
+	Shareholders  []devnetHolder `json:"shareholders"`
+	DatasetRoot   string         `json:"dataset_root"`
+	DatasetEarned uint64         `json:"dataset_earned"`
+	Contributors  []devnetHolder `json:"contributors"`
+}
+
+// devnetHolder is one holder's position: Shares are model shares or
+// dataset weight; Earned is what it claimed plus what it can claim.
+type devnetHolder struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	Shares    uint64 `json:"shares"`
+	Earned    uint64 `json:"earned"`
+	Claimable uint64 `json:"claimable"`
+}
+
+// readDevnetRoyalties reads the positions devnet.Start registered.
+func readDevnetRoyalties(ctx context.Context, c *client.Client, network *devnet.Network) (*devnetRoyalties, error) {
+	m, err := c.Model(ctx, network.ModelID, false)
+	if err != nil {
+		return nil, err
+	}
+	r := &devnetRoyalties{ModelID: network.ModelID, RoyaltyBps: m.RoyaltyBps, DataBps: m.DataBps,
+		ModelEarned: m.GetPool().GetEarned(), DataPaid: m.DataPaid, DatasetRoot: hex.EncodeToString(network.DatasetRoot)}
+	holder := func(name string, a address.Address, p *client.Position) devnetHolder {
+		r.Height = max(r.Height, p.Height)
+		return devnetHolder{Name: name, Address: a.String(), Shares: p.Holding.GetShares(),
+			Earned: agr.SaturatingAdd(p.Holding.GetClaimed(), p.Claimable), Claimable: p.Claimable}
+	}
+	for i, a := range network.ModelShareholders {
+		p, err := c.ModelPosition(ctx, network.ModelID, a, false)
+		if err != nil {
+			return nil, err
+		}
+		name := "shareholder"
+		if i == 0 {
+			name = "owner"
+		}
+		r.Shareholders = append(r.Shareholders, holder(name, a, p))
+	}
+	for i, a := range network.Contributors {
+		p, err := c.DatasetPosition(ctx, network.DatasetRoot, a, false)
+		if err != nil {
+			return nil, err
+		}
+		r.DatasetEarned = p.Pool.GetEarned()
+		r.Contributors = append(r.Contributors, holder(fmt.Sprintf("contributor%d", i+1), a, p))
+	}
+	return r, nil
+}
+
+// print is the status's royalty block: earnings grow as the subnet's paid
+// traffic settles at its epochs and streams in over royalty_stream_blocks.
+func (r *devnetRoyalties) print(w io.Writer) {
+	fmt.Fprintf(w, "  royalties: model %s… takes %s of revenue, %s of that for data: royalty %s, of which dataset %s… %s\n",
+		r.ModelID[:min(12, len(r.ModelID))], bps(r.RoyaltyBps), bps(r.DataBps), agr.Format(agr.SaturatingAdd(r.ModelEarned, r.DataPaid)),
+		r.DatasetRoot[:min(12, len(r.DatasetRoot))], agr.Format(r.DatasetEarned))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  HOLDER\tOF\tSHARES\tEARNED\tCLAIMABLE")
+	for _, h := range r.Shareholders {
+		fmt.Fprintf(tw, "  %s\tmodel\t%d\t%s\t%s\n", h.Name, h.Shares, agr.Format(h.Earned), agr.Format(h.Claimable))
+	}
+	for _, h := range r.Contributors {
+		fmt.Fprintf(tw, "  %s\tdataset\t%d\t%s\t%s\n", h.Name, h.Shares, agr.Format(h.Earned), agr.Format(h.Claimable))
+	}
+	tw.Flush()
 }
 
 func (d devnetInfo) print(w io.Writer) error {
@@ -262,4 +350,7 @@ func printDevnetStatus(ctx context.Context, w io.Writer, c *client.Client, heigh
 			displayFraction(n.Incentive), displayFraction(n.Dividends), agr.Format(n.Emission))
 	}
 	tw.Flush()
+	if r, err := readDevnetRoyalties(ctx, c, network); err == nil {
+		r.print(w)
+	}
 }

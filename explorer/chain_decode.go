@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -145,6 +146,15 @@ var msgAbout = map[string]string{
 	"chain_validator_unbond": "Starts paying out part of a chain validator's bond, after the unbonding period.",
 	"chain_validator_edit":   "Changes a chain validator's display name.",
 	"chain_validator_unjail": "Returns a chain validator jailed for downtime to the candidates.",
+	"model_register":         "Registers a model by the sha256 of its GGUF file and issues all its shares to the signer.",
+	"model_update":           "The model's owner changes its name, license or download URLs.",
+	"model_shares_transfer":  "Moves shares of a model, and its future royalty, to another account.",
+	"model_claim":            "Pays the signer the royalty its shares of a model have earned.",
+	"model_offer":            "The model's owner offers shares for sale until an end height (an initial model offering).",
+	"model_buy":              "Pays into a model's offering for shares, delivered when the offering closes.",
+	"data_register":          "Registers a dataset by the Merkle root of its manifest of contributions.",
+	"data_contribute":        "Credits a contributor of a dataset, proved by a Merkle inclusion proof.",
+	"data_claim":             "Pays the signer the royalty its contributions to a dataset have earned.",
 }
 
 // amountFields are the fields (and event attributes) that hold base units.
@@ -152,6 +162,7 @@ var amountFields = map[string]bool{
 	"amount": true, "deposit": true, "max_lock": true, "max_burn": true, "min_burn": true, "bond": true,
 	"cap": true, "cumulative": true, "stake_threshold": true, "price_per_1k": true, "fee": true,
 	"minted": true, "burned": true, "settled": true, "emission": true,
+	"price": true, "price_step": true, "max_cost": true, "cost": true, "raised": true, "data": true,
 }
 
 func renderMsg(m *tx.Msg) txMsg {
@@ -215,12 +226,18 @@ func scalarField(name string, fd protoreflect.FieldDescriptor, v protoreflect.Va
 			return f
 		}
 		f.Value, f.Text, f.Mono = hex.EncodeToString(b), short(hex.EncodeToString(b)), true
+		if (base == "root" || base == "dataset") && len(b) == 32 {
+			f.Href = "/datasets/" + hex.EncodeToString(b)
+		}
 		if len(b) == 0 {
 			f.Text = "—"
 		}
 	case protoreflect.StringKind:
 		f.Value, f.Text = v.String(), v.String()
 		f.Mono = base == "model_id" || base == "endpoint"
+		if base == "model_id" && f.Text != "" {
+			f.Href = "/models/" + url.PathEscape(f.Text)
+		}
 		if f.Text == "" {
 			f.Text = "—"
 		}
@@ -288,7 +305,8 @@ type eventAttr struct {
 
 var addressAttrs = map[string]bool{
 	"signer": true, "sender": true, "recipient": true, "payer": true, "payee": true,
-	"owner": true, "operator": true, "hotkey": true,
+	"owner": true, "operator": true, "hotkey": true, "holder": true, "from": true, "to": true,
+	"contributor": true, "buyer": true,
 }
 
 func renderEvents(evs []abci.Event) []txEvent {
@@ -313,6 +331,10 @@ func renderEvents(evs []abci.Event) []txEvent {
 				at.Href = fmt.Sprintf("/blocks/%d", n)
 			case a.Key == "consensus_address":
 				at.Mono = true
+			case a.Key == "model_id":
+				at.Href, at.Mono = "/models/"+url.PathEscape(a.Value), true
+			case a.Key == "root":
+				at.Href, at.Mono = "/datasets/"+url.PathEscape(a.Value), true
 			}
 			te.Attributes = append(te.Attributes, at)
 		}

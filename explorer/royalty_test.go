@@ -332,7 +332,8 @@ func TestRoyaltyPages(t *testing.T) {
 
 	t.Run("model_register on its tx page", func(t *testing.T) {
 		code, body, _ := getPage(t, n.url+"/txs/"+n.register)
-		for _, want := range []string{"Model register", "royalty_bps", "15.00%", n.modelID, "tiny-llama"} {
+		for _, want := range []string{"Model register", "royalty_bps", "15.00%", n.modelID, "tiny-llama",
+			"issues all its shares", `href="/models/` + n.modelID + `"`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("tx page %d lacks %q", code, want)
 			}

@@ -296,6 +296,10 @@ Try it (another terminal):
 			fmt.Fprintf(w, "  %-9s %-10s %s %s\n", p.Role, p.Name, p.Hotkey, p.Endpoint)
 		}
 		fmt.Fprintf(w, "Watch it: agora query metagraph --netuid %d\n", devnet.Netuid)
+		if r := d.Royalties; r != nil {
+			fmt.Fprintf(w, "The model pays %s of paid revenue to its shareholders and dataset contributors;\nthe status below shows them earning. Claim: agora model claim %s --from shareholder\n",
+				bps(r.RoyaltyBps), r.ModelID)
+		}
 		fmt.Fprintf(w, "\nChat with it through any OpenAI client; the key is a session key paying from the faucet's channel (cap 100 AGR):\n")
 		fmt.Fprintf(w, "export OPENAI_BASE_URL=%s\nexport OPENAI_API_KEY=%s\n", d.OpenAIBaseURL, d.OpenAIAPIKey)
 	}

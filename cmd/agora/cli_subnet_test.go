@@ -40,33 +40,8 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 		info, _ := ks.Get(name)
 		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: info.Address, Balance: 10_000 * agr.Unit})
 	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + rpc.Addr().String()
-	if err := node.Init(home, node.InitOptions{ChainID: "agora-cli", Genesis: g, BlockTime: 200 * time.Millisecond,
-		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := n.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		out, code := runCLI(t, ctx, append(args, "--home", home, "--node", url)...)
-		if code != exitOK {
-			t.Fatalf("agora %s: exit %d: %s", strings.Join(args, " "), code, out)
-		}
-		return out
-	}
+	cn := startCLINode(t, home, "agora-cli", g)
+	ctx, url, run, n := cn.ctx, cn.url, cn.run, cn.node
 	run("subnet", "register", "--from", "owner", "--hotkey", "ownerhot", "--name", "chat")
 	run("neuron", "register", "1", "--from", "val", "--hotkey", "valhot")
 	run("neuron", "register", "1", "--from", "miner", "--hotkey", "minerhot", "--max-burn", "10agr")
@@ -148,4 +123,57 @@ func TestSubnetLifecycleCLI(t *testing.T) {
 			t.Errorf("agora %v: exit %d, want %d", c.args, code, c.want)
 		}
 	}
+}
+
+// cliNode is a running single-validator node for CLI tests, and the
+// commands that talk to it.
+type cliNode struct {
+	t    *testing.T
+	ctx  context.Context
+	home string
+	url  string
+	node *node.Node
+}
+
+// startCLINode initializes home with g (200 ms blocks), starts its node on
+// a loopback port and waits for the first block. The node stops, and ctx
+// ends, with the test.
+func startCLINode(t *testing.T, home, chainID string, g chain.Genesis) *cliNode {
+	t.Helper()
+	rpc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Init(home, node.InitOptions{ChainID: chainID, Genesis: g, BlockTime: 200 * time.Millisecond,
+		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Start(home, node.StartOptions{RPCListener: rpc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	if err := n.WaitForHeight(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	return &cliNode{t: t, ctx: ctx, home: home, url: "http://" + rpc.Addr().String(), node: n}
+}
+
+// exit runs an agora command against the node and returns its exit code.
+func (c *cliNode) exit(args ...string) int {
+	c.t.Helper()
+	_, code := runCLI(c.t, c.ctx, append(args, "--home", c.home, "--node", c.url)...)
+	return code
+}
+
+// run runs an agora command against the node; anything but success fails the test.
+func (c *cliNode) run(args ...string) string {
+	c.t.Helper()
+	out, code := runCLI(c.t, c.ctx, append(args, "--home", c.home, "--node", c.url)...)
+	if code != exitOK {
+		c.t.Fatalf("agora %s: exit %d: %s", strings.Join(args, " "), code, out)
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"github.com/agoranet/agora/internal/poll"
 	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/keys"
-	"github.com/agoranet/agora/node"
 )
 
 // writeFiles creates files (slash path → contents) under dir.
@@ -204,38 +202,8 @@ func TestModelDataRoyaltyCLI(t *testing.T) {
 	for _, name := range []string{"owner", "val", "miner", "buyer", "contrib"} {
 		g.Accounts = append(g.Accounts, chain.GenesisAccount{Address: addrs[name], Balance: 10_000 * agr.Unit})
 	}
-	rpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + rpc.Addr().String()
-	if err := node.Init(home, node.InitOptions{ChainID: "agora-royalty-cli", Genesis: g, BlockTime: 200 * time.Millisecond,
-		P2PAddr: "tcp://127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Start(home, node.StartOptions{RPCListener: rpc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := n.WaitForHeight(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		out, code := runCLI(t, ctx, append(args, "--home", home, "--node", url)...)
-		if code != exitOK {
-			t.Fatalf("agora %s: exit %d: %s", strings.Join(args, " "), code, out)
-		}
-		return out
-	}
-	exit := func(args ...string) int {
-		t.Helper()
-		_, code := runCLI(t, ctx, append(args, "--home", home, "--node", url)...)
-		return code
-	}
+	cn := startCLINode(t, home, "agora-royalty-cli", g)
+	ctx, run, exit := cn.ctx, cn.run, cn.exit
 	runJSON := func(v any, args ...string) {
 		t.Helper()
 		out := run(append(args, "--output", "json")...)

@@ -31,6 +31,12 @@ const (
 	PreSmolLM PreTokenizer = "smollm"    // every digit alone, then GPT-2
 	PreLlama3 PreTokenizer = "llama-bpe" // (?i:'s|…)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 	PreQwen2  PreTokenizer = "qwen2"     // as Llama-3 but one digit per word
+
+	// DeepSeek-V3: \p{N}{1,3}, then kana/CJK runs, then a Llama-3-like split
+	// with ASCII punctuation glued to the letters after it.
+	PreDeepSeek3 PreTokenizer = "deepseek-v3"
+	// DeepSeek-Coder: [\r\n], \s?\p{L}+, \s?\p{P}+, CJK/Hangul runs, \p{N}.
+	PreDeepSeekCoder PreTokenizer = "deepseek-coder"
 )
 
 // preTokenizerFor maps tokenizer.ggml.pre to an implementation; unknown
@@ -39,8 +45,12 @@ func preTokenizerFor(name string) PreTokenizer {
 	switch name {
 	case "llama3", "llama-v3", "llama-bpe", "dbrx", "smaug-bpe":
 		return PreLlama3
-	case "qwen2", "stablelm2":
+	case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez":
 		return PreQwen2
+	case "deepseek-v3", "hunyuan":
+		return PreDeepSeek3
+	case "deepseek-coder":
+		return PreDeepSeekCoder
 	case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone":
 		return PreSmolLM
 	default:
@@ -411,6 +421,10 @@ func preTokenize(kind PreTokenizer, s string) []string {
 		return splitWords(out, s, func(s string) int { return llama3Word(s, 3) })
 	case PreQwen2:
 		return splitWords(out, s, func(s string) int { return llama3Word(s, 1) })
+	case PreDeepSeek3:
+		return preDeepSeek3(out, s)
+	case PreDeepSeekCoder:
+		return preDeepSeekCoder(out, s)
 	default:
 		return splitWords(out, s, gpt2Word)
 	}

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"compress/gzip"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -220,7 +223,7 @@ func FuzzTokenizerRoundTrip(f *testing.F) {
 			}
 			_ = tok.Encode(s, true, true)
 		}
-		for _, pre := range []PreTokenizer{PreGPT2, PreSmolLM, PreLlama3, PreQwen2} {
+		for _, pre := range []PreTokenizer{PreGPT2, PreSmolLM, PreLlama3, PreQwen2, PreDeepSeek3, PreDeepSeekCoder} {
 			words := preTokenize(pre, s)
 			if strings.Join(words, "") != s || slices.Contains(words, "") {
 				t.Fatalf("%s split %q into %q", pre, s, words)
@@ -254,4 +257,127 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// goldenVocab is one engine/testdata/tokenizer file, written by
+// tools/tokgolden from a real vocabulary and a reference tokenizer: the part
+// of the vocabulary the golden texts reach, with the real ids, and the ids
+// the reference produced for each text.
+type goldenVocab struct {
+	Name      string        `json:"name"`
+	Model     TokenizerKind `json:"model"`
+	Pre       string        `json:"pre"`
+	VocabSize int           `json:"vocab_size"`
+	Source    string        `json:"source"`
+	Reference string        `json:"reference"`
+	Tokens    [][2]any      `json:"tokens"` // [id, text]
+	Scores    [][2]float64  `json:"scores"` // [id, score], SentencePiece
+	Merges    []string      `json:"merges"` // in rank order
+	Cases     []goldenCase  `json:"cases"`
+}
+
+type goldenCase struct {
+	Text  string   `json:"text"`
+	IDs   []int    `json:"ids"`
+	Words []string `json:"words"` // the reference's pre-tokenizer split, byte-level (BPE only)
+}
+
+func loadGolden(t *testing.T, path string) (goldenVocab, *Tokenizer) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var g goldenVocab
+	if err := json.NewDecoder(zr).Decode(&g); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	// Ids the golden texts never reach are unused fillers, so every kept
+	// token sits at its real id.
+	tokens := make([]string, g.VocabSize)
+	types := make([]int32, g.VocabSize)
+	for i := range types {
+		types[i] = tokUnused
+	}
+	for _, e := range g.Tokens {
+		id, text := int(e[0].(float64)), e[1].(string)
+		tokens[id], types[id] = text, tokNormal
+		if _, ok := byteToken(text); ok && g.Model == SentencePiece {
+			types[id] = tokByte
+		}
+	}
+	var scores []float32
+	if g.Model == SentencePiece {
+		scores = make([]float32, g.VocabSize)
+		for _, e := range g.Scores {
+			scores[int(e[0])] = float32(e[1])
+		}
+	}
+	return g, NewTokenizer(g.Model, g.Pre, tokens, scores, types, g.Merges, -1, -1, false)
+}
+
+// TestTokenizerGoldenIDs checks each pre-tokenizer and merge loop against
+// token ids that reference tokenizers recorded over real vocabularies
+// (tools/tokgolden; each file names its package and version).
+func TestTokenizerGoldenIDs(t *testing.T) {
+	files, err := filepath.Glob("testdata/tokenizer/*.json.gz")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	want := map[string]PreTokenizer{
+		"gpt2": PreGPT2, "smollm": PreSmolLM, "llama3": PreLlama3, "qwen2": PreQwen2,
+		"deepseek-v3": PreDeepSeek3, "deepseek-coder": PreDeepSeekCoder, "llama2-spm": "",
+	}
+	seen := map[string]bool{}
+	for _, path := range files {
+		g, tok := loadGolden(t, path)
+		seen[g.Name] = true
+		t.Run(g.Name, func(t *testing.T) {
+			if pre, ok := want[g.Name]; !ok || tok.pre != pre {
+				t.Fatalf("%s: pre-tokenizer %q from %q, want %q", g.Name, tok.pre, g.Pre, pre)
+			}
+			if len(g.Cases) < 30 {
+				t.Fatalf("only %d golden cases", len(g.Cases))
+			}
+			for _, c := range g.Cases {
+				// The split itself, so a vocabulary that happens to hide a
+				// wrong split (Qwen2 has no multi-digit tokens) still checks it.
+				if g.Model == BPE {
+					var words []string
+					for _, w := range preTokenize(tok.pre, c.Text) {
+						words = append(words, unicodeFromBytes(w))
+					}
+					if !slices.Equal(words, c.Words) {
+						t.Errorf("%q split:\n got %q\nwant %q", c.Text, words, c.Words)
+					}
+				}
+				got := tok.Encode(c.Text, false, false)
+				if !slices.Equal(got, c.IDs) {
+					t.Errorf("%q (%s):\n got %v %q\nwant %v %q", c.Text, g.Source, got, pieces(tok, got), c.IDs, pieces(tok, c.IDs))
+					continue
+				}
+				if dec := tok.Decode(got); dec != c.Text {
+					t.Errorf("%q decodes to %q", c.Text, dec)
+				}
+			}
+		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("golden file for %s missing", name)
+		}
+	}
+}
+
+func pieces(tok *Tokenizer, ids []int) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = tok.Token(id)
+	}
+	return out
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"testing"
+
+	"github.com/agoranet/agora/engine/gguf"
 )
 
 // BenchmarkDecodeSmolLM2 times decode steps of a smollm2-135m-shaped Q8_0
@@ -32,4 +34,55 @@ func BenchmarkDotQ8(b *testing.B) {
 		dotQ8(w, ws, x)
 	}
 	b.SetBytes(int64(len(w)))
+}
+
+// BenchmarkPromptSmolLM2 times batched prompt processing (128 tokens in
+// maxBatch batches, last-token logits) of a smollm2-135m-shaped Q8_0 model:
+// the path a prompt and a validator's Score take (go test -run - -bench
+// Prompt -cpu 2 ./engine/).
+func BenchmarkPromptSmolLM2(b *testing.B) {
+	m, _ := genModel(b, "smollm2-135m", QuantQ8, 1)
+	prompt := make([]int, 128)
+	for i := range prompt {
+		prompt[i] = (i*7919 + 11) % m.cfg.Vocab
+	}
+	s := m.newState(len(prompt))
+	for b.Loop() {
+		s.pos = 0
+		for l := range s.keys {
+			s.keys[l], s.vals[l] = s.keys[l][:0], s.vals[l][:0]
+		}
+		for i := 0; i < len(prompt); i += maxBatch {
+			if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkMatmulQ8 times one 1536×576 Q8_0 product over a full batch on one
+// thread, with the tile kernels and with one dot product per token.
+func BenchmarkMatmulQ8(b *testing.B) {
+	m := testMatrix(gguf.Q8_0, 1536, 576, 1)
+	x := testActs(maxBatch, 576, 2)
+	out := make([]float32, maxBatch*m.rows)
+	for _, c := range []struct {
+		name  string
+		pairs bool
+	}{{"tiles", true}, {"per-token", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			if !c.pairs && pairKernels() {
+				defer withoutPairKernels()()
+			}
+			p := newPool(1)
+			defer p.close()
+			tk := &task{}
+			for b.Loop() {
+				tk.nops = copy(tk.ops[:], []mulOp{{m, x, out}})
+				p.run(tk)
+			}
+			b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
 }

@@ -30,9 +30,12 @@ type Shape struct {
 
 // Shapes that `agora model gen --shape` knows.
 var Shapes = map[string]Shape{
-	"tiny":         {Arch: "llama", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, Context: 512, RopeBase: 10000, Tokenizer: BPE},
-	"tiny-qwen2":   {Arch: "qwen2", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 1, Vocab: 512, Context: 512, RopeBase: 1000000, Tokenizer: BPE, Tied: true, Pre: PreQwen2},
-	"tiny-llama3":  {Arch: "llama", Dim: 64, Hidden: 192, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 640, Context: 512, RopeBase: 500000, Tokenizer: BPE, Pre: PreLlama3, Chat: Llama3},
+	"tiny":        {Arch: "llama", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, Context: 512, RopeBase: 10000, Tokenizer: BPE},
+	"tiny-qwen2":  {Arch: "qwen2", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 1, Vocab: 512, Context: 512, RopeBase: 1000000, Tokenizer: BPE, Tied: true, Pre: PreQwen2},
+	"tiny-llama3": {Arch: "llama", Dim: 64, Hidden: 192, Layers: 3, Heads: 8, KVHeads: 2, Vocab: 640, Context: 512, RopeBase: 500000, Tokenizer: BPE, Pre: PreLlama3, Chat: Llama3},
+	// tiny-k has rows of 256 so K-quants apply to every matrix (the other
+	// tiny shapes fall back to Q5_0/Q8_0 under q4_k_m, as llama.cpp does).
+	"tiny-k":       {Arch: "llama", Dim: 256, Hidden: 512, Layers: 3, Heads: 4, KVHeads: 2, Vocab: 512, Context: 512, RopeBase: 10000, Tokenizer: BPE},
 	"tiny-spm":     {Arch: "llama", Dim: 48, Hidden: 128, Layers: 2, Heads: 3, KVHeads: 3, Vocab: 600, Context: 512, RopeBase: 10000, Tokenizer: SentencePiece},
 	"smollm2-135m": {Arch: "llama", Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, Context: 8192, RopeBase: 100000, Tied: true, Tokenizer: BPE, Pre: PreSmolLM},
 }
@@ -45,7 +48,63 @@ const (
 	QuantF32 Quant = "f32"
 	QuantF16 Quant = "f16"
 	QuantQ8  Quant = "q8_0"
+	// QuantQ4KM is llama.cpp's Q4_K_M mix: Q4_K, with attn_v and ffn_down
+	// of the first and last eighth of the layers (and every third layer
+	// between) and the output head at Q6_K.
+	QuantQ4KM Quant = "q4_k_m"
+	QuantQ6K  Quant = "q6_k" // every weight matrix Q6_K
 )
+
+// Quants lists the quantizations Generate writes.
+var Quants = []Quant{QuantF32, QuantF16, QuantQ8, QuantQ4KM, QuantQ6K}
+
+// tensorType is the storage type q gives a weight matrix, as llama.cpp's
+// quantizer picks it. layer is the block index (−1 outside the blocks);
+// output says the matrix is the output head (output.weight, or the tied
+// token embedding). Rows whose length is not a multiple of the 256-weight
+// K-quant super-block fall back as llama.cpp does: Q4_K to Q5_0, Q6_K to
+// Q8_0 (and Q8_0 to F32 below 32).
+func (q Quant) tensorType(name string, layer, layers, cols int, output bool) (gguf.TensorType, error) {
+	var t gguf.TensorType
+	switch q {
+	case QuantF32:
+		return gguf.F32, nil
+	case QuantF16:
+		return gguf.F16, nil
+	case QuantQ8:
+		t = gguf.Q8_0
+	case QuantQ6K:
+		t = gguf.Q6_K
+	case QuantQ4KM:
+		t = gguf.Q4_K
+		moreBits := layer >= 0 && (layer < layers/8 || layer >= 7*layers/8 || (layer-layers/8)%3 == 2)
+		if output || (moreBits && (strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".ffn_down.weight"))) {
+			t = gguf.Q6_K
+		}
+	default:
+		return 0, fmt.Errorf("unknown quantization %q (%s)", q, quantList())
+	}
+	if cols%qkK != 0 {
+		switch t {
+		case gguf.Q4_K:
+			t = gguf.Q5_0
+		case gguf.Q6_K:
+			t = gguf.Q8_0
+		}
+	}
+	if cols%32 != 0 {
+		t = gguf.F32
+	}
+	return t, nil
+}
+
+func quantList() string {
+	s := make([]string, len(Quants))
+	for i, q := range Quants {
+		s[i] = string(q)
+	}
+	return strings.Join(s, ", ")
+}
 
 // corpus trains the generated tokenizers' merges, so their vocabularies are
 // real BPE/SentencePiece vocabularies over ordinary text.
@@ -89,13 +148,19 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(seed, seed+1))
+	layer := -1
 	weight := func(name string, rows, cols int, gain float64) error {
 		vals := make([]float32, rows*cols)
 		lim := gain * math.Sqrt(3/float64(cols))
 		for i := range vals {
 			vals[i] = float32((rng.Float64()*2 - 1) * lim)
 		}
-		return addTensor(w, name, q, rows, cols, vals)
+		output := name == "output.weight" || (s.Tied && name == "token_embd.weight")
+		typ, err := q.tensorType(name, layer, s.Layers, cols, output)
+		if err != nil {
+			return err
+		}
+		return addTyped(w, name, typ, rows, cols, vals)
 	}
 	norm := func(name string, n int) error {
 		vals := make([]float32, n)
@@ -120,6 +185,7 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 		return err
 	}
 	for l := range s.Layers {
+		layer = l
 		p := fmt.Sprintf("blk.%d.", l)
 		for _, t := range []struct {
 			name       string
@@ -154,6 +220,7 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 	if err := norm("output_norm.weight", s.Dim); err != nil {
 		return err
 	}
+	layer = -1
 	if !s.Tied {
 		if err := weight("output.weight", vocab, s.Dim, 3); err != nil {
 			return err
@@ -162,31 +229,51 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 	return w.WriteFile(path)
 }
 
+// addTensor stores vals as the type q gives a matrix outside the blocks
+// that is not the output head.
 func addTensor(w *gguf.Writer, name string, q Quant, rows, cols int, vals []float32) error {
+	typ, err := q.tensorType(name, -1, 0, cols, false)
+	if err != nil {
+		return err
+	}
+	return addTyped(w, name, typ, rows, cols, vals)
+}
+
+// quantizers packs rows (whole blocks) of each quantized type.
+var quantizers = map[gguf.TensorType]func([]float32) []byte{
+	gguf.Q8_0: QuantizeQ8_0, gguf.Q4_0: QuantizeQ4_0, gguf.Q5_0: QuantizeQ5_0,
+	gguf.Q4_K: QuantizeQ4_K, gguf.Q5_K: QuantizeQ5_K, gguf.Q6_K: QuantizeQ6_K, gguf.Q8_K: QuantizeQ8_K,
+}
+
+// addTyped stores vals (rows × cols) as type t.
+func addTyped(w *gguf.Writer, name string, t gguf.TensorType, rows, cols int, vals []float32) error {
 	dims := []uint64{uint64(cols)}
 	if rows > 1 {
 		dims = append(dims, uint64(rows))
 	}
-	switch q {
-	case QuantF32:
+	switch t {
+	case gguf.F32:
 		b := make([]byte, 4*len(vals))
 		for i, v := range vals {
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		}
 		return w.Tensor(name, gguf.F32, dims, b)
-	case QuantF16:
+	case gguf.F16:
 		b := make([]byte, 2*len(vals))
 		for i, v := range vals {
 			binary.LittleEndian.PutUint16(b[2*i:], f32ToF16(v))
 		}
 		return w.Tensor(name, gguf.F16, dims, b)
-	case QuantQ8:
-		if cols%32 != 0 {
-			return addTensor(w, name, QuantF32, rows, cols, vals)
-		}
-		return w.Tensor(name, gguf.Q8_0, dims, QuantizeQ8_0(vals))
 	}
-	return fmt.Errorf("unknown quantization %q (f32, f16, q8_0)", q)
+	quantize, ok := quantizers[t]
+	if !ok {
+		return fmt.Errorf("tensor %s: cannot write type %s", name, t)
+	}
+	elems, _, _ := t.BlockSize()
+	if cols%elems != 0 {
+		return fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t, elems)
+	}
+	return w.Tensor(name, t, dims, quantize(vals))
 }
 
 // trainMerges learns n BPE merges over words (each a list of symbols),

@@ -2,11 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/agoranet/agora/engine/gguf"
@@ -132,5 +134,84 @@ func TestGenRoundTrip(t *testing.T) {
 			in.WeightType != "Q8_0" || in.TensorTypes["Q8_0"] == 0 || len(in.ID) != 64 {
 			t.Fatalf("%s: info %+v", name, in)
 		}
+	}
+}
+
+// Q4_K_M and Q6_K models generate, load with the tensor mix llama.cpp
+// gives them, generate, and Score reproduces the generation. Their logits
+// follow the F32 model of the same seed (the weights are the same before
+// quantization) within each quantization's error.
+func TestGenQuantizedModels(t *testing.T) {
+	for _, c := range []struct {
+		shape string
+		q     Quant
+		types map[string]int // weight matrices per type (embedding included)
+		tol   float64        // RMS(Δlogit) / std(F32 logits)
+	}{
+		// tiny-k, 3 layers: attn_v and ffn_down of the last layer and the
+		// (untied) output head at Q6_K, the rest Q4_K.
+		{"tiny-k", QuantQ4KM, map[string]int{"Q4_K": 1 + 3*7 - 2, "Q6_K": 2 + 1}, 0.3},
+		{"tiny-k", QuantQ6K, map[string]int{"Q6_K": 2 + 3*7}, 0.08},
+		// 64-wide rows fall back as in llama.cpp: Q4_K → Q5_0, Q6_K → Q8_0;
+		// Of 2 layers, the last one's attn_v and ffn_down get more bits.
+		{"tiny", QuantQ4KM, map[string]int{"Q5_0": 1 + 2*7 - 2, "Q8_0": 2 + 1}, 0.3},
+		{"tiny-qwen2", QuantQ6K, map[string]int{"Q8_0": 1 + 2*7}, 0.08},
+	} {
+		t.Run(c.shape+"/"+string(c.q), func(t *testing.T) {
+			m, _ := genModel(t, c.shape, c.q, 9)
+			in, err := m.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(in.TensorTypes, c.types) {
+				t.Fatalf("tensor types %v, want %v", in.TensorTypes, c.types)
+			}
+			prompt := m.Tokenizer().Encode("where is the station?", false, true)
+			res, err := m.Generate(context.Background(), prompt, GenerateOptions{MaxTokens: 16, Temperature: 0.8, Seed: 2, Stop: []int{-1}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Tokens) != 16 {
+				t.Fatalf("%d tokens", len(res.Tokens))
+			}
+			ids := make([]int, len(res.Tokens))
+			for i, tk := range res.Tokens {
+				ids[i] = tk.ID
+			}
+			scores, err := m.Score(context.Background(), prompt, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range scores {
+				if s.ID != ids[i] || s.Logprob != res.Tokens[i].Logprob {
+					t.Fatalf("token %d: score %+v, generated %+v", i, s, res.Tokens[i])
+				}
+			}
+			ref, _ := genModel(t, c.shape, QuantF32, 9)
+			seq := append(slices.Clone(prompt), ids...)
+			got, want := m.newState(len(seq)), ref.newState(len(seq))
+			if err := m.prefill(context.Background(), got, seq); err != nil {
+				t.Fatal(err)
+			}
+			if err := ref.prefill(context.Background(), want, seq); err != nil {
+				t.Fatal(err)
+			}
+			lg, lw := got.logits[:m.cfg.Vocab], want.logits[:m.cfg.Vocab]
+			var mean, sq, se float64
+			for _, v := range lw {
+				mean += float64(v)
+			}
+			mean /= float64(len(lw))
+			for i, v := range lw {
+				sq += (float64(v) - mean) * (float64(v) - mean)
+				se += float64(lg[i]-v) * float64(lg[i]-v)
+			}
+			// Unrelated logits would be ~1.4 apart in these units.
+			if r := math.Sqrt(se / sq); r > c.tol {
+				t.Fatalf("last logits differ from the F32 model's by %.3g of their spread (RMS), bound %g", r, c.tol)
+			} else {
+				t.Logf("last logits %.3g of the F32 model's spread (RMS) away", r)
+			}
+		})
 	}
 }

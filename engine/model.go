@@ -456,8 +456,13 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 	if s.pos+n > c.Context {
 		return fmt.Errorf("context of %d tokens is full", c.Context)
 	}
-	if need := s.pos + n; need > len(s.scores) {
-		s.scores = append(s.scores, make([]float32, need-len(s.scores))...)
+	// Attention weights: one row per head (heads run in parallel), each
+	// long enough for every cached position; grown with headroom so decode
+	// steps do not reallocate.
+	stride := len(s.scores) / c.Heads
+	if need := s.pos + n; need > stride {
+		stride = min(max(2*stride, need), c.Context)
+		s.scores = make([]float32, c.Heads*stride)
 	}
 	kvDim := c.KVHeads * c.HeadDim
 	half := c.HeadDim / 2
@@ -491,19 +496,21 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 			s.keys[li] = append(s.keys[li], k...)
 			s.vals[li] = append(s.vals[li], v...)
 		}
+		// Causal attention over the batch, one head per pool item: each
+		// (token, head) output is computed by the same code in the same
+		// order whichever worker runs it.
 		keys, vals := s.keys[li], s.vals[li]
-		for i := range n {
-			q := s.q[i*c.Dim : (i+1)*c.Dim]
-			out := s.att.vec(i)
-			att := s.scores[:s.pos+i+1] // causal: this token sees itself and what came before
-			for h := range c.Heads {
-				qh := q[h*c.HeadDim : (h+1)*c.HeadDim]
-				kvOff := (h / group) * c.HeadDim
+		m.pool.each(&s.task, c.Heads, func(h int) {
+			kvOff := (h / group) * c.HeadDim
+			scores := s.scores[h*stride : (h+1)*stride]
+			for i := range n {
+				qh := s.q[i*c.Dim+h*c.HeadDim : i*c.Dim+(h+1)*c.HeadDim]
+				att := scores[:s.pos+i+1] // this token sees itself and what came before
 				for t := range att {
 					att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+c.HeadDim], qh) * scale
 				}
 				softmax(att)
-				o := out[h*c.HeadDim : (h+1)*c.HeadDim]
+				o := s.att.vec(i)[h*c.HeadDim : (h+1)*c.HeadDim]
 				clear(o)
 				for t, a := range att {
 					v := vals[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
@@ -512,7 +519,7 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 					}
 				}
 			}
-		}
+		})
 		m.mul(s, mulOp{l.wo, s.att, s.xb2})
 		addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
 		for i := range n {

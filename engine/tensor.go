@@ -76,6 +76,9 @@ type matrix struct {
 	f32        []float32 // F32 and F16 (widened at load)
 	q8         []byte    // Q8_0 blocks, as in the file (a view into the mapping)
 	q8scale    []float32 // Q8_0 block scales, widened once at load
+	q          []byte    // other quantized types: blocks as in the file (a view into the mapping)
+	rowBytes   int       // bytes of one row of q
+	kern       quantKernel
 }
 
 func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
@@ -111,7 +114,15 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 			m.q8scale[b] = f16ToF32(binary.LittleEndian.Uint16(data[b*q8BlockBytes:]))
 		}
 	default:
-		return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, BF16, Q8_0)", name, t.Type)
+		k, ok := quantKernels[t.Type]
+		if !ok {
+			return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K)", name, t.Type)
+		}
+		if cols%k.elems != 0 {
+			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, k.elems)
+		}
+		m.kern, m.rowBytes = k, cols/k.elems*k.bytes
+		m.q = data[:rows*m.rowBytes]
 	}
 	return m, nil
 }
@@ -137,6 +148,10 @@ const (
 func (m *matrix) row(dst []float32, r int) {
 	if m.f32 != nil {
 		copy(dst, m.f32[r*m.cols:(r+1)*m.cols])
+		return
+	}
+	if m.q != nil {
+		m.kern.row(dst[:m.cols], m.q[r*m.rowBytes:(r+1)*m.rowBytes])
 		return
 	}
 	blocks := m.cols / q8Block
@@ -165,6 +180,9 @@ func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
 func (m *matrix) dot(r int, x *acts, t int) float32 {
 	if m.f32 != nil {
 		return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
+	}
+	if m.q != nil {
+		return m.kern.dot(m.q[r*m.rowBytes:(r+1)*m.rowBytes], x.vec(t))
 	}
 	nb := m.cols / q8Block
 	return dotQ8(m.q8[r*nb*q8BlockBytes:(r+1)*nb*q8BlockBytes], m.q8scale[r*nb:(r+1)*nb], x.vec(t))
@@ -242,7 +260,11 @@ type mulOp struct {
 type task struct {
 	ops   [3]mulOp
 	nops  int
-	rows  int // total rows over ops
+	kern  [3]tileKernel // per op, chosen by prepare
+	in    [3]tileIn     // per op, its activations as the kernels read them
+	pack  [3][]float32  // packing buffers, reused across calls
+	fn    func(i int)   // instead of ops: items 0..rows-1 (see pool.each)
+	rows  int           // total rows over ops
 	chunk int
 	next  atomic.Int64
 	wg    sync.WaitGroup
@@ -259,18 +281,18 @@ func (t *task) work() {
 }
 
 func (t *task) runRows(lo, hi int) {
+	if t.fn != nil {
+		for i := lo; i < hi; i++ {
+			t.fn(i)
+		}
+		return
+	}
 	base := 0
 	for i := range t.nops {
 		op := &t.ops[i]
 		end := base + op.m.rows
 		if lo < end && hi > base {
-			a, b := max(lo, base)-base, min(hi, end)-base
-			for tok := range op.x.n {
-				out := op.out[tok*op.m.rows:]
-				for r := a; r < b; r++ {
-					out[r] = op.m.dot(r, op.x, tok)
-				}
-			}
+			t.runOp(i, max(lo, base)-base, min(hi, end)-base)
 		}
 		base = end
 	}
@@ -301,6 +323,7 @@ func (p *pool) close() { close(p.jobs) }
 
 // run computes the task's products.
 func (p *pool) run(t *task) {
+	t.prepare()
 	t.rows = 0
 	work := 0
 	for i := range t.nops {
@@ -322,6 +345,27 @@ func (p *pool) run(t *task) {
 	}
 	t.work()
 	t.wg.Wait()
+}
+
+// each runs fn(0), …, fn(n-1) across the pool, one item at a time; fn must
+// not depend on which worker runs an item.
+func (p *pool) each(t *task, n int, fn func(i int)) {
+	helpers := min(p.workers-1, n-1)
+	if helpers <= 0 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	t.fn, t.rows, t.chunk = fn, n, 1
+	t.next.Store(0)
+	t.wg.Add(helpers)
+	for range helpers {
+		p.jobs <- t
+	}
+	t.work()
+	t.wg.Wait()
+	t.fn = nil
 }
 
 // QuantizeQ8_0 packs float32 values (a multiple of 32) into Q8_0 blocks:

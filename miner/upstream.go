@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,13 @@ import (
 // Upstream serves from any OpenAI-compatible server (vLLM, llama.cpp server,
 // Ollama). Requests are forwarded streaming, so tokens reach the caller as
 // the upstream produces them; upstream errors keep their status.
+//
+// Chat requests ask the upstream for logprobs with token ids (vLLM's
+// return_tokens_as_token_ids gives "token_id:123" tokens; llama.cpp server
+// puts an "id" in each logprobs entry), so the answer and its receipt carry
+// the exact ids served and validators teacher-force those, not a
+// retokenization of the text. Logprobs the caller did not ask for are
+// dropped before they reach it.
 type Upstream struct {
 	URL    string // base, e.g. http://127.0.0.1:8000/v1
 	Model  string // model name the upstream knows
@@ -44,10 +52,14 @@ func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat b
 	fwd := *req
 	fwd.Model = u.Model
 	fwd.Stream = true
+	if chat {
+		fwd.Logprobs = true // the token ids ride on the logprobs
+	}
 	body, err := json.Marshal(struct {
 		openai.ChatRequest
 		StreamOptions map[string]bool `json:"stream_options"`
-	}{fwd, map[string]bool{"include_usage": true}})
+		TokenIDs      bool            `json:"return_tokens_as_token_ids"`
+	}{fwd, map[string]bool{"include_usage": true}, true})
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +96,12 @@ func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat b
 		if err := json.Unmarshal(e.Data, &chunk); err != nil {
 			return &HTTPError{Status: 502, Type: "upstream_error", Message: "upstream sent malformed JSON"}
 		}
+		var withIDs idChunk
+		json.Unmarshal(e.Data, &withIDs) // shaped like chunk, which parsed
 		if chunk.Usage != nil {
 			res.PromptTokens, res.CompletionTokens = chunk.Usage.PromptTokens, chunk.Usage.CompletionTokens
 		}
-		for _, c := range chunk.Choices {
+		for ci, c := range chunk.Choices {
 			var text string
 			switch {
 			case c.Delta != nil:
@@ -100,8 +114,13 @@ func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat b
 			}
 			p := Piece{Text: text}
 			if c.Logprobs != nil && len(c.Logprobs.Content) > 0 {
-				p.Logprob = &c.Logprobs.Content[0]
+				p.TokenIDs = withIDs.tokenIDs(ci)
+				if req.WantsLogprobs() {
+					lp := plainTokens(c.Logprobs.Content[0], text, len(c.Logprobs.Content) == 1)
+					p.Logprob = &lp
+				}
 			}
+			res.TokenIDs = append(res.TokenIDs, p.TokenIDs...)
 			if text != "" || p.Logprob != nil {
 				if chunk.Usage == nil {
 					res.CompletionTokens++
@@ -130,6 +149,76 @@ func (u *Upstream) Complete(ctx context.Context, req *openai.ChatRequest, chat b
 }
 
 var errDone = fmt.Errorf("stream done")
+
+// idChunk is the part of a streamed chunk that carries token ids.
+type idChunk struct {
+	Choices []struct {
+		Logprobs *struct {
+			Content []struct {
+				ID    *int   `json:"id"` // llama.cpp server
+				Token string `json:"token"`
+			} `json:"content"`
+		} `json:"logprobs"`
+	} `json:"choices"`
+}
+
+// tokenIDs are the ids of choice i's tokens, or nil unless every token has one.
+func (c *idChunk) tokenIDs(i int) []int {
+	if i >= len(c.Choices) || c.Choices[i].Logprobs == nil {
+		return nil
+	}
+	var ids []int
+	for _, t := range c.Choices[i].Logprobs.Content {
+		switch id, err := tokenIDOf(t.Token); {
+		case t.ID != nil:
+			ids = append(ids, *t.ID)
+		case err == nil:
+			ids = append(ids, id)
+		default:
+			return nil
+		}
+	}
+	return ids
+}
+
+// tokenIDOf parses vLLM's return_tokens_as_token_ids form, "token_id:123".
+func tokenIDOf(s string) (int, error) {
+	rest, ok := strings.CutPrefix(s, "token_id:")
+	if !ok {
+		return 0, fmt.Errorf("token %q carries no id", s)
+	}
+	return strconv.Atoi(rest)
+}
+
+// plainTokens gives lp's tokens back their text where the upstream wrote
+// ids instead: from their bytes, or the chunk's text when it is this one
+// token. Callers asked for OpenAI logprobs, which name tokens by text.
+func plainTokens(lp openai.TokenLogprob, text string, only bool) openai.TokenLogprob {
+	name := func(tok string, b []int, fallback string) string {
+		if _, err := tokenIDOf(tok); err != nil {
+			return tok
+		}
+		if len(b) > 0 {
+			raw := make([]byte, len(b))
+			for i, x := range b {
+				raw[i] = byte(x)
+			}
+			return string(raw)
+		}
+		return fallback
+	}
+	out := lp
+	out.Token = name(lp.Token, lp.Bytes, text)
+	if !only {
+		out.Token = name(lp.Token, lp.Bytes, "")
+	}
+	out.TopLogprobs = make([]openai.TopLogprob, len(lp.TopLogprobs))
+	for i, a := range lp.TopLogprobs {
+		a.Token = name(a.Token, a.Bytes, "")
+		out.TopLogprobs[i] = a
+	}
+	return out
+}
 
 // upstreamError maps an upstream failure: 429 and 503 keep their status and
 // Retry-After so callers back off; other 4xx stay client errors; 5xx become 502.

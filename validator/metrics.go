@@ -17,6 +17,9 @@ const (
 	ReasonVerification = "verification" // the answer is not the pinned model's (ErrVerification)
 	ReasonBadReceipt   = "bad_receipt"  // the miner's signed receipt did not verify
 	ReasonUnreachable  = "unreachable"  // no answer, an error status or a broken stream
+	// ReasonVerifierUnavailable: the validator's own verifier (an upstream
+	// server) could not check the answer; the miner is not blamed.
+	ReasonVerifierUnavailable = "verifier_unavailable"
 )
 
 // metrics are a validator's Prometheus metrics, on a registry of its own.
@@ -35,10 +38,10 @@ func newMetrics(v *Validator) *metrics {
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "agora_validator_verification_failures_total",
-			Help: "Challenges that failed, by reason (verification, bad_receipt, unreachable).",
+			Help: "Challenges that failed, by reason (verification, bad_receipt, unreachable, verifier_unavailable).",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{ReasonVerification, ReasonBadReceipt, ReasonUnreachable} {
+	for _, r := range []string{ReasonVerification, ReasonBadReceipt, ReasonUnreachable, ReasonVerifierUnavailable} {
 		m.failures.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.challenges, m.failures, &scoreCollector{v: v})
@@ -48,6 +51,8 @@ func newMetrics(v *Validator) *metrics {
 // failureReason classifies a failed challenge.
 func failureReason(err error) string {
 	switch {
+	case errors.Is(err, ErrVerifierUnavailable):
+		return ReasonVerifierUnavailable
 	case errors.Is(err, wire.ErrBadReceipt):
 		return ReasonBadReceipt
 	case errors.Is(err, ErrVerification):

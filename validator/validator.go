@@ -26,9 +26,12 @@ import (
 
 // Config configures a validator.
 type Config struct {
-	Hotkey  ed25519.PrivateKey
-	Netuid  uint32
-	Model   *engine.Model // the subnet's pinned model, for verification
+	Hotkey ed25519.PrivateKey
+	Netuid uint32
+	Model  *engine.Model // the subnet's pinned model: its id, tokenizer and chat template
+	// Scorer teacher-forces answers; nil means the built-in engine on Model.
+	// An UpstreamScorer verifies on a server (vLLM, llama.cpp) instead.
+	Scorer  Scorer
 	Chain   *client.Client
 	HTTP    *http.Client
 	Seed    uint64
@@ -87,6 +90,9 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Scorer == nil {
+		cfg.Scorer = EngineScorer{Model: cfg.Model}
 	}
 	v := &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
 		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), log: cfg.Logger, scores: map[string]*Score{}}
@@ -170,6 +176,11 @@ func (v *Validator) record(uid int, hot address.Address, endpoint string, q, ttf
 	}
 	s.UID, s.Endpoint = uid, endpoint
 	switch {
+	case errors.Is(err, ErrVerifierUnavailable):
+		// Our verifier failed, not the miner: its score stands.
+		s.LastError = err.Error()
+		v.log.Warn("verifier unavailable", "uid", uid, "err", err.Error())
+		return
 	case errors.Is(err, ErrVerification) || errors.Is(err, wire.ErrBadReceipt):
 		// Serving the wrong model or fabricating tokens costs the whole score.
 		s.EMA, s.Failed, s.LastError = 0, s.Failed+1, err.Error()
@@ -235,7 +246,7 @@ func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoi
 		return 0, 0, 0, fmt.Errorf("%w: receipt names model %.12s, the subnet pins %.12s", ErrVerification, rc.ModelID, pinned)
 	}
 	out.Choices[0].Message.Content = text.String()
-	if err := Verify(ctx, v.cfg.Model, ch, &out); err != nil {
+	if err := VerifyWith(ctx, v.cfg.Model.Tokenizer(), v.cfg.Scorer, ch, &out); err != nil {
 		return 0, 0, 0, err
 	}
 	elapsed := time.Since(start)

@@ -53,11 +53,12 @@ func TestVerifyAcceptsHonestAnswers(t *testing.T) {
 	}
 }
 
-func TestVerifyCatchesCheats(t *testing.T) {
-	m, other := testkit.LoadModel(t, "tiny", 1), testkit.LoadModel(t, "tiny", 2)
+// cheats are answers a dishonest miner might give for challenges to m;
+// other is a different model of the same shape.
+func cheats(t *testing.T, m, other *engine.Model) map[string]func() (Challenge, *openai.Response) {
 	greedy := challenges(true)
 	sampled := challenges(false)
-	cheats := map[string]func() (Challenge, *openai.Response){
+	return map[string]func() (Challenge, *openai.Response){
 		"serves another model": func() (Challenge, *openai.Response) { return greedy[0], answer(t, other, greedy[0]) },
 		"fabricates tokens": func() (Challenge, *openai.Response) {
 			r := answer(t, m, greedy[1])
@@ -73,6 +74,11 @@ func TestVerifyCatchesCheats(t *testing.T) {
 			r.Choices[0].Message.Content += "!"
 			return greedy[0], r
 		},
+		"ids outside the vocabulary": func() (Challenge, *openai.Response) {
+			r := answer(t, m, greedy[0])
+			r.AgoraTokenIDs[0] = m.Tokenizer().VocabSize() + 5
+			return greedy[0], r
+		},
 		"forges sampled logprobs": func() (Challenge, *openai.Response) {
 			r := answer(t, m, sampled[0])
 			for i := range r.Choices[0].Logprobs.Content {
@@ -82,7 +88,11 @@ func TestVerifyCatchesCheats(t *testing.T) {
 		},
 		"samples from another model": func() (Challenge, *openai.Response) { return sampled[1], answer(t, other, sampled[1]) },
 	}
-	for name, cheat := range cheats {
+}
+
+func TestVerifyCatchesCheats(t *testing.T) {
+	m, other := testkit.LoadModel(t, "tiny", 1), testkit.LoadModel(t, "tiny", 2)
+	for name, cheat := range cheats(t, m, other) {
 		c, r := cheat()
 		if err := Verify(context.Background(), m, c, r); !errors.Is(err, ErrVerification) {
 			t.Errorf("%s: err %v, want ErrVerification", name, err)

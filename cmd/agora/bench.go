@@ -132,7 +132,7 @@ func newBenchGatewayCmd() *cobra.Command {
 }
 
 func newBenchEngineCmd() *cobra.Command {
-	var shape, quant, modelPath string
+	var shape, quant, modelPath, llamaDir string
 	var promptLen, genLen, threads int
 	cmd := &cobra.Command{
 		Use:   "engine [--shape smollm2-135m --quant q8_0 | --model F.gguf]",
@@ -143,7 +143,12 @@ decode tokens per second, and the process's peak resident memory.
 Without --model it generates a random-weight model of --shape into a
 temporary directory first (in a child process, so the generator's memory does
 not count toward the peak). Decoding runs greedily for exactly --tokens
-tokens (end-of-sequence tokens do not stop it).`,
+tokens (end-of-sequence tokens do not stop it).
+
+With --llamacpp DIR it then runs llama.cpp's CPU backend on the same file,
+threads and token counts, through the npm package node-llama-cpp installed
+in DIR (cd DIR && npm install node-llama-cpp), and prints both and agora's
+ratio. Without node or the package it says so and prints agora's figures.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if promptLen < 1 || genLen < 2 {
@@ -171,19 +176,43 @@ tokens (end-of-sequence tokens do not stop it).`,
 			if err != nil {
 				return err
 			}
-			return printResult(cmd, out, func(w io.Writer) error {
+			text := func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "model    %s (%s, %d threads)\nprompt   %d tokens at %.1f tokens/s\ndecode   %d tokens at %.1f tokens/s\npeak RSS %.0f MiB (model file %.0f MiB mapped, Go runtime %.0f MiB)\n",
 					out.Model, out.Weights, out.Threads, out.PromptTokens, out.PromptPerSec, out.DecodeTokens, out.DecodePerSec, out.PeakRSSMiB, out.FileMiB, out.GoMemoryMiB)
 				return err
+			}
+			if llamaDir == "" {
+				return printResult(cmd, out, text)
+			}
+			// llama.cpp runs after agora's measurement, in a child process,
+			// so it does not count toward agora's peak memory.
+			side := &engineSideBySide{Agora: out}
+			lc, err := runLlamaCpp(cmd.Context(), llamaDir, path, out.Threads, promptLen, genLen)
+			switch {
+			case errors.Is(err, errNoLlamaCpp):
+				side.Skipped = err.Error()
+			case err != nil:
+				return err
+			default:
+				side.LlamaCpp = lc
+				side.PromptRatio = out.PromptPerSec / lc.PromptPerSec
+				side.DecodeRatio = out.DecodePerSec / lc.DecodePerSec
+			}
+			return printResult(cmd, side, func(w io.Writer) error {
+				if err := text(w); err != nil {
+					return err
+				}
+				return printSideBySide(w, side)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&shape, "shape", "smollm2-135m", "shape of a generated model: "+shapeNames())
-	cmd.Flags().StringVar(&quant, "quant", "q8_0", "weights of a generated model: f32, f16 or q8_0")
+	cmd.Flags().StringVar(&quant, "quant", "q8_0", "weights of a generated model: f32, f16, q8_0, q4_k_m or q6_k")
 	cmd.Flags().StringVar(&modelPath, "model", "", "benchmark this GGUF instead of a generated model")
 	cmd.Flags().IntVar(&promptLen, "prompt", 64, "prompt tokens")
 	cmd.Flags().IntVar(&genLen, "tokens", 64, "tokens to decode")
 	cmd.Flags().IntVar(&threads, "threads", 0, "worker threads (default GOMAXPROCS, i.e. all cores)")
+	cmd.Flags().StringVar(&llamaDir, "llamacpp", "", "also run llama.cpp on the same model through node-llama-cpp installed in this directory, and print the ratios")
 	return cmd
 }
 
@@ -196,9 +225,9 @@ func benchModel(cmd *cobra.Command, dir, shape, quant string) (string, error) {
 		return "", usageErrorf("--shape %q: one of %s", shape, shapeNames())
 	}
 	switch engine.Quant(quant) {
-	case engine.QuantF32, engine.QuantF16, engine.QuantQ8:
+	case engine.QuantF32, engine.QuantF16, engine.QuantQ8, engine.QuantQ4KM, engine.QuantQ6K:
 	default:
-		return "", usageErrorf("--quant %q: one of f32, f16, q8_0", quant)
+		return "", usageErrorf("--quant %q: one of f32, f16, q8_0, q4_k_m, q6_k", quant)
 	}
 	path := filepath.Join(dir, shape+".gguf")
 	fmt.Fprintf(cmd.ErrOrStderr(), "generating a %s %s model…\n", shape, quant)

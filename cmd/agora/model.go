@@ -90,7 +90,7 @@ func newModelGenCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&out, "out", "", "output GGUF path")
 	cmd.Flags().StringVar(&shape, "shape", "tiny", "model shape: "+shapeNames())
-	cmd.Flags().StringVar(&quant, "quant", "q8_0", "weights: f32, f16 or q8_0")
+	cmd.Flags().StringVar(&quant, "quant", "q8_0", "weights: f32, f16, q8_0, q4_k_m (llama.cpp's Q4_K/Q6_K mix) or q6_k")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed for the weights")
 	return cmd
 }

@@ -169,6 +169,9 @@ func newValidatorCmd() *cobra.Command {
 		gw                gatewayFlags
 		logLevel          string
 		metricsAddr       string
+		verifier          string
+		verifierUp        validator.UpstreamScorer
+		verifierProtocol  string
 	)
 	cmd := &cobra.Command{
 		Use:   "validator --netuid N --hotkey HOT --model F.gguf",
@@ -182,7 +185,15 @@ salt) is saved under --home/commits before it is sent, in the same file
 reveal still reveals. With --gateway it also serves a paid OpenAI-compatible
 gateway routed by its scores. --metrics ADDR serves Prometheus metrics on
 http://ADDR/metrics (challenges, verification failures by reason, scores by
-UID); with --gateway they are also on the gateway's /metrics.`,
+UID); with --gateway they are also on the gateway's /metrics.
+
+--verifier openai teacher-forces answers on an OpenAI-compatible server
+holding the same model (e.g. on a GPU) instead of the built-in engine:
+--verifier-protocol vllm asks vLLM's /v1/completions for prompt_logprobs of
+the prompt and completion tokens in one request; llamacpp asks llama.cpp
+server's /completion (n_probs) once per completion token. --model is still
+needed, for the model id, tokenizer and chat template. When the server is
+down or answers nonsense, the miner's score is left alone.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
@@ -191,6 +202,24 @@ UID); with --gateway they are also on the gateway's /metrics.`,
 			}
 			if netuid == 0 || hotkey == "" || modelPath == "" {
 				return usageErrorf("--netuid, --hotkey and --model are required")
+			}
+			var scorer validator.Scorer
+			switch verifier {
+			case "builtin":
+			case "openai":
+				if verifierUp.URL == "" {
+					return usageErrorf("--verifier-url URL is required for the openai verifier")
+				}
+				switch p := validator.Protocol(verifierProtocol); p {
+				case validator.ProtocolVLLM, validator.ProtocolLlamaCpp:
+					verifierUp.Protocol = p
+				default:
+					return usageErrorf("--verifier-protocol %q: vllm or llamacpp", verifierProtocol)
+				}
+				verifierUp.Client = wire.NewHTTPClient(5 * time.Minute)
+				scorer = &verifierUp
+			default:
+				return usageErrorf("--verifier %q: builtin or openai", verifier)
 			}
 			m, err := engine.Load(modelPath)
 			if err != nil {
@@ -214,7 +243,7 @@ UID); with --gateway they are also on the gateway's /metrics.`,
 			}
 			// The pending commit lives where 'agora weights commit' keeps one,
 			// so a restart between commit and reveal still reveals.
-			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Chain: c, Seed: uint64(time.Now().UnixNano()),
+			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Scorer: scorer, Chain: c, Seed: uint64(time.Now().UnixNano()),
 				Logger: logger, CommitPath: commitPath(cmd, netuid, hotkey)})
 			if err != nil {
 				return err
@@ -274,6 +303,12 @@ UID); with --gateway they are also on the gateway's /metrics.`,
 	f.StringVar(&hotkey, "hotkey", "", "the validator's hotkey (registered, staked)")
 	f.StringVar(&modelPath, "model", "", "the subnet's pinned model, for verification")
 	f.DurationVar(&interval, "interval", 5*time.Second, "time between challenge rounds")
+	f.StringVar(&verifier, "verifier", "builtin", "builtin (the engine) or openai (an OpenAI-compatible server returning prompt logprobs)")
+	f.StringVar(&verifierUp.URL, "verifier-url", "", "the openai verifier's base URL, e.g. http://127.0.0.1:8000/v1")
+	f.StringVar(&verifierUp.Model, "verifier-model", "", "model name the verifier server knows")
+	f.StringVar(&verifierProtocol, "verifier-protocol", string(validator.ProtocolVLLM), "vllm (/v1/completions prompt_logprobs) or llamacpp (/completion n_probs)")
+	f.StringVar(&verifierUp.APIKey, "verifier-api-key", "", "bearer token for the verifier server")
+	f.IntVar(&verifierUp.TopN, "verifier-top-n", validator.DefaultTopN, "alternatives asked per position")
 	gw.register(cmd)
 	f.StringVar(&metricsAddr, "metrics", "", "serve the validator's Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:9102 (empty: off; with --gateway they are on the gateway's /metrics too)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

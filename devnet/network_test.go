@@ -20,6 +20,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/chain/tx"
 	"github.com/agoranet/agora/client"
+	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/gateway"
 	"github.com/agoranet/agora/internal/openaisdk"
 	"github.com/agoranet/agora/internal/poll"
@@ -47,9 +48,11 @@ func TestHonestMinersEarnCheaterDoesNot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pinned := testkit.LoadModel(t, "tiny", 1)
+	// A K-quantized file (Q4_K_M, as most downloaded GGUFs are) serves,
+	// verifies and scores like any other.
+	pinned := testkit.LoadQuantizedModel(t, "tiny-k", engine.QuantQ4KM, 1)
 	net, err := Start(ctx, Options{Chain: c, Faucet: faucet, Keystore: ks, Password: []byte("pw"), Model: pinned,
-		Cheat: testkit.LoadModel(t, "tiny", 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0", LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
+		Cheat: testkit.LoadQuantizedModel(t, "tiny-k", engine.QuantQ4KM, 2), Miners: 3, Tempo: 10, Interval: time.Second, GatewayAddr: "127.0.0.1:0", LedgerPath: filepath.Join(home, "gateway-ledger.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ package testkit
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net"
 	"path/filepath"
 	"testing"
@@ -125,12 +126,18 @@ func (c *Chain) RegisterSubnet(t testing.TB, owner, ownerHot ed25519.PrivateKey,
 // and returns its path.
 func Model(t testing.TB, shape string, seed uint64) string {
 	t.Helper()
+	return QuantizedModel(t, shape, engine.QuantQ8, seed)
+}
+
+// QuantizedModel generates a model of an engine shape at quant.
+func QuantizedModel(t testing.TB, shape string, quant engine.Quant, seed uint64) string {
+	t.Helper()
 	s, ok := engine.Shapes[shape]
 	if !ok {
 		t.Fatalf("testkit: no engine shape %q", shape)
 	}
-	p := filepath.Join(t.TempDir(), shape+".gguf")
-	if err := engine.Generate(p, s, engine.QuantQ8, seed); err != nil {
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s-%d.gguf", shape, quant, seed))
+	if err := engine.Generate(p, s, quant, seed); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -140,7 +147,14 @@ func Model(t testing.TB, shape string, seed uint64) string {
 // when the test ends.
 func LoadModel(t testing.TB, shape string, seed uint64) *engine.Model {
 	t.Helper()
-	m, err := engine.Load(Model(t, shape, seed))
+	return LoadQuantizedModel(t, shape, engine.QuantQ8, seed)
+}
+
+// LoadQuantizedModel generates a model as QuantizedModel does and loads it;
+// it is closed when the test ends.
+func LoadQuantizedModel(t testing.TB, shape string, quant engine.Quant, seed uint64) *engine.Model {
+	t.Helper()
+	m, err := engine.Load(QuantizedModel(t, shape, quant, seed))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -360,26 +360,15 @@ func mintAndDistribute(c *subnet.Ctx, burned uint64) ([]abci.Event, error) {
 	return append(append(events, more...), closed...), nil
 }
 
-func setProto(kv state.KV, key []byte, m proto.Message) error {
-	raw, err := tx.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %x: %w", key, err)
-	}
-	return kv.Set(key, raw)
-}
+func setProto(kv state.KV, key []byte, m proto.Message) error { return state.SetRecord(kv, key, m) }
 
+// getProto reads a record that must exist.
 func getProto(kv state.KVReader, key []byte, m proto.Message) error {
-	raw, err := kv.Get(key)
-	if err != nil {
-		return fmt.Errorf("read %x: %w", key, err)
+	found, err := state.GetRecord(kv, key, m)
+	if err == nil && !found {
+		err = fmt.Errorf("state record %x missing", key)
 	}
-	if raw == nil {
-		return fmt.Errorf("state record %x missing", key)
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return fmt.Errorf("decode %x: %w", key, err)
-	}
-	return nil
+	return err
 }
 
 func loadParams(kv state.KVReader) (*tx.Params, error) {

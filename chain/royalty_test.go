@@ -36,7 +36,7 @@ func (w *world) checkRoyaltyPools(kv state.KVReader, s *tx.Supply) {
 		var owed uint64
 		for a := range w.known {
 			h := &tx.ShareHolding{}
-			if _, err := royaltyGet(kv, key(a), h); err != nil {
+			if _, err := state.GetRecord(kv, key(a), h); err != nil {
 				w.t.Fatal(err)
 			}
 			c, err := tx.Claimable(p, h, uint64(w.height))
@@ -53,7 +53,7 @@ func (w *world) checkRoyaltyPools(kv state.KVReader, s *tx.Supply) {
 		id, _ := tx.ModelIDBytes(m.Id)
 		check("model "+m.Id[:8], m.Pool, func(a [20]byte) []byte { return tx.ModelHoldingKey(id, a) })
 		o := &tx.Offering{}
-		if ok, err := royaltyGet(kv, tx.OfferingKey(id), o); err != nil {
+		if ok, err := state.GetRecord(kv, tx.OfferingKey(id), o); err != nil {
 			w.t.Fatal(err)
 		} else if ok {
 			escrow += o.Raised
@@ -65,14 +65,6 @@ func (w *world) checkRoyaltyPools(kv state.KVReader, s *tx.Supply) {
 	if held != s.RoyaltyHeld || escrow != s.OfferingEscrow {
 		w.t.Fatalf("height %d: pools hold %d and offerings %d, supply says %d and %d", w.height, held, escrow, s.RoyaltyHeld, s.OfferingEscrow)
 	}
-}
-
-func royaltyGet(kv state.KVReader, key []byte, m proto.Message) (bool, error) {
-	raw, err := kv.Get(key)
-	if err != nil || raw == nil {
-		return false, err
-	}
-	return true, proto.Unmarshal(raw, m)
 }
 
 // royaltyCast is the usual cast plus a dataset's two contributors, a
@@ -205,7 +197,7 @@ func (w *world) claimable(k testKey, root []byte) uint64 {
 		pool, key = w.dataset(r).Pool, tx.DatasetHoldingKey(root, k.addr)
 	}
 	h := &tx.ShareHolding{}
-	if _, err := royaltyGet(kv, key, h); err != nil {
+	if _, err := state.GetRecord(kv, key, h); err != nil {
 		w.t.Fatal(err)
 	}
 	c, err := tx.Claimable(pool, h, uint64(w.height))
@@ -329,7 +321,7 @@ func (w *world) holding(k testKey) *tx.ShareHolding {
 	w.t.Helper()
 	id, _ := tx.ModelIDBytes(testModelID)
 	h := &tx.ShareHolding{}
-	if _, err := royaltyGet(w.store.Committed(), tx.ModelHoldingKey(id, k.addr), h); err != nil {
+	if _, err := state.GetRecord(w.store.Committed(), tx.ModelHoldingKey(id, k.addr), h); err != nil {
 		w.t.Fatal(err)
 	}
 	return h
@@ -339,7 +331,7 @@ func (w *world) offering() (*tx.Offering, bool) {
 	w.t.Helper()
 	id, _ := tx.ModelIDBytes(testModelID)
 	o := &tx.Offering{}
-	ok, err := royaltyGet(w.store.Committed(), tx.OfferingKey(id), o)
+	ok, err := state.GetRecord(w.store.Committed(), tx.OfferingKey(id), o)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -524,7 +516,7 @@ func TestDataContributeProofs(t *testing.T) {
 	}
 	d := w.dataset(root)
 	h := &tx.ShareHolding{}
-	royaltyGet(w.store.Committed(), tx.DatasetHoldingKey(root[:], c.contrib1.addr), h)
+	state.GetRecord(w.store.Committed(), tx.DatasetHoldingKey(root[:], c.contrib1.addr), h)
 	if d.Pool.Shares != 1 || h.Shares != 1 || d.Contributors != 1 {
 		t.Fatalf("dataset weight %d, contributor 1 weight %d, %d contributors", d.Pool.Shares, h.Shares, d.Contributors)
 	}

@@ -427,25 +427,14 @@ func slash(kv state.KV, v *tx.ChainValidator, bps uint32) (uint64, error) {
 	})
 }
 
-func setProto(kv state.KV, key []byte, m proto.Message) error {
-	raw, err := tx.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %x: %w", key, err)
-	}
-	return kv.Set(key, raw)
-}
+func setProto(kv state.KV, key []byte, m proto.Message) error { return state.SetRecord(kv, key, m) }
 
-// getProto reads key into m, reporting whether it was present.
+// getProto reads key into m, reporting whether it was present; a record
+// that does not decode is a broken invariant.
 func getProto(kv state.KVReader, key []byte, m proto.Message) (bool, error) {
-	raw, err := kv.Get(key)
-	if err != nil {
-		return false, fmt.Errorf("read %x: %w", key, err)
+	found, err := state.GetRecord(kv, key, m)
+	if errors.Is(err, state.ErrCorrupt) {
+		return false, fmt.Errorf("%w: %v", bank.ErrInvariant, err)
 	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return false, fmt.Errorf("%w: decode %x: %v", bank.ErrInvariant, key, err)
-	}
-	return true, nil
+	return found, err
 }

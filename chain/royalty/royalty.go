@@ -29,26 +29,10 @@ import (
 )
 
 func get(kv state.KVReader, key []byte, m proto.Message) (bool, error) {
-	raw, err := kv.Get(key)
-	if err != nil {
-		return false, fmt.Errorf("read %x: %w", key, err)
-	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return false, fmt.Errorf("decode %x: %w", key, err)
-	}
-	return true, nil
+	return state.GetRecord(kv, key, m)
 }
 
-func put(kv state.KV, key []byte, m proto.Message) error {
-	raw, err := tx.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %x: %w", key, err)
-	}
-	return kv.Set(key, raw)
-}
+func put(kv state.KV, key []byte, m proto.Message) error { return state.SetRecord(kv, key, m) }
 
 // GetModel reads a registered model by id.
 func GetModel(kv state.KVReader, modelID string) (*tx.Model, []byte, error) {

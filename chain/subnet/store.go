@@ -60,28 +60,12 @@ func delegationKey(netuid uint32, hotkey, coldkey address.Address) []byte {
 	return tx.DelegationKey(netuid, hotkey, coldkey)
 }
 
-// get reads a proto record; found is false when the key is absent.
+// get and put are the module's names for the chain's record helpers.
 func get(kv state.KVReader, k []byte, m proto.Message) (bool, error) {
-	raw, err := kv.Get(k)
-	if err != nil {
-		return false, fmt.Errorf("read %x: %w", k, err)
-	}
-	if raw == nil {
-		return false, nil
-	}
-	if err := proto.Unmarshal(raw, m); err != nil {
-		return false, fmt.Errorf("decode %x: %w", k, err)
-	}
-	return true, nil
+	return state.GetRecord(kv, k, m)
 }
 
-func put(kv state.KV, k []byte, m proto.Message) error {
-	raw, err := tx.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode %x: %w", k, err)
-	}
-	return kv.Set(k, raw)
-}
+func put(kv state.KV, k []byte, m proto.Message) error { return state.SetRecord(kv, k, m) }
 
 // Errors callers branch on (the app maps them to ABCI codes).
 var (

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/agoranet/agora/engine/gguf"
@@ -83,6 +85,50 @@ func BenchmarkMatmulQ8(b *testing.B) {
 				p.run(tk)
 			}
 			b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
+
+// BenchmarkDecodeBatchSmolLM2 times multi-sequence decode steps (one token
+// for each of N sequences per forward pass) on the smollm2-135m shape at
+// Q8_0, reporting tokens/s summed over the sequences
+// (go test -run - -bench DecodeBatch ./engine/).
+func BenchmarkDecodeBatchSmolLM2(b *testing.B) {
+	m, _ := genModel(b, "smollm2-135m", QuantQ8, 1)
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			o := GenerateOptions{MaxTokens: 4000, Stop: []int{-1}}
+			var seqs []*Sequence
+			start := func() {
+				seqs = seqs[:0]
+				for i := range n {
+					q, err := m.StartSequence(context.Background(), []int{1 + i}, o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					seqs = append(seqs, q)
+				}
+			}
+			start()
+			bt := m.NewBatch()
+			steps := 0
+			b.ResetTimer()
+			for b.Loop() {
+				if steps == 3000 {
+					b.StopTimer()
+					start()
+					steps = 0
+					b.StartTimer()
+				}
+				if _, _, err := bt.Sample(seqs); err != nil {
+					b.Fatal(err)
+				}
+				if err := bt.Decode(seqs); err != nil {
+					b.Fatal(err)
+				}
+				steps++
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "tokens/s")
 		})
 	}
 }

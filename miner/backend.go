@@ -35,27 +35,56 @@ type Backend interface {
 	Complete(ctx context.Context, req *openai.ChatRequest, chat bool, emit func(Piece) error) (*Result, error)
 }
 
-// Builtin serves a model with the built-in engine.
+// Builtin serves a model with the built-in engine. Concurrent requests
+// decode together in one batch (see Batcher).
 type Builtin struct {
-	Model *engine.Model
-	id    string
+	Model   *engine.Model
+	id      string
+	batcher *Batcher
+}
+
+// BuiltinOption configures NewBuiltin.
+type BuiltinOption func(*builtinOptions)
+
+type builtinOptions struct{ kvBudget int64 }
+
+// WithKVBudget bounds the KV cache of the requests served at once, in
+// bytes (0: DefaultKVBudget). Requests beyond it get 503 + Retry-After.
+func WithKVBudget(bytes int64) BuiltinOption {
+	return func(o *builtinOptions) { o.kvBudget = bytes }
 }
 
 // NewBuiltin wraps a loaded model.
-func NewBuiltin(m *engine.Model) (*Builtin, error) {
+func NewBuiltin(m *engine.Model, opts ...BuiltinOption) (*Builtin, error) {
+	var o builtinOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.kvBudget < 0 {
+		return nil, fmt.Errorf("KV budget of %d bytes is negative", o.kvBudget)
+	}
 	id, err := m.ID()
 	if err != nil {
 		return nil, err
 	}
-	return &Builtin{Model: m, id: id}, nil
+	b := NewBatcher(m, o.kvBudget)
+	if b.BudgetTokens() < 1 {
+		return nil, fmt.Errorf("KV budget of %d bytes holds no token (%d bytes each)", o.kvBudget, m.Config().KVBytesPerToken())
+	}
+	return &Builtin{Model: m, id: id, batcher: b}, nil
 }
+
+// Batcher is the builtin backend's batcher.
+func (b *Builtin) Batcher() *Batcher { return b.batcher }
 
 // ModelID implements Backend.
 func (b *Builtin) ModelID() string { return b.id }
 
 // MaxTokensLimit implements TokenLimiter: nothing longer than the model's
-// context can be generated.
-func (b *Builtin) MaxTokensLimit() int { return b.Model.Config().Context }
+// context, or than the KV budget holds, can be generated.
+func (b *Builtin) MaxTokensLimit() int {
+	return min(b.Model.Config().Context, b.batcher.BudgetTokens())
+}
 
 // DefaultMaxTokens applies when a request gives none.
 const DefaultMaxTokens = openai.DefaultMaxTokens
@@ -97,7 +126,7 @@ func (b *Builtin) Complete(ctx context.Context, req *openai.ChatRequest, chat bo
 	if req.WantsLogprobs() {
 		o.TopLogprobs = req.TopLogprobs
 	}
-	res, err := b.Model.Generate(ctx, prompt, o, func(t engine.Token) error {
+	res, err := b.batcher.Generate(ctx, prompt, o, func(t engine.Token) error {
 		p := Piece{Text: t.Text, TokenIDs: []int{t.ID}}
 		if req.WantsLogprobs() {
 			tl := &openai.TokenLogprob{Token: t.Text, Logprob: t.Logprob, Bytes: byteInts(t.Text), TopLogprobs: []openai.TopLogprob{}}

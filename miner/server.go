@@ -275,9 +275,14 @@ func (m *Miner) decode(body []byte, chat bool) (*call, error) {
 }
 
 func (m *Miner) fail(w http.ResponseWriter, err error) {
-	m.metrics.failed.Add(1)
 	var he *HTTPError
-	if errors.As(err, &he) {
+	if errors.As(err, &he) && he.Status == http.StatusServiceUnavailable {
+		// A backend at capacity (the builtin's KV budget) is overload, not failure.
+		m.metrics.overloaded.Add(1)
+	} else {
+		m.metrics.failed.Add(1)
+	}
+	if he != nil {
 		if he.RetryAfter != "" {
 			w.Header().Set("Retry-After", he.RetryAfter)
 		}

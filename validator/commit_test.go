@@ -44,7 +44,7 @@ func TestCommitSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v.record(0, hotAddr, "", 1, 0, 0, nil)
+		v.record(0, hotAddr, "", 1, 0, 0, true, nil)
 		if err := v.SubmitWeights(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,7 @@ const (
 type metrics struct {
 	reg        *prometheus.Registry
 	challenges prometheus.Counter
+	unchecked  prometheus.Counter
 	failures   *prometheus.CounterVec
 }
 
@@ -36,6 +37,10 @@ func newMetrics(v *Validator) *metrics {
 			Name: "agora_validator_challenges_total",
 			Help: "Challenges sent to miners.",
 		}),
+		unchecked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agora_validator_unchecked_total",
+			Help: "Answers the spot check did not teacher-force (--verify-rate below 1); their receipts and token ids were still checked.",
+		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "agora_validator_verification_failures_total",
 			Help: "Challenges that failed, by reason (verification, bad_receipt, unreachable, verifier_unavailable).",
@@ -44,7 +49,7 @@ func newMetrics(v *Validator) *metrics {
 	for _, r := range []string{ReasonVerification, ReasonBadReceipt, ReasonUnreachable, ReasonVerifierUnavailable} {
 		m.failures.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.challenges, m.failures, &scoreCollector{v: v})
+	m.reg.MustRegister(m.challenges, m.unchecked, m.failures, &scoreCollector{v: v})
 	return m
 }
 

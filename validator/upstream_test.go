@@ -106,14 +106,14 @@ func TestVerifierUnavailableKeepsScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.record(3, hot, "http://m", 1, 10, 50, nil)
+	v.record(3, hot, "http://m", 1, 10, 50, true, nil)
 	before := v.Scores()[0]
-	v.record(3, hot, "http://m", 0, 0, 0, ErrVerifierUnavailable)
+	v.record(3, hot, "http://m", 0, 0, 0, true, ErrVerifierUnavailable)
 	after := v.Scores()[0]
 	if after.EMA != before.EMA || after.Failed != 0 || after.Verified != 1 || after.LastError == "" {
 		t.Fatalf("after an unavailable verifier: %+v, before %+v", after, before)
 	}
-	v.record(3, hot, "http://m", 0, 0, 0, ErrVerification)
+	v.record(3, hot, "http://m", 0, 0, 0, true, ErrVerification)
 	if s := v.Scores()[0]; s.EMA != 0 || s.Failed != 1 {
 		t.Fatalf("after a failed verification: %+v", s)
 	}

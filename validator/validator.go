@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,6 +42,16 @@ type Config struct {
 	// restart between commit and reveal still reveals (empty: in memory
 	// only, and a restart forfeits that tempo's weights).
 	CommitPath string
+	// VerifyRate is the fraction of answers teacher-forced through the
+	// pinned model, in (0, 1]; 0 means 1, every answer. The others are
+	// still checked for a valid receipt, the pinned model's id and token
+	// ids that spell the text, and score on speed: since any answer may be
+	// checked and one failed check costs the whole score, a cheat is caught
+	// after about 1/VerifyRate answers.
+	VerifyRate float64
+	// VerifySource picks the answers to check (nil: seeded from
+	// crypto/rand, so miners cannot predict it; tests pass a seeded one).
+	VerifySource rand.Source
 }
 
 // Score is what the validator knows about one UID.
@@ -50,6 +61,7 @@ type Score struct {
 	Endpoint  string  `json:"endpoint"`
 	EMA       float64 `json:"score"`
 	Verified  int     `json:"verified"`
+	Unchecked int     `json:"unchecked"` // answers not spot-checked (see Config.VerifyRate)
 	Failed    int     `json:"failed"`
 	TTFT      float64 `json:"ttft_ms"`
 	TPS       float64 `json:"tokens_per_second"`
@@ -62,6 +74,7 @@ type Validator struct {
 	self      address.Address
 	wire      *wire.Client
 	gen       *Generator
+	spot      *Sampler
 	log       *slog.Logger
 	mu        sync.Mutex
 	scores    map[string]*Score // by hotkey: a new hotkey on a UID starts fresh
@@ -94,8 +107,15 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Scorer == nil {
 		cfg.Scorer = EngineScorer{Model: cfg.Model}
 	}
+	if cfg.VerifyRate == 0 {
+		cfg.VerifyRate = 1
+	}
+	spot, err := NewSampler(cfg.VerifyRate, cfg.VerifySource)
+	if err != nil {
+		return nil, err
+	}
 	v := &Validator{cfg: cfg, self: address.FromPubKey(cfg.Hotkey.Public().(ed25519.PublicKey)),
-		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), log: cfg.Logger, scores: map[string]*Score{}}
+		wire: wire.NewClient(cfg.Hotkey, cfg.HTTP), gen: NewGenerator(cfg.Seed), spot: spot, log: cfg.Logger, scores: map[string]*Score{}}
 	v.metrics = newMetrics(v)
 	if err := v.loadPending(); err != nil {
 		return nil, err
@@ -148,11 +168,11 @@ func (v *Validator) Round(ctx context.Context) error {
 		go func(uid int, hot address.Address, endpoint string) {
 			defer wg.Done()
 			v.metrics.challenges.Inc()
-			q, ttft, tps, err := v.challenge(ctx, hot, endpoint, ch)
+			q, ttft, tps, checked, err := v.challenge(ctx, hot, endpoint, ch)
 			if err != nil {
 				v.metrics.failures.WithLabelValues(failureReason(err)).Inc()
 			}
-			v.record(uid, hot, endpoint, q, ttft, tps, err)
+			v.record(uid, hot, endpoint, q, ttft, tps, checked, err)
 		}(uid, hot, n.Endpoint)
 	}
 	wg.Wait()
@@ -166,7 +186,7 @@ func (v *Validator) Round(ctx context.Context) error {
 	return nil
 }
 
-func (v *Validator) record(uid int, hot address.Address, endpoint string, q, ttft, tps float64, err error) {
+func (v *Validator) record(uid int, hot address.Address, endpoint string, q, ttft, tps float64, checked bool, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	s, ok := v.scores[hot.String()]
@@ -188,14 +208,20 @@ func (v *Validator) record(uid int, hot address.Address, endpoint string, q, ttf
 		s.EMA, s.Failed, s.LastError = (1-EMAAlpha)*s.EMA, s.Failed+1, err.Error()
 	default:
 		s.EMA = (1-EMAAlpha)*s.EMA + EMAAlpha*q
-		s.Verified++
+		if checked {
+			s.Verified++
+		} else {
+			s.Unchecked++
+		}
 		s.TTFT, s.TPS, s.LastError = ttft, tps, ""
 	}
 	v.log.Debug("challenge", "uid", uid, "score", s.EMA, "ok", err == nil)
 }
 
-// challenge sends one streamed request and verifies everything that comes back.
-func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoint string, ch Challenge) (quality, ttftMs, tps float64, err error) {
+// challenge sends one streamed request and verifies what comes back: the
+// receipt and token ids always, the tokens under the pinned model when the
+// spot check picks it (checked).
+func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoint string, ch Challenge) (quality, ttftMs, tps float64, checked bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
 	defer cancel()
 	req := ch.Request
@@ -204,11 +230,11 @@ func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoi
 	start := time.Now()
 	resp, err := v.wire.Post(ctx, strings.TrimRight(endpoint, "/")+"/v1/chat/completions", miner, body)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, 0, fmt.Errorf("miner answered %s", resp.Status)
+		return 0, 0, 0, false, fmt.Errorf("miner answered %s", resp.Status)
 	}
 	var first time.Duration
 	out := openai.Response{Choices: []openai.Choice{{Message: &openai.Message{Role: "assistant"}, Logprobs: &openai.Logprobs{}}}}
@@ -236,25 +262,37 @@ func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoi
 		return nil
 	})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, false, err
 	}
 	if err := rc.Verify(miner, body, sum); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, false, err
 	}
 	pinned, _ := v.cfg.Model.ID()
 	if rc.ModelID != pinned {
-		return 0, 0, 0, fmt.Errorf("%w: receipt names model %.12s, the subnet pins %.12s", ErrVerification, rc.ModelID, pinned)
+		return 0, 0, 0, false, fmt.Errorf("%w: receipt names model %.12s, the subnet pins %.12s", ErrVerification, rc.ModelID, pinned)
 	}
 	out.Choices[0].Message.Content = text.String()
-	if err := VerifyWith(ctx, v.cfg.Model.Tokenizer(), v.cfg.Scorer, ch, &out); err != nil {
-		return 0, 0, 0, err
+	checked, err = v.verify(ctx, ch, &out)
+	if err != nil {
+		return 0, 0, 0, checked, err
 	}
 	elapsed := time.Since(start)
 	tps = float64(len(out.AgoraTokenIDs)) / math.Max(elapsed.Seconds(), 1e-3)
 	// Correct answers score at least 0.5; speed earns the rest, saturating
 	// at 50 tokens/s and a fast first token.
 	quality = 0.5 + 0.25*math.Min(1, tps/50) + 0.25/(1+first.Seconds())
-	return quality, float64(first.Milliseconds()), tps, nil
+	return quality, float64(first.Milliseconds()), tps, checked, nil
+}
+
+// verify checks an answer to ch: its token ids always, and when the spot
+// check picks it, its tokens under the pinned model (checked).
+func (v *Validator) verify(ctx context.Context, ch Challenge, out *openai.Response) (checked bool, err error) {
+	if !v.spot.Check() {
+		v.metrics.unchecked.Inc()
+		_, err := checkTokens(v.cfg.Model.Tokenizer(), ch, out)
+		return false, err
+	}
+	return true, VerifyWith(ctx, v.cfg.Model.Tokenizer(), v.cfg.Scorer, ch, out)
 }
 
 // weightsFromScores turns scores into a weight vector over UIDs.

@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agoranet/agora/bench"
 	"github.com/agoranet/agora/engine"
+	"github.com/agoranet/agora/miner"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -134,6 +137,7 @@ func newBenchGatewayCmd() *cobra.Command {
 func newBenchEngineCmd() *cobra.Command {
 	var shape, quant, modelPath, llamaDir string
 	var promptLen, genLen, threads int
+	var concurrent []int
 	cmd := &cobra.Command{
 		Use:   "engine [--shape smollm2-135m --quant q8_0 | --model F.gguf]",
 		Short: "Measure the built-in engine's prompt and decode tokens/s and peak memory",
@@ -148,7 +152,14 @@ tokens (end-of-sequence tokens do not stop it).
 With --llamacpp DIR it then runs llama.cpp's CPU backend on the same file,
 threads and token counts, through the npm package node-llama-cpp installed
 in DIR (cd DIR && npm install node-llama-cpp), and prints both and agora's
-ratio. Without node or the package it says so and prints agora's figures.`,
+ratio. Without node or the package it says so and prints agora's figures.
+
+With --concurrent 1,4,16 it instead measures the miner's continuous
+batching: for each count N, N streams of --prompt and --tokens tokens run at
+once through the builtin backend's batcher (one forward pass per step for
+all of them) and, for comparison, as N separate concurrent generations. It
+prints completion tokens/s summed over the N streams, end to end (each
+stream's own prefill included), and the batched/separate ratio.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if promptLen < 1 || genLen < 2 {
@@ -156,6 +167,14 @@ ratio. Without node or the package it says so and prints agora's figures.`,
 			}
 			if threads > 0 {
 				runtime.GOMAXPROCS(threads)
+			}
+			for _, n := range concurrent {
+				if n < 1 || n > 1024 {
+					return usageErrorf("--concurrent %d: stream counts from 1 to 1024", n)
+				}
+			}
+			if len(concurrent) > 0 && llamaDir != "" {
+				return usageErrorf("--concurrent and --llamacpp measure different things; pass one")
 			}
 			path := modelPath
 			if path == "" {
@@ -167,6 +186,13 @@ ratio. Without node or the package it says so and prints agora's figures.`,
 				if path, err = benchModel(cmd, dir, shape, quant); err != nil {
 					return err
 				}
+			}
+			if len(concurrent) > 0 {
+				res, err := benchConcurrent(cmd.Context(), path, concurrent, promptLen, genLen)
+				if err != nil {
+					return err
+				}
+				return printResult(cmd, res, res.print)
 			}
 			out, err := bench.Engine(cmd.Context(), bench.EngineConfig{Model: path, PromptTokens: promptLen, DecodeTokens: genLen})
 			var ce *bench.ContextError
@@ -212,6 +238,7 @@ ratio. Without node or the package it says so and prints agora's figures.`,
 	cmd.Flags().IntVar(&promptLen, "prompt", 64, "prompt tokens")
 	cmd.Flags().IntVar(&genLen, "tokens", 64, "tokens to decode")
 	cmd.Flags().IntVar(&threads, "threads", 0, "worker threads (default GOMAXPROCS, i.e. all cores)")
+	cmd.Flags().IntSliceVar(&concurrent, "concurrent", nil, "measure continuous batching instead: tokens/s summed over this many concurrent streams (comma-separated counts, e.g. 1,4,16)")
 	cmd.Flags().StringVar(&llamaDir, "llamacpp", "", "also run llama.cpp on the same model through node-llama-cpp installed in this directory, and print the ratios")
 	return cmd
 }
@@ -257,4 +284,98 @@ func genInChild(ctx context.Context, path, shape, quant string) error {
 		return fmt.Errorf("%v: %s", err, out)
 	}
 	return nil
+}
+
+// concurrentBench is `agora bench engine --concurrent`'s result.
+type concurrentBench struct {
+	Model        string           `json:"model"`
+	Weights      string           `json:"weights"`
+	Threads      int              `json:"threads"`
+	PromptTokens int              `json:"prompt_tokens"`
+	DecodeTokens int              `json:"decode_tokens"`
+	Rows         []concurrencyRow `json:"rows"`
+}
+
+type concurrencyRow struct {
+	Streams        int     `json:"streams"`
+	Tokens         int     `json:"completion_tokens"`       // summed over the batched streams
+	BatchedPerSec  float64 `json:"batched_tokens_per_sec"`  // summed over the streams
+	SeparatePerSec float64 `json:"separate_tokens_per_sec"` // the same streams as separate Generate calls
+	Ratio          float64 `json:"ratio"`
+}
+
+func (r *concurrentBench) print(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "model    %s (%s, %d threads), streams of %d prompt + %d completion tokens\nstreams  tokens  batched tok/s  separate tok/s  ratio\n",
+		r.Model, r.Weights, r.Threads, r.PromptTokens, r.DecodeTokens); err != nil {
+		return err
+	}
+	for _, row := range r.Rows {
+		if _, err := fmt.Fprintf(w, "%7d  %6d  %13.1f  %14.1f  %5.2f\n", row.Streams, row.Tokens, row.BatchedPerSec, row.SeparatePerSec, row.Ratio); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchConcurrent runs, for each count, that many streams at once through a
+// miner.Batcher and then as separate Generate calls, and reports completion
+// tokens per second summed over the streams.
+func benchConcurrent(ctx context.Context, path string, counts []int, promptLen, genLen int) (*concurrentBench, error) {
+	m, err := engine.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	c := m.Config()
+	if promptLen+genLen > c.Context {
+		return nil, usageErrorf("--prompt %d + --tokens %d exceed the model's context of %d", promptLen, genLen, c.Context)
+	}
+	// Each stream its own prompt, so no two share a cache by accident.
+	prompts := make([][]int, slices.Max(counts))
+	for s := range prompts {
+		prompts[s] = make([]int, promptLen)
+		for i := range prompts[s] {
+			prompts[s][i] = (i*7919 + s*104729 + 11) % c.Vocab
+		}
+	}
+	o := engine.GenerateOptions{MaxTokens: genLen, Stop: []int{-1}} // greedy; EOS still ends a stream early
+	run := func(n int, gen func(ctx context.Context, prompt []int) (*engine.Result, error)) (float64, int, error) {
+		start := time.Now()
+		tokens := make([]int, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for s := range n {
+			wg.Go(func() {
+				res, err := gen(ctx, prompts[s])
+				if err != nil {
+					errs[s] = err
+					return
+				}
+				tokens[s] = len(res.Tokens)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return 0, 0, err
+		}
+		total := 0
+		for _, t := range tokens {
+			total += t
+		}
+		return float64(total) / time.Since(start).Seconds(), total, nil
+	}
+	out := &concurrentBench{Model: c.Name, Weights: c.WeightType, Threads: runtime.GOMAXPROCS(0), PromptTokens: promptLen, DecodeTokens: genLen}
+	for _, n := range counts {
+		b := miner.NewBatcher(m, int64(n*(promptLen+genLen))*c.KVBytesPerToken())
+		batched, tokens, err := run(n, func(ctx context.Context, p []int) (*engine.Result, error) { return b.Generate(ctx, p, o, nil) })
+		if err != nil {
+			return nil, fmt.Errorf("%d batched streams: %w", n, err)
+		}
+		separate, _, err := run(n, func(ctx context.Context, p []int) (*engine.Result, error) { return m.Generate(ctx, p, o, nil) })
+		if err != nil {
+			return nil, fmt.Errorf("%d separate streams: %w", n, err)
+		}
+		out.Rows = append(out.Rows, concurrencyRow{Streams: n, Tokens: tokens, BatchedPerSec: batched, SeparatePerSec: separate, Ratio: batched / separate})
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ func newMinerCmd() *cobra.Command {
 		hotkey, from, listen, endpoint, backend, modelPath      string
 		upstream, upstreamModel, upstreamKey, modelID, logLevel string
 		maxConcurrent, maxQueue, upstreamMaxTokens              int
+		kvBudgetMiB                                             int64
 		allowHotkeys                                            []string
 		allowStaked                                             bool
 	)
@@ -59,7 +60,10 @@ func newMinerCmd() *cobra.Command {
 					return err
 				}
 				defer m.Close()
-				if b, err = miner.NewBuiltin(m); err != nil {
+				if kvBudgetMiB < 0 || kvBudgetMiB > 1<<24 {
+					return usageErrorf("--kv-budget-mib %d: from 0 to %d", kvBudgetMiB, 1<<24)
+				}
+				if b, err = miner.NewBuiltin(m, miner.WithKVBudget(kvBudgetMiB<<20)); err != nil {
 					return err
 				}
 			case "openai":
@@ -151,8 +155,9 @@ func newMinerCmd() *cobra.Command {
 	f.StringVar(&upstreamModel, "upstream-model", "", "model name the upstream serves")
 	f.StringVar(&upstreamKey, "upstream-api-key", "", "bearer token for the upstream")
 	f.StringVar(&modelID, "model-id", "", "sha256 of the weights the upstream serves (must match the subnet's pin)")
-	f.IntVar(&maxConcurrent, "max-concurrent", 2, "requests served at once")
+	f.IntVar(&maxConcurrent, "max-concurrent", 16, "requests served at once (the builtin backend decodes them together in one batch, within --kv-budget-mib)")
 	f.IntVar(&maxQueue, "max-queue", 16, "requests waiting before 503")
+	f.Int64Var(&kvBudgetMiB, "kv-budget-mib", 0, "builtin backend: KV cache for the requests decoding at once, in MiB; a request that does not fit gets 503 (0: four full contexts of the model, at most 2048)")
 	f.IntVar(&upstreamMaxTokens, "upstream-max-tokens", 0, "largest max_tokens the upstream model's context allows (0: the protocol cap)")
 	f.StringSliceVar(&allowHotkeys, "allow-hotkey", nil, "also serve this hotkey (repeatable); by default only validators with a permit on the subnet are served")
 	f.BoolVar(&allowStaked, "allow-staked", false, "also serve any staked neuron of the subnet, not only permitted validators (lets them skip the gateway's payments)")
@@ -172,6 +177,7 @@ func newValidatorCmd() *cobra.Command {
 		verifier          string
 		verifierUp        validator.UpstreamScorer
 		verifierProtocol  string
+		verifyRate        float64
 	)
 	cmd := &cobra.Command{
 		Use:   "validator --netuid N --hotkey HOT --model F.gguf",
@@ -193,7 +199,13 @@ holding the same model (e.g. on a GPU) instead of the built-in engine:
 the prompt and completion tokens in one request; llamacpp asks llama.cpp
 server's /completion (n_probs) once per completion token. --model is still
 needed, for the model id, tokenizer and chat template. When the server is
-down or answers nonsense, the miner's score is left alone.`,
+down or answers nonsense, the miner's score is left alone.
+
+--verify-rate R teacher-forces a random fraction R of the answers (chosen
+with crypto/rand, so miners cannot tell which); the rest are still checked
+for their receipt and token ids. A checked answer passes when its tokens'
+ranks and logprob gaps stay within the published tolerance
+(docs/verification.md); one that fails costs the miner its whole score.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(logLevel)
@@ -202,6 +214,9 @@ down or answers nonsense, the miner's score is left alone.`,
 			}
 			if netuid == 0 || hotkey == "" || modelPath == "" {
 				return usageErrorf("--netuid, --hotkey and --model are required")
+			}
+			if !(verifyRate > 0 && verifyRate <= 1) {
+				return usageErrorf("--verify-rate %v: must be above 0 and at most 1", verifyRate)
 			}
 			var scorer validator.Scorer
 			switch verifier {
@@ -244,7 +259,7 @@ down or answers nonsense, the miner's score is left alone.`,
 			// The pending commit lives where 'agora weights commit' keeps one,
 			// so a restart between commit and reveal still reveals.
 			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Scorer: scorer, Chain: c, Seed: uint64(time.Now().UnixNano()),
-				Logger: logger, CommitPath: commitPath(cmd, netuid, hotkey)})
+				Logger: logger, CommitPath: commitPath(cmd, netuid, hotkey), VerifyRate: verifyRate})
 			if err != nil {
 				return err
 			}
@@ -309,6 +324,7 @@ down or answers nonsense, the miner's score is left alone.`,
 	f.StringVar(&verifierProtocol, "verifier-protocol", string(validator.ProtocolVLLM), "vllm (/v1/completions prompt_logprobs) or llamacpp (/completion n_probs)")
 	f.StringVar(&verifierUp.APIKey, "verifier-api-key", "", "bearer token for the verifier server")
 	f.IntVar(&verifierUp.TopN, "verifier-top-n", validator.DefaultTopN, "alternatives asked per position")
+	f.Float64Var(&verifyRate, "verify-rate", 1, "fraction of answers teacher-forced through the pinned model, chosen at random (0 < R ≤ 1)")
 	gw.register(cmd)
 	f.StringVar(&metricsAddr, "metrics", "", "serve the validator's Prometheus metrics on http://`ADDR`/metrics, e.g. 127.0.0.1:9102 (empty: off; with --gateway they are on the gateway's /metrics too)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

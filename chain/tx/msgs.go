@@ -120,4 +120,6 @@ func DataContribute(root []byte, leaf *DataLeaf, index uint64, proof [][]byte) *
 }
 
 // DataClaim pays the signer its royalty from a dataset.
-func DataClaim(root []byte) *Msg { return &Msg{Sum: &Msg_DataClaim{DataClaim: &MsgDataClaim{Root: root}}} }
+func DataClaim(root []byte) *Msg {
+	return &Msg{Sum: &Msg_DataClaim{DataClaim: &MsgDataClaim{Root: root}}}
+}

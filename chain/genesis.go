@@ -167,7 +167,7 @@ func (g *Genesis) Validate() error {
 		name string
 		v    uint64
 	}{{"subnet_lock_interval", p.SubnetLockInterval}, {"subnet_immunity", p.SubnetImmunity}, {"take_rate_limit", p.TakeRateLimit},
-		{"unbonding_blocks", p.UnbondingBlocks}, {"downtime_jail_blocks", p.DowntimeJailBlocks}} {
+		{"unbonding_blocks", p.UnbondingBlocks}, {"downtime_jail_blocks", p.DowntimeJailBlocks}, {"royalty_stream_blocks", p.RoyaltyStreamBlocks}} {
 		if f.v > subnet.MaxPeriod {
 			return fmt.Errorf("%s %d above %d blocks", f.name, f.v, uint64(subnet.MaxPeriod))
 		}
@@ -216,8 +216,6 @@ func (p GenesisParams) validateChainValidators() error {
 		return fmt.Errorf("max_missed_blocks %d must be below signed_blocks_window %d", p.MaxMissedBlocks, p.SignedBlocksWindow)
 	case p.DowntimeSlashBps > 10_000 || p.DoubleSignSlashBps > 10_000:
 		return errors.New("downtime_slash_bps and double_sign_slash_bps are at most 10000")
-	case p.RoyaltyStreamBlocks > subnet.MaxPeriod:
-		return fmt.Errorf("royalty_stream_blocks %d above %d", p.RoyaltyStreamBlocks, uint64(subnet.MaxPeriod))
 	case p.MinSelfBond > emission.Cap:
 		return fmt.Errorf("min_self_bond %d above the supply cap", p.MinSelfBond)
 	}

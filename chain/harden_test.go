@@ -405,6 +405,7 @@ func TestGenesisBoundsRefused(t *testing.T) {
 		{"subnet_immunity", func(p *GenesisParams) { p.SubnetImmunity = math.MaxUint64 }},
 		{"subnet_lock_interval", func(p *GenesisParams) { p.SubnetLockInterval = subnet.MaxPeriod + 1 }},
 		{"take_rate_limit", func(p *GenesisParams) { p.TakeRateLimit = math.MaxUint64 }},
+		{"royalty_stream_blocks", func(p *GenesisParams) { p.RoyaltyStreamBlocks = subnet.MaxPeriod + 1 }},
 		{"max_msgs_per_tx", func(p *GenesisParams) { p.MaxMsgsPerTx = math.MaxUint64 }},
 		{"default subnet out of bounds", func(p *GenesisParams) { p.DefaultSubnet.MinBurn = 0 }},
 	}

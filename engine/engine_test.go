@@ -412,3 +412,36 @@ func TestFileIDCached(t *testing.T) {
 		t.Fatal("cached id differs")
 	}
 }
+
+// TestLoadVocabularyMatchesLoad: the weightless read gives the same id,
+// tokens and chat rendering as a full load, for each tokenizer family.
+func TestLoadVocabularyMatchesLoad(t *testing.T) {
+	for _, shape := range []string{"tiny", "tiny-llama3", "tiny-qwen2", "tiny-spm"} {
+		t.Run(shape, func(t *testing.T) {
+			m, path := genModel(t, shape, QuantQ8, 3)
+			v, err := LoadVocabulary(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := m.ID()
+			if v.ID != id {
+				t.Fatalf("vocabulary id %s, model id %s", v.ID, id)
+			}
+			msgs := []Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "Hello, 12345 wörld!\n\tcode()"}}
+			want, err := m.Tokenizer().EncodeChat(msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := v.Tokenizer.EncodeChat(msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("chat tokens differ:\n vocabulary %v\n model      %v", got, want)
+			}
+		})
+	}
+	if _, err := LoadVocabulary(filepath.Join(t.TempDir(), "absent.gguf")); err == nil {
+		t.Fatal("a missing file loads")
+	}
+}

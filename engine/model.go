@@ -105,6 +105,46 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
+// Vocabulary is what a GGUF file says about its text without its weights:
+// the tokenizer with its chat template, and the file's model id. A
+// validator verifying through an upstream server needs only this, so a
+// model far too large for the CPU engine (or of an architecture it does
+// not run) still works there.
+type Vocabulary struct {
+	ID        string
+	Tokenizer *Tokenizer
+}
+
+// LoadVocabulary reads path's tokenizer and chat template and hashes the
+// file for its id. No tensor is read.
+func LoadVocabulary(path string) (*Vocabulary, error) {
+	g, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	tok, err := tokenizerFromGGUF(g)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	arch, _ := g.String("general.architecture")
+	withTemplate(g, arch, tok)
+	id, err := FileID(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Vocabulary{ID: id, Tokenizer: tok}, nil
+}
+
+// withTemplate gives tok the chat template (and default system prompt)
+// the file's metadata names, and returns the template's family.
+func withTemplate(g *gguf.File, arch string, tok *Tokenizer) ChatTemplate {
+	tmpl, _ := g.String("tokenizer.chat_template")
+	tok.template = detectTemplate(tmpl, arch, tok)
+	tok.defaultSystem = defaultSystemPrompt(tmpl)
+	return tok.template
+}
+
 func load(g *gguf.File) (*Model, error) {
 	arch, ok := g.String("general.architecture")
 	if !ok {
@@ -240,10 +280,7 @@ func load(g *gguf.File) (*Model, error) {
 		m.invFreq[j] = f / c.RopeScale
 	}
 	m.cfg = c
-	tmpl, _ := g.String("tokenizer.chat_template")
-	m.template = detectTemplate(tmpl, arch, tok)
-	tok.template = m.template
-	tok.defaultSystem = defaultSystemPrompt(tmpl)
+	m.template = withTemplate(g, arch, tok)
 	return m, nil
 }
 

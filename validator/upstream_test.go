@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/agoranet/agora/engine"
 	"github.com/agoranet/agora/internal/testkit"
 	"github.com/agoranet/agora/internal/upstreamtest"
 )
@@ -116,5 +117,36 @@ func TestVerifierUnavailableKeepsScore(t *testing.T) {
 	v.record(3, hot, "http://m", 0, 0, 0, true, ErrVerification)
 	if s := v.Scores()[0]; s.EMA != 0 || s.Failed != 1 {
 		t.Fatalf("after a failed verification: %+v", s)
+	}
+}
+
+// TestWeightlessValidator: with an upstream verifier the validator needs
+// only the pinned file's vocabulary (engine.LoadVocabulary), never its
+// weights, and still accepts an honest answer and rejects a cheat; the
+// builtin verifier without weights is refused at construction.
+func TestWeightlessValidator(t *testing.T) {
+	m, other := testkit.LoadModel(t, "tiny", 1), testkit.LoadModel(t, "tiny", 2)
+	vocab, err := engine.LoadVocabulary(testkit.Model(t, "tiny", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := testkit.Key(9)
+	if _, err := New(Config{Hotkey: key, Vocabulary: vocab}); err == nil {
+		t.Fatal("a builtin verifier without weights was accepted")
+	}
+	if _, err := New(Config{Hotkey: key}); err == nil {
+		t.Fatal("a validator without its pinned model was accepted")
+	}
+	srv := upstreamtest.Start(t, m, upstreamtest.VLLM)
+	v, err := New(Config{Hotkey: key, Vocabulary: vocab, Scorer: &UpstreamScorer{URL: srv.URL, Model: "test", Protocol: ProtocolVLLM}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := challenges(true)[0]
+	if checked, err := v.verify(context.Background(), c, answer(t, m, c)); !checked || err != nil {
+		t.Fatalf("honest answer: checked %v, err %v", checked, err)
+	}
+	if _, err := v.verify(context.Background(), c, answer(t, other, c)); !errors.Is(err, ErrVerification) {
+		t.Fatalf("another model's answer: %v, want ErrVerification", err)
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	Hotkey ed25519.PrivateKey
 	Netuid uint32
 	Model  *engine.Model // the subnet's pinned model: its id, tokenizer and chat template
+	// Vocabulary replaces Model where an upstream Scorer does the scoring:
+	// the pinned file's id and tokenizer, without its weights.
+	Vocabulary *engine.Vocabulary
 	// Scorer teacher-forces answers; nil means the built-in engine on Model.
 	// An UpstreamScorer verifies on a server (vLLM, llama.cpp) instead.
 	Scorer  Scorer
@@ -104,7 +107,20 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Vocabulary == nil {
+		if cfg.Model == nil {
+			return nil, errors.New("validator: the pinned model or its vocabulary is required")
+		}
+		id, err := cfg.Model.ID()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Vocabulary = &engine.Vocabulary{ID: id, Tokenizer: cfg.Model.Tokenizer()}
+	}
 	if cfg.Scorer == nil {
+		if cfg.Model == nil {
+			return nil, errors.New("validator: the builtin verifier needs the pinned model's weights")
+		}
 		cfg.Scorer = EngineScorer{Model: cfg.Model}
 	}
 	if cfg.VerifyRate == 0 {
@@ -267,8 +283,7 @@ func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoi
 	if err := rc.Verify(miner, body, sum); err != nil {
 		return 0, 0, 0, false, err
 	}
-	pinned, _ := v.cfg.Model.ID()
-	if rc.ModelID != pinned {
+	if pinned := v.cfg.Vocabulary.ID; rc.ModelID != pinned {
 		return 0, 0, 0, false, fmt.Errorf("%w: receipt names model %.12s, the subnet pins %.12s", ErrVerification, rc.ModelID, pinned)
 	}
 	out.Choices[0].Message.Content = text.String()
@@ -289,10 +304,10 @@ func (v *Validator) challenge(ctx context.Context, miner address.Address, endpoi
 func (v *Validator) verify(ctx context.Context, ch Challenge, out *openai.Response) (checked bool, err error) {
 	if !v.spot.Check() {
 		v.metrics.unchecked.Inc()
-		_, err := checkTokens(v.cfg.Model.Tokenizer(), ch, out)
+		_, err := checkTokens(v.cfg.Vocabulary.Tokenizer, ch, out)
 		return false, err
 	}
-	return true, VerifyWith(ctx, v.cfg.Model.Tokenizer(), v.cfg.Scorer, ch, out)
+	return true, VerifyWith(ctx, v.cfg.Vocabulary.Tokenizer, v.cfg.Scorer, ch, out)
 }
 
 // weightsFromScores turns scores into a weight vector over UIDs.

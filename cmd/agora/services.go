@@ -236,11 +236,21 @@ ranks and logprob gaps stay within the published tolerance
 			default:
 				return usageErrorf("--verifier %q: builtin or openai", verifier)
 			}
-			m, err := engine.Load(modelPath)
-			if err != nil {
+			// The builtin verifier runs the pinned model's weights; an upstream
+			// verifier needs only its tokenizer and id, so a model too large
+			// for the CPU engine can still be verified.
+			var m *engine.Model
+			var vocab *engine.Vocabulary
+			if scorer == nil {
+				loaded, err := engine.Load(modelPath)
+				if err != nil {
+					return err
+				}
+				defer loaded.Close()
+				m = loaded
+			} else if vocab, err = engine.LoadVocabulary(modelPath); err != nil {
 				return err
 			}
-			defer m.Close()
 			c, err := newClient(cmd)
 			if err != nil {
 				return err
@@ -249,7 +259,13 @@ ranks and logprob gaps stay within the published tolerance
 			if err != nil {
 				return err
 			}
-			if id, err := m.ID(); err != nil || (mg.Subnet.Params.ModelId != "" && id != mg.Subnet.Params.ModelId) {
+			id := ""
+			if vocab != nil {
+				id = vocab.ID
+			} else if id, err = m.ID(); err != nil {
+				return err
+			}
+			if mg.Subnet.Params.ModelId != "" && id != mg.Subnet.Params.ModelId {
 				return fmt.Errorf("model %s is not subnet %d's pinned model %s", modelPath, netuid, mg.Subnet.Params.ModelId)
 			}
 			keys, err := loadSigners(cmd, hotkey)
@@ -258,7 +274,7 @@ ranks and logprob gaps stay within the published tolerance
 			}
 			// The pending commit lives where 'agora weights commit' keeps one,
 			// so a restart between commit and reveal still reveals.
-			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Scorer: scorer, Chain: c, Seed: uint64(time.Now().UnixNano()),
+			v, err := validator.New(validator.Config{Hotkey: keys[0], Netuid: netuid, Model: m, Vocabulary: vocab, Scorer: scorer, Chain: c, Seed: uint64(time.Now().UnixNano()),
 				Logger: logger, CommitPath: commitPath(cmd, netuid, hotkey), VerifyRate: verifyRate})
 			if err != nil {
 				return err

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora/internal/poll"
 	"github.com/chromedp/chromedp"
 )
 
@@ -147,6 +148,25 @@ func (b *Browser) WaitUntil(timeout time.Duration, expression string) {
 	b.t.Helper()
 	b.MustDo(timeout+5*time.Second, chromedp.Poll[chromedp.Void](expression,
 		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond)))
+}
+
+// WaitAcrossNavigation waits until the JavaScript expression (a boolean)
+// is true, riding out the moments a navigation (a form submitted, a link
+// followed) tears down the page being evaluated: an evaluation that fails
+// then is tried again rather than failing the test.
+func (b *Browser) WaitAcrossNavigation(timeout time.Duration, expression string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	var last error
+	err := poll.Until(ctx, 100*time.Millisecond, func() bool {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expression))
+		last = err
+		return err == nil && ok
+	})
+	if err != nil {
+		b.fail(fmt.Errorf("waiting for %s: %w (last evaluation error: %v)", expression, err, last))
+	}
 }
 
 // Problems are the console errors and uncaught exceptions seen so far.

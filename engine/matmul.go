@@ -42,6 +42,10 @@ func kernelFor(m *matrix) tileKernel {
 		return tileKernel{dot: dotTokensF32}
 	case m.typ == gguf.Q8_0:
 		return tileKernel{dot: dotTokensQ8, pairs: pairKernels()}
+	case m.q != nil:
+		if k, ok := quantTileKernel(m.typ); ok {
+			return k
+		}
 	}
 	return tileKernel{dot: dotTokensEach}
 }

@@ -1,0 +1,3 @@
+package engine
+
+func setAVX2(on bool) { useAVX2 = on }

@@ -313,32 +313,9 @@ func (m *Model) forwardSeqs(w *state, seqs []*state, tokens []int) error {
 			stride := len(s.scores) / c.Heads
 			kvOff := (h / group) * c.HeadDim
 			qh := w.q[i*c.Dim+h*c.HeadDim : i*c.Dim+(h+1)*c.HeadDim]
-			att := s.scores[h*stride : h*stride+s.pos+1]
-			for t := range att {
-				att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+c.HeadDim], qh) * scale
-			}
-			softmax(att)
-			o := w.att.vec(i)[h*c.HeadDim : (h+1)*c.HeadDim]
-			clear(o)
-			for t, a := range att {
-				v := vals[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
-				for j := range o {
-					o[j] += a * v[j]
-				}
-			}
+			attendHead(w.att.vec(i)[h*c.HeadDim:(h+1)*c.HeadDim], s.scores[h*stride:h*stride+s.pos+1], qh, keys, vals, kvDim, kvOff, scale)
 		})
-		m.mul(w, mulOp{l.wo, w.att, w.xb2})
-		addInto(w.x[:n*c.Dim], w.xb2[:n*c.Dim])
-		for i := range n {
-			rmsNorm(w.xb.vec(i), w.x[i*c.Dim:(i+1)*c.Dim], l.ffnNorm, c.Eps)
-		}
-		m.mul(w, mulOp{l.gate, w.xb, w.gate}, mulOp{l.up, w.xb, w.up})
-		for i := range n * c.Hidden {
-			g := w.gate[i]
-			w.hb.f[i] = g / (1 + float32(math.Exp(float64(-g)))) * w.up[i]
-		}
-		m.mul(w, mulOp{l.down, w.hb, w.xb2})
-		addInto(w.x[:n*c.Dim], w.xb2[:n*c.Dim])
+		m.outputAndFeedForward(w, l, n)
 	}
 	w.fin.n = n
 	for i := range n {

@@ -542,33 +542,11 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 			scores := s.scores[h*stride : (h+1)*stride]
 			for i := range n {
 				qh := s.q[i*c.Dim+h*c.HeadDim : i*c.Dim+(h+1)*c.HeadDim]
-				att := scores[:s.pos+i+1] // this token sees itself and what came before
-				for t := range att {
-					att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+c.HeadDim], qh) * scale
-				}
-				softmax(att)
-				o := s.att.vec(i)[h*c.HeadDim : (h+1)*c.HeadDim]
-				clear(o)
-				for t, a := range att {
-					v := vals[t*kvDim+kvOff : t*kvDim+kvOff+c.HeadDim]
-					for j := range o {
-						o[j] += a * v[j]
-					}
-				}
+				// This token sees itself and what came before.
+				attendHead(s.att.vec(i)[h*c.HeadDim:(h+1)*c.HeadDim], scores[:s.pos+i+1], qh, keys, vals, kvDim, kvOff, scale)
 			}
 		})
-		m.mul(s, mulOp{l.wo, s.att, s.xb2})
-		addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
-		for i := range n {
-			rmsNorm(s.xb.vec(i), s.x[i*c.Dim:(i+1)*c.Dim], l.ffnNorm, c.Eps)
-		}
-		m.mul(s, mulOp{l.gate, s.xb, s.gate}, mulOp{l.up, s.xb, s.up})
-		for i := range n * c.Hidden {
-			g := s.gate[i]
-			s.hb.f[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i]
-		}
-		m.mul(s, mulOp{l.down, s.hb, s.xb2})
-		addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
+		m.outputAndFeedForward(s, l, n)
 	}
 	first := n - 1
 	if allLogits {
@@ -584,6 +562,44 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 	m.mul(s, mulOp{m.output, s.fin, s.logits})
 	s.pos += n
 	return nil
+}
+
+// attendHead is one head's attention for one token: scores over the
+// cached keys, softmax, and the weighted sum of the cached values into o.
+// The prompt path, generation and the continuous batch all use it, so a
+// token's attention is the same arithmetic whichever computed it.
+func attendHead(o, att, qh, keys, vals []float32, kvDim, kvOff int, scale float32) {
+	hd := len(o)
+	for t := range att {
+		att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+hd], qh) * scale
+	}
+	softmax(att)
+	clear(o)
+	for t, a := range att {
+		v := vals[t*kvDim+kvOff : t*kvDim+kvOff+hd]
+		for j := range o {
+			o[j] += a * v[j]
+		}
+	}
+}
+
+// outputAndFeedForward finishes a layer for the n tokens in s: the
+// attention output projection and residual, then the SwiGLU feed-forward
+// and its residual.
+func (m *Model) outputAndFeedForward(s *state, l *layer, n int) {
+	c := m.cfg
+	m.mul(s, mulOp{l.wo, s.att, s.xb2})
+	addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
+	for i := range n {
+		rmsNorm(s.xb.vec(i), s.x[i*c.Dim:(i+1)*c.Dim], l.ffnNorm, c.Eps)
+	}
+	m.mul(s, mulOp{l.gate, s.xb, s.gate}, mulOp{l.up, s.xb, s.up})
+	for i := range n * c.Hidden {
+		g := s.gate[i]
+		s.hb.f[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i]
+	}
+	m.mul(s, mulOp{l.down, s.hb, s.xb2})
+	addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
 }
 
 func addInto(dst, src []float32) {

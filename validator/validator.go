@@ -107,10 +107,9 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Vocabulary == nil {
-		if cfg.Model == nil {
-			return nil, errors.New("validator: the pinned model or its vocabulary is required")
-		}
+	// A validator without a pinned model can still commit and reveal
+	// weights (tests, tooling); it refuses to run a round (Round).
+	if cfg.Vocabulary == nil && cfg.Model != nil {
 		id, err := cfg.Model.ID()
 		if err != nil {
 			return nil, err
@@ -118,7 +117,7 @@ func New(cfg Config) (*Validator, error) {
 		cfg.Vocabulary = &engine.Vocabulary{ID: id, Tokenizer: cfg.Model.Tokenizer()}
 	}
 	if cfg.Scorer == nil {
-		if cfg.Model == nil {
+		if cfg.Model == nil && cfg.Vocabulary != nil {
 			return nil, errors.New("validator: the builtin verifier needs the pinned model's weights")
 		}
 		cfg.Scorer = EngineScorer{Model: cfg.Model}
@@ -167,6 +166,9 @@ func (v *Validator) Candidates(context.Context) ([]route.Candidate, error) {
 
 // Round challenges every serving miner once, concurrently, and updates scores.
 func (v *Validator) Round(ctx context.Context) error {
+	if v.cfg.Vocabulary == nil {
+		return errors.New("validator: no pinned model to verify against (Config.Model or Config.Vocabulary)")
+	}
 	mg, err := v.cfg.Chain.Metagraph(ctx, v.cfg.Netuid, 0)
 	if err != nil {
 		return fmt.Errorf("sync metagraph: %w", err)

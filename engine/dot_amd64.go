@@ -21,3 +21,17 @@ func dotQ8(w []byte, ws []float32, x []float32) float32 {
 	_ = x[nb*q8Block-1]
 	return dotQ8AVX2(&w[0], &ws[0], &x[0], nb)
 }
+
+// hasSSE: SSE is part of every amd64 CPU; the variable lets tests run the
+// portable twins on the same machine.
+var hasSSE = true
+
+// dotF32SSE is dotF32Portable with four SSE lanes; see dot_amd64.s.
+//
+//go:noescape
+func dotF32SSE(w, x []float32) float32
+
+// axpySSE is axpyPortable with four SSE lanes; see dot_amd64.s.
+//
+//go:noescape
+func axpySSE(o []float32, a float32, v []float32)

@@ -77,18 +77,18 @@ func dotF32x2(w, x, y []float32) (float32, float32) {
 	i := 0
 	for ; i+4 <= len(w); i += 4 {
 		w0, w1, w2, w3 := w[i], w[i+1], w[i+2], w[i+3]
-		s0 += w0 * x[i]
-		s1 += w1 * x[i+1]
-		s2 += w2 * x[i+2]
-		s3 += w3 * x[i+3]
-		u0 += w0 * y[i]
-		u1 += w1 * y[i+1]
-		u2 += w2 * y[i+2]
-		u3 += w3 * y[i+3]
+		s0 += float32(w0 * x[i])
+		s1 += float32(w1 * x[i+1])
+		s2 += float32(w2 * x[i+2])
+		s3 += float32(w3 * x[i+3])
+		u0 += float32(w0 * y[i])
+		u1 += float32(w1 * y[i+1])
+		u2 += float32(w2 * y[i+2])
+		u3 += float32(w3 * y[i+3])
 	}
 	for ; i < len(w); i++ {
-		s0 += w[i] * x[i]
-		u0 += w[i] * y[i]
+		s0 += float32(w[i] * x[i])
+		u0 += float32(w[i] * y[i])
 	}
 	return (s0 + s1) + (s2 + s3), (u0 + u1) + (u2 + u3)
 }

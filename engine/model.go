@@ -576,10 +576,7 @@ func attendHead(o, att, qh, keys, vals []float32, kvDim, kvOff int, scale float3
 	softmax(att)
 	clear(o)
 	for t, a := range att {
-		v := vals[t*kvDim+kvOff : t*kvDim+kvOff+hd]
-		for j := range o {
-			o[j] += a * v[j]
-		}
+		axpy(o, a, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
 	}
 }
 

@@ -188,20 +188,50 @@ func (m *matrix) dot(r int, x *acts, t int) float32 {
 	return dotQ8(m.q8[r*nb*q8BlockBytes:(r+1)*nb*q8BlockBytes], m.q8scale[r*nb:(r+1)*nb], x.vec(t))
 }
 
+// dotF32 is w·x (x at least as long). Four lane sums s0..s3 over
+// elements 4i+j, the tail into s0, then (s0+s1)+(s2+s3): an exact order
+// the SSE kernel (dotF32SSE, amd64) repeats. The float32 conversions
+// forbid fused multiply-adds, so every machine computes the same bits.
 func dotF32(w, x []float32) float32 {
+	x = x[:len(w)]
+	if hasSSE {
+		return dotF32SSE(w, x)
+	}
+	return dotF32Portable(w, x)
+}
+
+func dotF32Portable(w, x []float32) float32 {
 	x = x[:len(w)]
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(w); i += 4 {
-		s0 += w[i] * x[i]
-		s1 += w[i+1] * x[i+1]
-		s2 += w[i+2] * x[i+2]
-		s3 += w[i+3] * x[i+3]
+		s0 += float32(w[i] * x[i])
+		s1 += float32(w[i+1] * x[i+1])
+		s2 += float32(w[i+2] * x[i+2])
+		s3 += float32(w[i+3] * x[i+3])
 	}
 	for ; i < len(w); i++ {
-		s0 += w[i] * x[i]
+		s0 += float32(w[i] * x[i])
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// axpy adds a·v to o element by element (v at least as long); the SSE
+// kernel does the same operations lane by lane.
+func axpy(o []float32, a float32, v []float32) {
+	v = v[:len(o)]
+	if hasSSE {
+		axpySSE(o, a, v)
+		return
+	}
+	axpyPortable(o, a, v)
+}
+
+func axpyPortable(o []float32, a float32, v []float32) {
+	v = v[:len(o)]
+	for j := range o {
+		o[j] += float32(a * v[j])
+	}
 }
 
 // dotQ8Generic is the portable Q8_0 kernel: the int8 weights are widened

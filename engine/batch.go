@@ -264,24 +264,14 @@ func (m *Model) forwardSeqs(w *state, seqs []*state, tokens []int) error {
 		}
 	}
 	kvDim := c.KVHeads * c.HeadDim
-	half := c.HeadDim / 2
 	group := c.Heads / c.KVHeads
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
 	for i, t := range tokens {
 		s := seqs[i]
-		// The same growth rule as forward, so a sequence's buffers look
-		// alike whichever path ran it.
-		stride := len(s.scores) / c.Heads
-		if need := s.pos + 1; need > stride {
-			stride = min(max(2*stride, need), c.Context)
-			s.scores = make([]float32, c.Heads*stride)
-		}
-		m.embed.row(w.x[i*c.Dim:(i+1)*c.Dim], t)
-		p := float32(s.pos)
-		for j, f := range m.invFreq {
-			ang := float64(p * f)
-			w.cos[i*half+j], w.sin[i*half+j] = float32(math.Cos(ang)), float32(math.Sin(ang))
-		}
+		// forward's growth rule, so a sequence's buffers look alike
+		// whichever path ran it.
+		m.growScores(s, s.pos+1)
+		m.embedToken(w, i, t, s.pos)
 	}
 	w.xb.n, w.att.n, w.hb.n = n, n, n
 	for li := range m.layers {
@@ -291,15 +281,7 @@ func (m *Model) forwardSeqs(w *state, seqs []*state, tokens []int) error {
 		}
 		m.mul(w, mulOp{l.wq, w.xb, w.q}, mulOp{l.wk, w.xb, w.k}, mulOp{l.wv, w.xb, w.v})
 		for i := range n {
-			q, k, v := w.q[i*c.Dim:(i+1)*c.Dim], w.k[i*kvDim:(i+1)*kvDim], w.v[i*kvDim:(i+1)*kvDim]
-			if l.bq != nil {
-				addInto(q, l.bq)
-				addInto(k, l.bk)
-				addInto(v, l.bv)
-			}
-			cos, sin := w.cos[i*half:(i+1)*half], w.sin[i*half:(i+1)*half]
-			m.rope(q, cos, sin)
-			m.rope(k, cos, sin)
+			k, v := m.finishQKV(w, l, i)
 			s := seqs[i]
 			s.keys[li] = append(s.keys[li], k...)
 			s.vals[li] = append(s.vals[li], v...)

@@ -493,25 +493,12 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 	if s.pos+n > c.Context {
 		return fmt.Errorf("context of %d tokens is full", c.Context)
 	}
-	// Attention weights: one row per head (heads run in parallel), each
-	// long enough for every cached position; grown with headroom so decode
-	// steps do not reallocate.
-	stride := len(s.scores) / c.Heads
-	if need := s.pos + n; need > stride {
-		stride = min(max(2*stride, need), c.Context)
-		s.scores = make([]float32, c.Heads*stride)
-	}
+	stride := m.growScores(s, s.pos+n)
 	kvDim := c.KVHeads * c.HeadDim
-	half := c.HeadDim / 2
 	group := c.Heads / c.KVHeads
 	scale := 1 / float32(math.Sqrt(float64(c.HeadDim)))
 	for i, t := range tokens {
-		m.embed.row(s.x[i*c.Dim:(i+1)*c.Dim], t)
-		p := float32(s.pos + i)
-		for j, f := range m.invFreq {
-			ang := float64(p * f)
-			s.cos[i*half+j], s.sin[i*half+j] = float32(math.Cos(ang)), float32(math.Sin(ang))
-		}
+		m.embedToken(s, i, t, s.pos+i)
 	}
 	s.xb.n, s.att.n, s.hb.n = n, n, n
 	for li := range m.layers {
@@ -521,15 +508,7 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 		}
 		m.mul(s, mulOp{l.wq, s.xb, s.q}, mulOp{l.wk, s.xb, s.k}, mulOp{l.wv, s.xb, s.v})
 		for i := range n {
-			q, k, v := s.q[i*c.Dim:(i+1)*c.Dim], s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
-			if l.bq != nil {
-				addInto(q, l.bq)
-				addInto(k, l.bk)
-				addInto(v, l.bv)
-			}
-			cos, sin := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
-			m.rope(q, cos, sin)
-			m.rope(k, cos, sin)
+			k, v := m.finishQKV(s, l, i)
 			s.keys[li] = append(s.keys[li], k...)
 			s.vals[li] = append(s.vals[li], v...)
 		}
@@ -562,6 +541,51 @@ func (m *Model) forward(s *state, tokens []int, allLogits bool) error {
 	m.mul(s, mulOp{m.output, s.fin, s.logits})
 	s.pos += n
 	return nil
+}
+
+// growScores makes s's attention rows (one per head, heads run in
+// parallel) long enough for need cached positions, with headroom so decode
+// steps do not reallocate, and returns the row stride.
+func (m *Model) growScores(s *state, need int) int {
+	c := m.cfg
+	stride := len(s.scores) / c.Heads
+	if need > stride {
+		stride = min(max(2*stride, need), c.Context)
+		s.scores = make([]float32, c.Heads*stride)
+	}
+	return stride
+}
+
+// embedToken writes token's embedding, and the RoPE angles of position
+// pos, into batch slot i of s.
+func (m *Model) embedToken(s *state, i, token, pos int) {
+	c := m.cfg
+	half := c.HeadDim / 2
+	m.embed.row(s.x[i*c.Dim:(i+1)*c.Dim], token)
+	p := float32(pos)
+	for j, f := range m.invFreq {
+		ang := float64(p * f)
+		s.cos[i*half+j], s.sin[i*half+j] = float32(math.Cos(ang)), float32(math.Sin(ang))
+	}
+}
+
+// finishQKV adds layer l's biases to slot i's query, key and value and
+// rotates the query and key to the slot's position; it returns the key
+// and value for the cache.
+func (m *Model) finishQKV(s *state, l *layer, i int) (k, v []float32) {
+	c := m.cfg
+	kvDim, half := c.KVHeads*c.HeadDim, c.HeadDim/2
+	q := s.q[i*c.Dim : (i+1)*c.Dim]
+	k, v = s.k[i*kvDim:(i+1)*kvDim], s.v[i*kvDim:(i+1)*kvDim]
+	if l.bq != nil {
+		addInto(q, l.bq)
+		addInto(k, l.bk)
+		addInto(v, l.bv)
+	}
+	cos, sin := s.cos[i*half:(i+1)*half], s.sin[i*half:(i+1)*half]
+	m.rope(q, cos, sin)
+	m.rope(k, cos, sin)
+	return k, v
 }
 
 // attendHead is one head's attention for one token: scores over the

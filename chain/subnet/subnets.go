@@ -142,12 +142,6 @@ func ValidateParams(p *tx.SubnetParams) error {
 	return nil
 }
 
-// mustModelID decodes a model id ValidateParams accepted.
-func mustModelID(id string) []byte {
-	b, _ := tx.ModelIDBytes(id)
-	return b
-}
-
 func isHex64(s string) bool {
 	if len(s) != 64 {
 		return false
@@ -285,7 +279,11 @@ func SetParams(c *Ctx, signer address.Address, m *tx.MsgSubnetSetParams) error {
 		return err
 	}
 	if id := m.Params.ModelId; id != "" && id != sub.Params.GetModelId() {
-		raw, err := c.KV.Get(tx.ModelKey(mustModelID(id)))
+		key, err := tx.ModelIDBytes(id)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		raw, err := c.KV.Get(tx.ModelKey(key))
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func TestBatchMatchesGenerate(t *testing.T) {
 	} {
 		t.Run(tc.shape+"-"+string(tc.q), func(t *testing.T) {
 			if !tc.pairs {
-				defer withoutPairKernels()()
+				defer withoutVNNI()()
 			}
 			m, _ := genModel(t, tc.shape, tc.q, 3)
 			var want []*Result

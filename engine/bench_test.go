@@ -29,15 +29,6 @@ func BenchmarkDecodeSmolLM2(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
 
-func BenchmarkDotQ8(b *testing.B) {
-	const cols = 1536
-	w, ws, x := randomQ8(cols, 1)
-	for b.Loop() {
-		dotQ8(w, ws, x)
-	}
-	b.SetBytes(int64(len(w)))
-}
-
 // BenchmarkPromptSmolLM2 times batched prompt processing (128 tokens in
 // maxBatch batches, last-token logits) of a smollm2-135m-shaped Q8_0 model:
 // the path a prompt and a validator's Score take (go test -run - -bench
@@ -64,18 +55,18 @@ func BenchmarkPromptSmolLM2(b *testing.B) {
 }
 
 // BenchmarkMatmulQ8 times one 1536×576 Q8_0 product over a full batch on one
-// thread, with the tile kernels and with one dot product per token.
+// thread, with the SIMD kernels and with the portable one.
 func BenchmarkMatmulQ8(b *testing.B) {
 	m := testMatrix(gguf.Q8_0, 1536, 576, 1)
 	x := testActs(maxBatch, 576, 2)
 	out := make([]float32, maxBatch*m.rows)
 	for _, c := range []struct {
-		name  string
-		pairs bool
-	}{{"tiles", true}, {"per-token", false}} {
+		name string
+		simd bool
+	}{{"simd", true}, {"portable", false}} {
 		b.Run(c.name, func(b *testing.B) {
-			if !c.pairs && pairKernels() {
-				defer withoutPairKernels()()
+			if !c.simd {
+				defer withoutVNNI()()
 			}
 			p := newPool(1)
 			defer p.close()

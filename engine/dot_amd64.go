@@ -2,25 +2,9 @@ package engine
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 selects the assembly kernel; tests compare it with the portable one.
+// useAVX2 selects the assembly kernels; tests switch it off to compare them
+// with the portable ones (which also turns the VNNI kernels off).
 var useAVX2 = cpu.X86.HasAVX2
-
-// dotQ8AVX2 is dotQ8Generic in AVX2; see dot_amd64.s.
-//
-//go:noescape
-func dotQ8AVX2(w *byte, ws *float32, x *float32, nb int) float32
-
-// dotQ8 is the Q8_0 row w (block scales ws) dotted with x.
-func dotQ8(w []byte, ws []float32, x []float32) float32 {
-	nb := len(ws)
-	if !useAVX2 || nb == 0 {
-		return dotQ8Portable(w, ws, x)
-	}
-	// The assembly trusts its lengths: check them here once.
-	_ = w[nb*q8BlockBytes-1]
-	_ = x[nb*q8Block-1]
-	return dotQ8AVX2(&w[0], &ws[0], &x[0], nb)
-}
 
 // hasSSE: SSE is part of every amd64 CPU; the variable lets tests run the
 // portable twins on the same machine.

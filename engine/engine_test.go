@@ -79,6 +79,9 @@ type refModel struct {
 	wq, wk, wv, wo      [][]float64
 	bq, bk, bv          [][]float64
 	gate, up, down      [][]float64
+	// quantActs rounds each matrix input to int8 per 32-value block first,
+	// as the engine's Q8_0 products do (matmul_q8.go).
+	quantActs bool
 }
 
 func newRef(t *testing.T, path string, c Config) *refModel {
@@ -88,6 +91,9 @@ func newRef(t *testing.T, path string, c Config) *refModel {
 	}
 	defer g.Close()
 	r := &refModel{c: c, embed: refTensor(t, g, "token_embd.weight"), outNorm: refTensor(t, g, "output_norm.weight")}
+	if ti, ok := g.Tensor("blk.0.attn_q.weight"); ok && ti.Type == gguf.Q8_0 {
+		r.quantActs = true
+	}
 	r.out = refTensor(t, g, "output.weight")
 	if r.out == nil {
 		r.out = r.embed
@@ -108,6 +114,33 @@ func newRef(t *testing.T, path string, c Config) *refModel {
 		r.down = append(r.down, refTensor(t, g, p+"ffn_down.weight"))
 	}
 	return r
+}
+
+func (r *refModel) mv(w []float64, x []float64, rows int) []float64 {
+	if r.quantActs {
+		x = quantizeRef(x)
+	}
+	return mv(w, x, rows)
+}
+
+// quantizeRef is the engine's activation quantizer in float64: per block,
+// d = max|x|/127 and x ≈ d·round(x/d).
+func quantizeRef(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for b := 0; b < len(x); b += q8Block {
+		var amax float64
+		for _, v := range x[b : b+q8Block] {
+			amax = max(amax, math.Abs(v))
+		}
+		if amax == 0 {
+			continue
+		}
+		d := amax / 127
+		for i := b; i < b+q8Block; i++ {
+			out[i] = d * math.Round(x[i]/d)
+		}
+	}
+	return out
 }
 
 func mv(w []float64, x []float64, rows int) []float64 {
@@ -168,7 +201,7 @@ func (r *refModel) logits(tokens []int) []float64 {
 		qs, ks, vs := make([][]float64, n), make([][]float64, n), make([][]float64, n)
 		for p := range n {
 			h := rms(xs[p], r.attnNorm[l], float64(c.Eps))
-			qs[p], ks[p], vs[p] = mv(r.wq[l], h, c.Dim), mv(r.wk[l], h, kvDim), mv(r.wv[l], h, kvDim)
+			qs[p], ks[p], vs[p] = r.mv(r.wq[l], h, c.Dim), r.mv(r.wk[l], h, kvDim), r.mv(r.wv[l], h, kvDim)
 			if r.bq[l] != nil {
 				for i := range qs[p] {
 					qs[p][i] += r.bq[l][i]
@@ -205,22 +238,22 @@ func (r *refModel) logits(tokens []int) []float64 {
 					}
 				}
 			}
-			o := mv(r.wo[l], att, c.Dim)
+			o := r.mv(r.wo[l], att, c.Dim)
 			for i := range o {
 				xs[p][i] += o[i]
 			}
 			h := rms(xs[p], r.ffnNorm[l], float64(c.Eps))
-			g, u := mv(r.gate[l], h, c.Hidden), mv(r.up[l], h, c.Hidden)
+			g, u := r.mv(r.gate[l], h, c.Hidden), r.mv(r.up[l], h, c.Hidden)
 			for i := range g {
 				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
 			}
-			d := mv(r.down[l], g, c.Dim)
+			d := r.mv(r.down[l], g, c.Dim)
 			for i := range d {
 				xs[p][i] += d[i]
 			}
 		}
 	}
-	return mv(r.out, rms(xs[n-1], r.outNorm, float64(c.Eps)), c.Vocab)
+	return r.mv(r.out, rms(xs[n-1], r.outNorm, float64(c.Eps)), c.Vocab)
 }
 
 // TestMatchesReferenceForwardPass runs greedy generation on generated models

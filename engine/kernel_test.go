@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/binary"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -29,35 +28,6 @@ func randomQ8(cols int, seed uint64) ([]byte, []float32, []float32) {
 		x[i] = float32(rng.NormFloat64())
 	}
 	return w, ws, x
-}
-
-func TestDotQ8KernelsAgreeBitForBit(t *testing.T) {
-	if !useAVX2 {
-		t.Skip("no AVX2 on this machine: only the portable kernel runs")
-	}
-	for _, cols := range []int{32, 64, 96, 576, 1536, 1568} {
-		for seed := range uint64(5) {
-			w, ws, x := randomQ8(cols, seed)
-			a, b := dotQ8Portable(w, ws, x), dotQ8(w, ws, x)
-			if math.Float32bits(a) != math.Float32bits(b) {
-				t.Fatalf("cols %d seed %d: generic %v, avx2 %v", cols, seed, a, b)
-			}
-		}
-	}
-}
-
-func TestDotQ8MatchesFloat(t *testing.T) {
-	w, ws, x := randomQ8(1536, 3)
-	got := float64(dotQ8(w, ws, x))
-	var want float64
-	for b := range ws {
-		for i := range q8Block {
-			want += float64(ws[b]) * float64(int8(w[b*q8BlockBytes+2+i])) * float64(x[b*q8Block+i])
-		}
-	}
-	if math.Abs(got-want) > 1e-4*math.Max(1, math.Abs(want)) {
-		t.Fatalf("dot %g, float64 %g", got, want)
-	}
 }
 
 // A prompt run as one batch, in single steps, or split differently must

@@ -16,23 +16,18 @@ import "github.com/agoranet/agora/engine/gguf"
 // tileTokens is the most tokens one tile kernel call handles.
 const tileTokens = 8
 
-// tileIn is a batch of activations as the tile kernels read them: the plain
-// vectors and, for kernels that ask for it, a copy packed in token pairs
-// (see packPairs).
+// tileIn is a batch of activations as the tile kernels read them.
 type tileIn struct {
-	x          *acts
-	pairs      []float32 // nil unless the op's kernel wants pairs
-	pairStride int       // floats from one pair to the next
+	x *acts
 }
 
 // tileKernel is one weight type's batched dot product: dot sets out[j] to
 // row r of m dotted with token t0+j of in, for j < k ≤ tileTokens, and must
 // equal m.dot(r, in.x, t0+j) bit for bit. t0 is a multiple of tileTokens.
-// pairs asks for in.pairs. A new weight type plugs in by adding a case to
-// kernelFor; without one it falls back to m.dot per token.
+// A new weight type plugs in by adding a case to kernelFor; without one it
+// falls back to m.dot per token. (Q8_0 takes its own integer path, runQ8.)
 type tileKernel struct {
-	dot   func(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32)
-	pairs bool
+	dot func(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32)
 }
 
 // kernelFor returns the tile kernel for m's storage type.
@@ -40,8 +35,6 @@ func kernelFor(m *matrix) tileKernel {
 	switch {
 	case m.f32 != nil:
 		return tileKernel{dot: dotTokensF32}
-	case m.typ == gguf.Q8_0:
-		return tileKernel{dot: dotTokensQ8, pairs: pairKernels()}
 	case m.q != nil:
 		if k, ok := quantTileKernel(m.typ); ok {
 			return k
@@ -93,68 +86,26 @@ func dotF32x2(w, x, y []float32) (float32, float32) {
 	return (s0 + s1) + (s2 + s3), (u0 + u1) + (u2 + u3)
 }
 
-// dotTokensQ8 is the Q8_0 tile: the SIMD pair kernels where the CPU has
-// them (see matmul_amd64.s), dotQ8 for the tokens they leave.
-func dotTokensQ8(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32) {
-	nb := m.cols / q8Block
-	w := m.q8[r*nb*q8BlockBytes : (r+1)*nb*q8BlockBytes]
-	ws := m.q8scale[r*nb : (r+1)*nb]
-	j := 0
-	if in.pairs != nil {
-		j = dotQ8Pairs(w, ws, in, t0, k, out)
-	}
-	for ; j < k; j++ {
-		out[j] = dotQ8(w, ws, in.x.vec(t0+j))
-	}
-}
-
-// packPairs lays x out for the pair kernels: for tokens 2p and 2p+1, each
-// 8-value chunk of the first is followed by the same chunk of the second,
-// so one 16-lane register holds the two tokens' chunks. An odd last token
-// is paired with itself (the duplicate's result is never used). dst is
-// reused when large enough.
-func packPairs(dst []float32, x *acts) []float32 {
-	np := (x.n + 1) / 2
-	need := np * 2 * x.cols
-	if cap(dst) < need {
-		dst = make([]float32, need)
-	}
-	dst = dst[:need]
-	for p := range np {
-		a := x.vec(2 * p)
-		b := a
-		if 2*p+1 < x.n {
-			b = x.vec(2*p + 1)
-		}
-		d := dst[p*2*x.cols:]
-		for c := 0; c+8 <= x.cols; c += 8 {
-			copy(d[2*c:2*c+8], a[c:c+8])
-			copy(d[2*c+8:2*c+16], b[c:c+8])
-		}
-	}
-	return dst
-}
-
-// prepare picks each op's tile kernel and packs its activations once
-// (ops that share an input share the packing).
+// prepare picks each op's kernel and quantizes the activations of Q8_0
+// ops once (ops that share an input share the quantization).
 func (t *task) prepare() {
 	for i := range t.nops {
 		op := &t.ops[i]
-		t.kern[i] = kernelFor(op.m)
-		in := &t.in[i]
-		in.x, in.pairs = op.x, nil
-		if op.x.n < 2 || !t.kern[i].pairs {
+		t.in[i].x = op.x
+		t.qa[i] = nil
+		if op.m.typ != gguf.Q8_0 {
+			t.kern[i] = kernelFor(op.m)
 			continue
 		}
 		for j := range i {
-			if t.ops[j].x == op.x && t.in[j].pairs != nil {
-				in.pairs, in.pairStride = t.in[j].pairs, t.in[j].pairStride
+			if t.ops[j].x == op.x && t.qa[j] != nil {
+				t.qa[i] = t.qa[j]
 				break
 			}
 		}
-		if in.pairs == nil {
-			t.pack[i] = packPairs(t.pack[i], op.x)
-			in.pairs, in.pairStride = t.pack[i], 2*op.x.cols
+		if t.qa[i] == nil {
+			t.quant[i].quantize(op.x)
+			t.qa[i] = &t.quant[i]
 		}
 	}
 }
@@ -163,6 +114,10 @@ func (t *task) prepare() {
 // weight row stays in the nearest cache while all the batch's tiles use it.
 func (t *task) runOp(i, a, b int) {
 	op := &t.ops[i]
+	if t.qa[i] != nil {
+		runQ8(op.m, t.qa[i], a, b, op.out)
+		return
+	}
 	n, rows := op.x.n, op.m.rows
 	if n == 1 {
 		for r := a; r < b; r++ {

@@ -35,7 +35,7 @@ func TestQuantTilesMatchDot(t *testing.T) {
 	for _, typ := range tileQuantTypes {
 		elems := quantKernels[typ].elems
 		withAVX2(false, func() {
-			if k := kernelFor(quantMatrix(typ, 1, elems, 1)); k.dot == nil || reflect.ValueOf(k.dot).Pointer() == each || k.pairs {
+			if k := kernelFor(quantMatrix(typ, 1, elems, 1)); k.dot == nil || reflect.ValueOf(k.dot).Pointer() == each {
 				t.Fatalf("%s: no tile kernel without AVX2", typ)
 			}
 		})
@@ -53,7 +53,7 @@ func TestQuantTilesMatchDot(t *testing.T) {
 						for _, workers := range []int{1, 2, 3} {
 							name := fmt.Sprintf("%s/%dx%d/n%d/avx2=%v/%dworkers", typ, shape[0], shape[1], n, avx, workers)
 							var got []float32
-							withAVX2(avx, func() { got = runMatmul(t, m, x, workers, false) })
+							withAVX2(avx, func() { got = runMatmul(t, m, x, workers, avx) })
 							for i := range want {
 								if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 									t.Fatalf("%s: element %d (token %d row %d) = %v, dot gives %v", name, i, i/m.rows, i%m.rows, got[i], want[i])

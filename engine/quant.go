@@ -185,6 +185,16 @@ func reduce8(s *[8]float32) float32 {
 	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
+// reduceLanes sums a kernel's 16 partial sums (two 8-lane accumulators)
+// in the fixed order the AVX2 kernels use.
+func reduceLanes(acc *[16]float32) float32 {
+	var s [8]float32
+	for j := range s {
+		s[j] = acc[j] + acc[8+j]
+	}
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+}
+
 // kAcc holds a K-quant kernel's lane accumulators: acc[0:16] as in
 // reduceLanes (even/odd chunks), acc[16:24] the min term.
 type kAcc [24]float32

@@ -74,8 +74,7 @@ type matrix struct {
 	typ        gguf.TensorType
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
-	q8         []byte    // Q8_0 blocks, as in the file (a view into the mapping)
-	q8scale    []float32 // Q8_0 block scales, widened once at load
+	q8         q8Packed  // Q8_0, repacked for the integer kernels (matmul_q8.go)
 	q          []byte    // other quantized types: blocks as in the file (a view into the mapping)
 	rowBytes   int       // bytes of one row of q
 	kern       quantKernel
@@ -108,11 +107,8 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 			m.f32[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
 		}
 	case gguf.Q8_0:
-		m.q8 = data
-		m.q8scale = make([]float32, len(data)/q8BlockBytes)
-		for b := range m.q8scale {
-			m.q8scale[b] = f16ToF32(binary.LittleEndian.Uint16(data[b*q8BlockBytes:]))
-		}
+		m.q8 = packQ8(data, rows, cols)
+		g.Release(t)
 	default:
 		k, ok := quantKernels[t.Type]
 		if !ok {
@@ -154,13 +150,10 @@ func (m *matrix) row(dst []float32, r int) {
 		m.kern.row(dst[:m.cols], m.q[r*m.rowBytes:(r+1)*m.rowBytes])
 		return
 	}
-	blocks := m.cols / q8Block
-	for b := range blocks {
-		blk := m.q8[(r*blocks+b)*q8BlockBytes:][:q8BlockBytes]
-		d := m.q8scale[r*blocks+b]
-		for i := range q8Block {
-			dst[b*q8Block+i] = d * float32(int8(blk[2+i]))
-		}
+	nb := m.cols / q8Block
+	for c := range m.cols {
+		w, d := m.q8.weight(r, c, nb)
+		dst[c] = d * float32(w)
 	}
 }
 
@@ -176,16 +169,13 @@ func newActs(maxN, cols int) *acts { return &acts{cols: cols, f: make([]float32,
 // vec is token t's vector.
 func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
 
-// dot is row r of m dotted with token t of x.
+// dot is row r of m dotted with token t of x, for the types whose
+// products take float activations (Q8_0 quantizes them: see runQ8).
 func (m *matrix) dot(r int, x *acts, t int) float32 {
 	if m.f32 != nil {
 		return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
 	}
-	if m.q != nil {
-		return m.kern.dot(m.q[r*m.rowBytes:(r+1)*m.rowBytes], x.vec(t))
-	}
-	nb := m.cols / q8Block
-	return dotQ8(m.q8[r*nb*q8BlockBytes:(r+1)*nb*q8BlockBytes], m.q8scale[r*nb:(r+1)*nb], x.vec(t))
+	return m.kern.dot(m.q[r*m.rowBytes:(r+1)*m.rowBytes], x.vec(t))
 }
 
 // dotF32 is w·x (x at least as long). Four lane sums s0..s3 over
@@ -234,49 +224,6 @@ func axpyPortable(o []float32, a float32, v []float32) {
 	}
 }
 
-// dotQ8Generic is the portable Q8_0 kernel: the int8 weights are widened
-// and multiplied with the float32 activations directly (no activation
-// quantization, so Q8_0 models follow the float reference closely). It
-// mirrors the AVX2 kernel operation for operation: lane j of a block sums
-// elements j, 8+j, 16+j, 24+j as (m0+m1)+(m2+m3), is scaled by the block's
-// scale and added to one of two lane accumulators (even/odd blocks). Every
-// float operation rounds on its own (the float32 conversions forbid fused
-// multiply-adds), so both kernels return bit-identical results and a miner
-// with AVX2 and a validator without agree exactly.
-func dotQ8Generic(w []byte, ws []float32, x []float32, acc *[16]float32) {
-	for b := range ws {
-		blk := (*[q8BlockBytes]byte)(w[b*q8BlockBytes:])
-		xs := (*[q8Block]float32)(x[b*q8Block:])
-		d := ws[b]
-		a := (*[8]float32)(acc[(b&1)*8:])
-		for j := range 8 {
-			m0 := float32(float32(int8(blk[2+j])) * xs[j])
-			m1 := float32(float32(int8(blk[10+j])) * xs[8+j])
-			m2 := float32(float32(int8(blk[18+j])) * xs[16+j])
-			m3 := float32(float32(int8(blk[26+j])) * xs[24+j])
-			p := float32(float32(m0+m1) + float32(m2+m3))
-			a[j] = float32(a[j] + float32(p*d))
-		}
-	}
-}
-
-// reduceLanes sums the kernel's 16 partial sums in the fixed order the
-// AVX2 kernel uses.
-func reduceLanes(acc *[16]float32) float32 {
-	var s [8]float32
-	for j := range s {
-		s[j] = acc[j] + acc[8+j]
-	}
-	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
-}
-
-// dotQ8Portable is the portable Q8_0 row dot product.
-func dotQ8Portable(w []byte, ws []float32, x []float32) float32 {
-	var acc [16]float32
-	dotQ8Generic(w, ws, x, &acc)
-	return reduceLanes(&acc)
-}
-
 // mulOp is one matrix product of a task: out[t*rows+r] = m row r · x token t.
 type mulOp struct {
 	m   *matrix
@@ -292,7 +239,8 @@ type task struct {
 	nops  int
 	kern  [3]tileKernel // per op, chosen by prepare
 	in    [3]tileIn     // per op, its activations as the kernels read them
-	pack  [3][]float32  // packing buffers, reused across calls
+	qa    [3]*q8Acts    // per Q8_0 op, its quantized activations (maybe shared)
+	quant [3]q8Acts     // quantization buffers, reused across calls
 	fn    func(i int)   // instead of ops: items 0..rows-1 (see pool.each)
 	rows  int           // total rows over ops
 	chunk int
@@ -367,7 +315,9 @@ func (p *pool) run(t *task) {
 		return
 	}
 	// Several chunks per worker even out the load when the machine is shared.
-	t.chunk = max(8, (t.rows+4*p.workers-1)/(4*p.workers))
+	// Chunks are whole Q8_0 row groups.
+	t.chunk = max(q8Rows, (t.rows+4*p.workers-1)/(4*p.workers))
+	t.chunk = (t.chunk + q8Rows - 1) / q8Rows * q8Rows
 	t.next.Store(0)
 	t.wg.Add(helpers)
 	for range helpers {

@@ -507,6 +507,17 @@ func (g *File) Data(t *TensorInfo) []byte {
 	return g.data[start : start+t.Size : start+t.Size]
 }
 
+// Release tells the system this process is done with a tensor's bytes (its
+// caller has copied what it needs), so the mapped pages stop counting
+// toward the process's memory. Reading the tensor afterwards still works:
+// the pages come back from the file. Without a mapping it does nothing.
+func (g *File) Release(t *TensorInfo) {
+	if g.unmap == nil {
+		return
+	}
+	releasePages(g.Data(t))
+}
+
 // Keys lists metadata keys in sorted order.
 func (g *File) Keys() []string {
 	out := make([]string, 0, len(g.KV))

@@ -55,18 +55,25 @@ func BenchmarkPromptSmolLM2(b *testing.B) {
 }
 
 // BenchmarkMatmulQ8 times one 1536×576 Q8_0 product over a full batch on one
-// thread, with the SIMD kernels and with the portable one.
+// thread, with the fastest kernels the CPU has, the AVX2 ones (even on a
+// VNNI CPU) and the portable one.
 func BenchmarkMatmulQ8(b *testing.B) {
 	m := testMatrix(gguf.Q8_0, 1536, 576, 1)
 	x := testActs(maxBatch, 576, 2)
 	out := make([]float32, maxBatch*m.rows)
 	for _, c := range []struct {
 		name string
-		simd bool
-	}{{"simd", true}, {"portable", false}} {
+		set  func() (restore func(), ok bool)
+	}{
+		{"simd", func() (func(), bool) { return func() {}, true }},
+		{"avx2", withQ8AVX2},
+		{"portable", func() (func(), bool) { return withoutVNNI(), true }},
+	} {
 		b.Run(c.name, func(b *testing.B) {
-			if !c.simd {
-				defer withoutVNNI()()
+			restore, ok := c.set()
+			defer restore()
+			if !ok {
+				b.Skip("no AVX2")
 			}
 			p := newPool(1)
 			defer p.close()

@@ -80,7 +80,7 @@ func TestGGUFRoundTripAllTypes(t *testing.T) {
 		if !ok || ti.Type != c.typ || !reflect.DeepEqual(ti.Dims, []uint64{32, 2}) || ti.Offset%64 != 0 {
 			t.Fatalf("%s: %+v", c.name, ti)
 		}
-		m, err := newMatrix(g, c.name, 2, 32)
+		m, err := newMatrix(g, nil, c.name, 2, 32)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,5 @@
 package engine
 
-import "github.com/agoranet/agora/engine/gguf"
-
 // Batched matrix products. A prompt (or a validator's teacher-forced
 // sequence) goes through each weight matrix as a block of tokens: a tile
 // kernel takes one weight row and up to tileTokens tokens, so the row is
@@ -86,14 +84,14 @@ func dotF32x2(w, x, y []float32) (float32, float32) {
 	return (s0 + s1) + (s2 + s3), (u0 + u1) + (u2 + u3)
 }
 
-// prepare picks each op's kernel and quantizes the activations of Q8_0
-// ops once (ops that share an input share the quantization).
-func (t *task) prepare() {
+// prepare picks each op's kernel and quantizes the activations of ops on
+// integer weights once (ops that share an input share the quantization), across p.
+func (t *task) prepare(p *pool) {
 	for i := range t.nops {
 		op := &t.ops[i]
 		t.in[i].x = op.x
 		t.qa[i] = nil
-		if op.m.typ != gguf.Q8_0 {
+		if !op.m.integer() {
 			t.kern[i] = kernelFor(op.m)
 			continue
 		}
@@ -104,8 +102,10 @@ func (t *task) prepare() {
 			}
 		}
 		if t.qa[i] == nil {
-			t.quant[i].quantize(op.x)
-			t.qa[i] = &t.quant[i]
+			qa, x := &t.quant[i], op.x
+			qa.reset(x)
+			p.each(t, x.n, func(tok int) { qa.quantizeToken(x, tok) })
+			t.qa[i] = qa
 		}
 	}
 }
@@ -115,7 +115,7 @@ func (t *task) prepare() {
 func (t *task) runOp(i, a, b int) {
 	op := &t.ops[i]
 	if t.qa[i] != nil {
-		runQ8(op.m, t.qa[i], a, b, op.out)
+		runInt(op.m, t.qa[i], a, b, op.out)
 		return
 	}
 	n, rows := op.x.n, op.m.rows

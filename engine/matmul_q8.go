@@ -3,9 +3,12 @@ package engine
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/agoranet/agora/engine/gguf"
 )
 
-// Q8_0 products in integers. As llama.cpp does, the activations are
+// Q8_0 products in integers (and Q4_0 and Q5_0 ones, repacked losslessly
+// into the same form). As llama.cpp does, the activations are
 // quantized too — per token, per 32-value block, to int8 with a float32
 // scale — so a block's dot product is an exact int32 sum and only one
 // float multiply and add per block remain. That is what lets SIMD integer
@@ -38,38 +41,70 @@ const (
 	q8TileBlock  = q8TileTokens * q8Block // bytes of one tile's block
 )
 
-// q8Packed is a Q8_0 matrix repacked for the integer kernels.
+// q8Packed is a Q8_0, Q4_0 or Q5_0 matrix repacked for the integer kernels.
 type q8Packed struct {
 	w  []byte    // groups × blocks × q8GroupBlock, biased weights
 	ws []float32 // groups × blocks × q8Rows, block scales
 }
 
-// packQ8 repacks rows × cols Q8_0 blocks as read from a file. A last
+// packQ8 repacks rows × cols weights stored in 32-weight blocks with one
+// scale each and small integer values: Q8_0 and, losslessly, Q4_0 and
+// Q5_0 (their 4- and 5-bit levels minus the offset are int8 values too).
+// blockBytes is the type's block size and decode reads one block. A last
 // partial group is padded with zero-scale rows.
-func packQ8(data []byte, rows, cols int) q8Packed {
+func packQ8(a *arena, data []byte, rows, cols, blockBytes int, decode func(blk []byte, q *[q8Block]int8) float32) q8Packed {
 	nb := cols / q8Block
 	groups := (rows + q8Rows - 1) / q8Rows
 	p := q8Packed{
-		w:  make([]byte, groups*nb*q8GroupBlock),
-		ws: make([]float32, groups*nb*q8Rows),
+		w:  a.bytes(groups * nb * q8GroupBlock),
+		ws: a.floats(groups * nb * q8Rows),
 	}
 	for i := range p.w {
 		p.w[i] = 0x80 // a padded row's weights are zero
 	}
+	var q [q8Block]int8
 	for r := range rows {
 		g, lr := r/q8Rows, r%q8Rows
 		for b := range nb {
-			blk := data[(r*nb+b)*q8BlockBytes:][:q8BlockBytes]
-			p.ws[(g*nb+b)*q8Rows+lr] = f16ToF32(binary.LittleEndian.Uint16(blk))
+			p.ws[(g*nb+b)*q8Rows+lr] = decode(data[(r*nb+b)*blockBytes:][:blockBytes], &q)
 			dst := p.w[(g*nb+b)*q8GroupBlock:]
 			for k := range 8 {
 				for j := range 4 {
-					dst[k*4*q8Rows+lr*4+j] = blk[2+4*k+j] ^ 0x80
+					dst[k*4*q8Rows+lr*4+j] = byte(q[4*k+j]) ^ 0x80
 				}
 			}
 		}
 	}
 	return p
+}
+
+// q8Decoders reads one block of each type packQ8 takes.
+var q8Decoders = map[gguf.TensorType]struct {
+	bytes  int
+	decode func(blk []byte, q *[q8Block]int8) float32
+}{
+	gguf.Q8_0: {q8BlockBytes, func(blk []byte, q *[q8Block]int8) float32 {
+		for i := range q8Block {
+			q[i] = int8(blk[2+i])
+		}
+		return f16ToF32(binary.LittleEndian.Uint16(blk))
+	}},
+	gguf.Q4_0: {q40Bytes, func(blk []byte, q *[q8Block]int8) float32 {
+		var f [32]float32
+		d := decodeQ4_0(blk, &f)
+		for i, v := range f {
+			q[i] = int8(v)
+		}
+		return d
+	}},
+	gguf.Q5_0: {q50Bytes, func(blk []byte, q *[q8Block]int8) float32 {
+		var f [32]float32
+		d := decodeQ5_0(blk, &f)
+		for i, v := range f {
+			q[i] = int8(v)
+		}
+		return d
+	}},
 }
 
 // weight is row r, column c's int8 weight and its block scale.
@@ -88,25 +123,59 @@ type q8Acts struct {
 	q     []int8    // tiles × blocks × q8TileTokens × 32
 	d     []float32 // tiles × blocks × q8TileTokens: block scales
 	c     []int32   // tiles × blocks × q8TileTokens: −128·Σ of the block's values
+	// For the K-quant kernels (matmul_k.go), per block again: −32·Σ of
+	// each 16-value half (Q6_K's level offset), Σ as a float (the Q4_K/Q5_K
+	// min term), and zeros (the offset of types without one).
+	c32lo, c32hi, zero []int32
+	sum                []float32
 }
 
-// quantize fills a from x, reusing a's buffers when large enough.
-func (a *q8Acts) quantize(x *acts) {
+// reset sizes a for x: n tokens of x.cols values. The padding tokens of
+// the last tile are zeroed; quantizeToken must then fill every token.
+func (a *q8Acts) reset(x *acts) {
 	nb := x.cols / q8Block
 	tiles := (x.n + q8TileTokens - 1) / q8TileTokens
 	a.n, a.nb = x.n, nb
 	a.q = grow(a.q, tiles*nb*q8TileBlock)
 	a.d = grow(a.d, tiles*nb*q8TileTokens)
 	a.c = grow(a.c, tiles*nb*q8TileTokens)
-	clear(a.q)
-	clear(a.d)
-	clear(a.c)
-	for t := range x.n {
-		v := x.vec(t)
+	a.c32lo = grow(a.c32lo, tiles*nb*q8TileTokens)
+	a.c32hi = grow(a.c32hi, tiles*nb*q8TileTokens)
+	a.sum = grow(a.sum, tiles*nb*q8TileTokens)
+	if len(a.zero) != tiles*nb*q8TileTokens {
+		a.zero = make([]int32, tiles*nb*q8TileTokens)
+	}
+	for t := x.n; t < tiles*q8TileTokens; t++ {
 		for b := range nb {
 			i := a.index(t, b)
-			a.d[i], a.c[i] = quantizeBlock(a.q[i*q8Block:][:q8Block], v[b*q8Block:][:q8Block])
+			clear(a.q[i*q8Block : (i+1)*q8Block])
+			a.d[i], a.c[i], a.c32lo[i], a.c32hi[i], a.sum[i] = 0, 0, 0, 0, 0
 		}
+	}
+}
+
+// quantizeToken quantizes token t of x into a (tokens are independent, so
+// workers may quantize different tokens at once).
+func (a *q8Acts) quantizeToken(x *acts, t int) {
+	v := x.vec(t)
+	for b := range a.nb {
+		i := a.index(t, b)
+		q := (*[q8Block]int8)(a.q[i*q8Block:])
+		a.d[i], a.c[i] = quantizeBlock(q, (*[q8Block]float32)(v[b*q8Block:]))
+		var lo int32
+		for _, v := range q[:q8Block/2] {
+			lo += int32(v)
+		}
+		hi := a.c[i]/-128 - lo
+		a.c32lo[i], a.c32hi[i], a.sum[i] = -32*lo, -32*hi, float32(lo+hi)
+	}
+}
+
+// quantize fills a from x on the calling goroutine.
+func (a *q8Acts) quantize(x *acts) {
+	a.reset(x)
+	for t := range x.n {
+		a.quantizeToken(x, t)
 	}
 }
 
@@ -121,24 +190,26 @@ func (a *q8Acts) index(t, b int) int {
 // activation rule, rounding half away from zero) and returns d and the
 // bias correction −128·Σq. Non-finite inputs give a zero block, so no
 // CPU-specific float-to-int conversion is ever reached.
-func quantizeBlock(q []int8, x []float32) (float32, int32) {
-	var amax float32
+func quantizeBlock(q *[q8Block]int8, x *[q8Block]float32) (float32, int32) {
+	var amaxBits uint32
 	for _, v := range x {
-		amax = max(amax, float32(math.Abs(float64(v))))
+		amaxBits = max(amaxBits, math.Float32bits(v)&0x7fffffff)
 	}
-	if amax == 0 || math.IsInf(float64(amax), 0) || math.IsNaN(float64(amax)) {
-		clear(q)
+	if amaxBits == 0 || amaxBits >= 0x7f800000 { // zero, infinite or NaN
+		*q = [q8Block]int8{}
 		return 0, 0
 	}
-	d := amax / 127
+	d := math.Float32frombits(amaxBits) / 127
 	id := 1 / d
 	var sum int32
 	for i, v := range x {
+		// |f| ≤ 127.00002, so f ± 0.5 is exact in float64 and truncation
+		// rounds half away from zero; the clamp only guards the bound.
 		f := float64(float32(v * id))
-		r := math.Trunc(f + math.Copysign(0.5, f)) // exact in float64: |f| ≤ 127.5
-		r = max(-127, min(127, r))
+		half := math.Float64frombits(0x3fe0000000000000 | math.Float64bits(f)&(1<<63))
+		r := max(-127, min(127, int32(f+half)))
 		q[i] = int8(r)
-		sum += int32(q[i])
+		sum += r
 	}
 	return d, -128 * sum
 }
@@ -179,12 +250,17 @@ func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 	}
 }
 
-// runQ8 computes rows [lo, hi) of a Q8_0 product for every token. Work
-// is split on group boundaries where it can be; a group cut by a range edge
-// is computed whole into scratch and only the range's rows are kept.
-func runQ8(m *matrix, a *q8Acts, lo, hi int, out []float32) {
+// runInt computes rows [lo, hi) of a product on integer weights (m.q8 or
+// m.kq) for every token. Work is split on group boundaries where it can
+// be; a group cut by a range edge is computed whole into scratch and only
+// the range's rows are kept.
+func runInt(m *matrix, a *q8Acts, lo, hi int, out []float32) {
 	nb, rows := m.cols/q8Block, m.rows
 	tiles := (a.n + q8TileTokens - 1) / q8TileTokens
+	tileFn := func(g, tile, k int, out []float32, stride int) { q8Tile(&m.q8, g, nb, a, tile, k, out, stride) }
+	if m.kq != nil {
+		tileFn = func(g, tile, k int, out []float32, stride int) { kTile(m.kq, g, nb, a, tile, k, out, stride) }
+	}
 	var tmp [q8TileTokens * q8Rows]float32
 	for g := lo / q8Rows; g*q8Rows < hi; g++ {
 		r0, r1 := max(lo, g*q8Rows), min(hi, (g+1)*q8Rows)
@@ -193,10 +269,10 @@ func runQ8(m *matrix, a *q8Acts, lo, hi int, out []float32) {
 			k := min(q8TileTokens, a.n-tile*q8TileTokens)
 			dst := out[tile*q8TileTokens*rows:]
 			if whole && k == q8TileTokens {
-				q8Tile(&m.q8, g, nb, a, tile, k, dst[r0:], rows)
+				tileFn(g, tile, k, dst[r0:], rows)
 				continue
 			}
-			q8Tile(&m.q8, g, nb, a, tile, k, tmp[:], q8Rows)
+			tileFn(g, tile, k, tmp[:], q8Rows)
 			for j := range k {
 				copy(dst[j*rows+r0:j*rows+r1], tmp[j*q8Rows+r0-g*q8Rows:])
 			}

@@ -34,7 +34,7 @@ func testQ8Matrix(rows, cols int, seed uint64) (*matrix, []byte) {
 		w, _, _ := randomQ8(cols, seed*1000+uint64(r))
 		raw = append(raw, w...)
 	}
-	return &matrix{typ: gguf.Q8_0, rows: rows, cols: cols, q8: packQ8(raw, rows, cols)}, raw
+	return &matrix{typ: gguf.Q8_0, rows: rows, cols: cols, q8: packQ8(nil, raw, rows, cols, q8BlockBytes, q8Decoders[gguf.Q8_0].decode)}, raw
 }
 
 func testActs(n, cols int, seed uint64) *acts {
@@ -103,7 +103,7 @@ func q8Reference(raw []byte, rows, cols int, x *acts) []float32 {
 		for r := range rows {
 			var acc float32
 			for b := range nb {
-				da, _ := quantizeBlock(q[:], x.vec(t)[b*q8Block:(b+1)*q8Block])
+				da, _ := quantizeBlock(&q, (*[q8Block]float32)(x.vec(t)[b*q8Block:]))
 				blk := raw[(r*nb+b)*q8BlockBytes:]
 				var isum int32
 				for i := range q8Block {
@@ -182,8 +182,11 @@ func TestQuantizeBlock(t *testing.T) {
 		{"infinity gives zeros", []float32{inf, 1}, []int8{0, 0}, 0},
 		{"NaN gives zeros", []float32{nan, 1}, []int8{0, 0}, 0},
 	} {
-		q := make([]int8, len(c.x))
-		d, corr := quantizeBlock(q, c.x)
+		var x [q8Block]float32
+		var qa [q8Block]int8
+		copy(x[:], c.x)
+		d, corr := quantizeBlock(&qa, &x)
+		q := qa[:len(c.x)]
 		var sum int32
 		for _, v := range q {
 			sum += int32(v)

@@ -68,6 +68,7 @@ type Model struct {
 	tok      *Tokenizer
 	template ChatTemplate
 	types    map[string]int // tensor type → count, for Info
+	weights  *arena         // the repacked weights
 
 	pool   *pool
 	mu     sync.RWMutex // held shared by calls, exclusively by Close
@@ -145,7 +146,13 @@ func withTemplate(g *gguf.File, arch string, tok *Tokenizer) ChatTemplate {
 	return tok.template
 }
 
-func load(g *gguf.File) (*Model, error) {
+func load(g *gguf.File) (_ *Model, err error) {
+	weights := &arena{}
+	defer func() {
+		if err != nil {
+			weights.free()
+		}
+	}()
 	arch, ok := g.String("general.architecture")
 	if !ok {
 		return nil, errors.New("general.architecture missing")
@@ -155,7 +162,6 @@ func load(g *gguf.File) (*Model, error) {
 	}
 	c := Config{Arch: arch}
 	c.Name, _ = g.String("general.name")
-	var err error
 	for _, f := range []struct {
 		key string
 		dst *int
@@ -205,7 +211,7 @@ func load(g *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{file: g, tok: tok, types: map[string]int{}}
+	m := &Model{file: g, tok: tok, types: map[string]int{}, weights: weights}
 	emb, ok := g.Tensor("token_embd.weight")
 	if !ok || len(emb.Dims) != 2 || emb.Dims[1] > math.MaxInt32 {
 		return nil, errors.New("tensor token_embd.weight missing or not a matrix")
@@ -285,7 +291,7 @@ func load(g *gguf.File) (*Model, error) {
 }
 
 func (m *Model) matrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
-	mat, err := newMatrix(g, name, rows, cols)
+	mat, err := newMatrix(g, m.weights, name, rows, cols)
 	if err == nil {
 		m.types[mat.typ.String()]++
 	}
@@ -304,7 +310,11 @@ func (m *Model) Close() error {
 	if m.pool != nil {
 		m.pool.close()
 	}
-	return m.file.Close()
+	werr := m.weights.free()
+	if err := m.file.Close(); err != nil {
+		return err
+	}
+	return werr
 }
 
 // acquire guards a call against a concurrent Close.
@@ -591,17 +601,13 @@ func (m *Model) finishQKV(s *state, l *layer, i int) (k, v []float32) {
 // attendHead is one head's attention for one token: scores over the
 // cached keys, softmax, and the weighted sum of the cached values into o.
 // The prompt path, generation and the continuous batch all use it, so a
-// token's attention is the same arithmetic whichever computed it.
+// token's attention is the same arithmetic whichever computed it; the
+// kernels in attention.go loop over all positions in one call and give
+// the same bits on every CPU.
 func attendHead(o, att, qh, keys, vals []float32, kvDim, kvOff int, scale float32) {
-	hd := len(o)
-	for t := range att {
-		att[t] = dotF32(keys[t*kvDim+kvOff:t*kvDim+kvOff+hd], qh) * scale
-	}
+	attnScores(att, qh[:len(o)], keys, kvDim, kvOff, scale)
 	softmax(att)
-	clear(o)
-	for t, a := range att {
-		axpy(o, a, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
-	}
+	attnValues(o, att, vals, kvDim, kvOff)
 }
 
 // outputAndFeedForward finishes a layer for the n tokens in s: the
@@ -617,7 +623,7 @@ func (m *Model) outputAndFeedForward(s *state, l *layer, n int) {
 	m.mul(s, mulOp{l.gate, s.xb, s.gate}, mulOp{l.up, s.xb, s.up})
 	for i := range n * c.Hidden {
 		g := s.gate[i]
-		s.hb.f[i] = g / (1 + float32(math.Exp(float64(-g)))) * s.up[i]
+		s.hb.f[i] = g / (1 + expf(-g)) * s.up[i]
 	}
 	m.mul(s, mulOp{l.down, s.hb, s.xb2})
 	addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
@@ -636,7 +642,7 @@ func softmax(x []float32) {
 	}
 	var sum float32
 	for i, v := range x {
-		x[i] = float32(math.Exp(float64(v - mx)))
+		x[i] = expf(v - mx)
 		sum += x[i]
 	}
 	for i := range x {

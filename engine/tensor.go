@@ -74,13 +74,15 @@ type matrix struct {
 	typ        gguf.TensorType
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
-	q8         q8Packed  // Q8_0, repacked for the integer kernels (matmul_q8.go)
+	q8         q8Packed  // Q8_0, Q4_0 and Q5_0, repacked for the integer kernels (matmul_q8.go)
+	kq         *kPacked  // Q4_K, Q5_K and Q6_K, repacked likewise (matmul_k.go)
 	q          []byte    // other quantized types: blocks as in the file (a view into the mapping)
 	rowBytes   int       // bytes of one row of q
 	kern       quantKernel
 }
 
-func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
+// newMatrix loads a tensor; repacked weights are allocated from a.
+func newMatrix(g *gguf.File, a *arena, name string, rows, cols int) (*matrix, error) {
 	t, ok := g.Tensor(name)
 	if !ok {
 		return nil, fmt.Errorf("tensor %s missing", name)
@@ -106,8 +108,22 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 		for i := range m.f32 {
 			m.f32[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
 		}
-	case gguf.Q8_0:
-		m.q8 = packQ8(data, rows, cols)
+	case gguf.Q8_0, gguf.Q4_0, gguf.Q5_0:
+		dec := q8Decoders[t.Type]
+		if cols%q8Block != 0 {
+			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, q8Block)
+		}
+		m.q8 = packQ8(a, data, rows, cols, dec.bytes, dec.decode)
+		g.Release(t)
+	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
+		if cols%qkK != 0 {
+			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, qkK)
+		}
+		kq, err := packK(a, t.Type, data, rows, cols)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
+		}
+		m.kq = &kq
 		g.Release(t)
 	default:
 		k, ok := quantKernels[t.Type]
@@ -124,7 +140,7 @@ func newMatrix(g *gguf.File, name string, rows, cols int) (*matrix, error) {
 }
 
 func vector(g *gguf.File, name string, n int) ([]float32, error) {
-	m, err := newMatrix(g, name, 1, n)
+	m, err := newMatrix(g, nil, name, 1, n)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +167,12 @@ func (m *matrix) row(dst []float32, r int) {
 		return
 	}
 	nb := m.cols / q8Block
+	if m.kq != nil {
+		for c := range m.cols {
+			dst[c] = m.kq.weight(r, c, nb)
+		}
+		return
+	}
 	for c := range m.cols {
 		w, d := m.q8.weight(r, c, nb)
 		dst[c] = d * float32(w)
@@ -169,8 +191,12 @@ func newActs(maxN, cols int) *acts { return &acts{cols: cols, f: make([]float32,
 // vec is token t's vector.
 func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
 
+// integer reports whether m's products run on the integer kernels, with
+// quantized activations (runInt), rather than through dot.
+func (m *matrix) integer() bool { return m.q8.w != nil || m.kq != nil }
+
 // dot is row r of m dotted with token t of x, for the types whose
-// products take float activations (Q8_0 quantizes them: see runQ8).
+// products take float activations (not those in m.q8: see runQ8).
 func (m *matrix) dot(r int, x *acts, t int) float32 {
 	if m.f32 != nil {
 		return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
@@ -301,7 +327,7 @@ func (p *pool) close() { close(p.jobs) }
 
 // run computes the task's products.
 func (p *pool) run(t *task) {
-	t.prepare()
+	t.prepare(p)
 	t.rows = 0
 	work := 0
 	for i := range t.nops {

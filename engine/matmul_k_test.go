@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/agoranet/agora/engine/gguf"
+)
+
+// intMatrix makes a random matrix of an integer-kernel type the way a file
+// loads: random blocks, then the same repacking newMatrix does.
+func intMatrix(t *testing.T, typ gguf.TensorType, rows, cols int, seed uint64) (*matrix, []byte) {
+	t.Helper()
+	k := quantKernels[typ]
+	if typ == gguf.Q8_0 {
+		return testQ8Matrix(rows, cols, seed)
+	}
+	raw := randomBlocks(typ, rows*cols/k.elems, rand.New(rand.NewPCG(seed, 17)), 0)
+	m := &matrix{typ: typ, rows: rows, cols: cols}
+	if dec, ok := q8Decoders[typ]; ok {
+		m.q8 = packQ8(nil, raw, rows, cols, dec.bytes, dec.decode)
+		return m, raw
+	}
+	kq, err := packK(nil, typ, raw, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.kq = &kq
+	return m, raw
+}
+
+// intReference is the documented integer product (matmul_q8.go,
+// matmul_k.go) computed straight from a file's blocks with the block
+// decoders, independent of the repacked layout and of the kernels.
+func intReference(typ gguf.TensorType, raw []byte, rows, cols int, x *acts) []float32 {
+	k := quantKernels[typ]
+	if typ == gguf.Q8_0 {
+		return q8Reference(raw, rows, cols, x)
+	}
+	rowBytes := cols / k.elems * k.bytes
+	out := make([]float32, x.n*rows)
+	var q [q8Block]int8
+	for t := range x.n {
+		for r := range rows {
+			row := raw[r*rowBytes : (r+1)*rowBytes]
+			var acc float32
+			for b := range cols / q8Block {
+				da, _ := quantizeBlock(&q, (*[q8Block]float32)(x.vec(t)[b*q8Block:]))
+				var sum int32
+				for _, v := range q {
+					sum += int32(v)
+				}
+				w, s0, s1, mn := refBlock(typ, row, b)
+				var i0, i1 int32
+				for i := range q8Block / 2 {
+					i0 += w[i] * int32(q[i])
+					i1 += w[16+i] * int32(q[16+i])
+				}
+				switch typ {
+				case gguf.Q4_0, gguf.Q5_0:
+					acc += float32(float32(i0+i1) * float32(s0*da))
+				default:
+					acc += float32(float32(i0) * float32(s0*da))
+					acc += float32(float32(i1) * float32(s1*da))
+					acc -= float32(float32(mn*da) * float32(sum))
+				}
+			}
+			out[t*rows+r] = acc
+		}
+	}
+	return out
+}
+
+// refBlock decodes block b (32 weights) of a row: integer levels (offsets
+// removed) and the scales of its halves and its min.
+func refBlock(typ gguf.TensorType, row []byte, b int) (w [q8Block]int32, s0, s1, mn float32) {
+	var f [qkK]float32
+	var ds, dm [8]float32
+	var ds16 [16]float32
+	j := b % 8
+	switch typ {
+	case gguf.Q4_0, gguf.Q5_0:
+		var f32 [32]float32
+		if typ == gguf.Q4_0 {
+			s0 = decodeQ4_0(row[b*q40Bytes:], &f32)
+		} else {
+			s0 = decodeQ5_0(row[b*q50Bytes:], &f32)
+		}
+		for i, v := range f32 {
+			w[i] = int32(v)
+		}
+		return w, s0, s0, 0
+	case gguf.Q4_K:
+		decodeQ4K(row[b/8*q4KBytes:], &f, &ds, &dm)
+		s0, s1, mn = ds[j], ds[j], dm[j]
+	case gguf.Q5_K:
+		decodeQ5K(row[b/8*q5KBytes:], &f, &ds, &dm)
+		s0, s1, mn = ds[j], ds[j], dm[j]
+	case gguf.Q6_K:
+		decodeQ6K(row[b/8*q6KBytes:], &f, &ds16)
+		s0, s1 = ds16[2*j], ds16[2*j+1]
+	}
+	for i := range q8Block {
+		w[i] = int32(f[j*q8Block+i])
+	}
+	return w, s0, s1, mn
+}
+
+var intTypes = []gguf.TensorType{gguf.Q8_0, gguf.Q4_0, gguf.Q5_0, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}
+
+// Every integer-kernel type's product equals the reference bit for bit for
+// every batch size, thread count and kernel (SIMD or portable): a miner's
+// generation and a validator's Score must agree whatever either CPU has.
+func TestIntegerProductsMatchReference(t *testing.T) {
+	for _, typ := range intTypes {
+		elems := quantKernels[typ].elems
+		if typ == gguf.Q8_0 {
+			elems = q8Block
+		}
+		// 40 rows leave a partial 16-row group; several blocks per row
+		// exercise the block loop.
+		for _, shape := range [][2]int{{40, 3 * elems}, {16, elems}, {3, 2 * elems}} {
+			rows, cols := shape[0], shape[1]
+			if cols%q8Block != 0 || cols%elems != 0 {
+				continue
+			}
+			m, raw := intMatrix(t, typ, rows, cols, uint64(cols+rows))
+			if !m.integer() {
+				t.Fatalf("%s: not on the integer kernels", typ)
+			}
+			for _, n := range []int{1, 3, 8, 9, 16} {
+				x := testActs(n, cols, uint64(n))
+				want := intReference(typ, raw, rows, cols, x)
+				for _, simd := range []bool{false, true} {
+					for _, workers := range []int{1, 3} {
+						name := fmt.Sprintf("%s/%dx%d/n%d/simd=%v/%dworkers", typ, rows, cols, n, simd, workers)
+						got := runMatmul(t, m, x, workers, simd)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s: element %d (token %d row %d) = %v, reference %v", name, i, i/rows, i%rows, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The integer products stay close to the float product of the exactly
+// dequantized weights with unquantized activations, and the repacked rows
+// dequantize to the file's values.
+func TestIntegerProductsNearFloat(t *testing.T) {
+	for _, typ := range intTypes {
+		const rows, cols = 16, 1536
+		m, raw := intMatrix(t, typ, rows, cols, 3)
+		x := testActs(2, cols, 4)
+		got := intReference(typ, raw, rows, cols, x)
+		deq := make([]float32, cols)
+		file := make([]float32, cols)
+		k := quantKernels[typ]
+		for r := range rows {
+			m.row(deq, r)
+			if typ == gguf.Q8_0 {
+				file = deq // TestQ8ProductNearFloat checks Q8_0 rows
+			} else {
+				k.row(file, raw[r*cols/k.elems*k.bytes:(r+1)*cols/k.elems*k.bytes])
+			}
+			for c := range cols {
+				if deq[c] != file[c] {
+					t.Fatalf("%s row %d col %d: repacked %v, file %v", typ, r, c, deq[c], file[c])
+				}
+			}
+			for tok := range 2 {
+				var want, mag float64
+				for c := range cols {
+					p := float64(file[c]) * float64(x.vec(tok)[c])
+					want += p
+					mag += math.Abs(p)
+				}
+				if d := math.Abs(float64(got[tok*rows+r]) - want); d > 0.01*mag {
+					t.Errorf("%s token %d row %d: integer %v, float %v (Σ|·| %v)", typ, tok, r, got[tok*rows+r], want, mag)
+				}
+			}
+		}
+	}
+}

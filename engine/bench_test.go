@@ -131,42 +131,28 @@ func BenchmarkDecodeBatchSmolLM2(b *testing.B) {
 	}
 }
 
-// BenchmarkMatmulQuant times one product per quantized type over a full
-// batch on one thread, with the Go tile kernels and with one dot product
-// per token (AVX2 where the type has such a kernel and the CPU has AVX2):
-// go test -run - -bench MatmulQuant ./engine/. Q4_0/Q5_0 take the
-// 576-column shape (smollm2-135m's, where Q4_K falls back to Q5_0), the
-// K-quants 1536 columns.
-func BenchmarkMatmulQuant(b *testing.B) {
-	for _, typ := range tileQuantTypes {
+// BenchmarkMatmulInt times one product over a full batch on one thread for
+// every integer-kernel type (go test -run - -bench MatmulInt ./engine/):
+// the 32-block types take smollm2-135m's 1536×576 shape, the K-quants
+// 576×1536 (its ffn_down, the one K-quantized tensor there).
+func BenchmarkMatmulInt(b *testing.B) {
+	for _, typ := range intTypes {
 		rows, cols := 1536, 576
-		if quantKernels[typ].elems == qkK {
+		if bt, ok := blockTypes[typ]; ok && bt.elems == qkK {
 			rows, cols = 576, 1536
 		}
-		m := quantMatrix(typ, rows, cols, 1)
+		m, _ := intMatrix(b, typ, rows, cols, 1)
 		x := testActs(maxBatch, cols, 2)
 		out := make([]float32, maxBatch*m.rows)
-		tiles, _ := goTileKernel(typ)
-		for _, c := range []struct {
-			name string
-			kern tileKernel
-		}{{"tiles", tiles}, {"per-token", tileKernel{dot: dotTokensEach}}} {
-			b.Run(typ.String()+"/"+c.name, func(b *testing.B) {
-				in := &tileIn{x: x}
-				var res [tileTokens]float32
-				for b.Loop() {
-					for r := range m.rows {
-						for t0 := 0; t0 < x.n; t0 += tileTokens {
-							k := min(tileTokens, x.n-t0)
-							c.kern.dot(m, r, in, t0, k, &res)
-							for j := range k {
-								out[(t0+j)*m.rows+r] = res[j]
-							}
-						}
-					}
-				}
-				b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
-			})
-		}
+		b.Run(typ.String(), func(b *testing.B) {
+			p := newPool(1)
+			defer p.close()
+			tk := &task{}
+			for b.Loop() {
+				tk.nops = copy(tk.ops[:], []mulOp{{m, x, out}})
+				p.run(tk)
+			}
+			b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
 	}
 }

@@ -1,63 +1,31 @@
 package engine
 
 // Batched matrix products. A prompt (or a validator's teacher-forced
-// sequence) goes through each weight matrix as a block of tokens: a tile
-// kernel takes one weight row and up to tileTokens tokens, so the row is
-// loaded and decoded once for all of them instead of once per token.
+// sequence) goes through each weight matrix as a block of tokens, so a
+// weight row is loaded and decoded once for several tokens instead of once
+// per token. Quantized weights take the integer kernels (matmul_q8.go,
+// matmul_k.go); float weights the pairwise dot below.
 //
-// Determinism: every tile kernel returns, for each token, exactly the value
-// m.dot returns for that token alone (same operations in the same order,
-// only shared across tokens), so a product does not depend on the batch
-// size, the tile shape, the thread count or the instruction set, and Score
-// reproduces Generate bit for bit.
+// Determinism: every kernel returns, for each token, exactly the value the
+// same kernel returns for that token alone (same operations in the same
+// order, only shared across tokens), so a product does not depend on the
+// batch size, the tile shape, the thread count or the instruction set, and
+// Score reproduces Generate bit for bit.
 
-// tileTokens is the most tokens one tile kernel call handles.
+// tileTokens is the most tokens one kernel call handles.
 const tileTokens = 8
 
-// tileIn is a batch of activations as the tile kernels read them.
-type tileIn struct {
-	x *acts
-}
-
-// tileKernel is one weight type's batched dot product: dot sets out[j] to
-// row r of m dotted with token t0+j of in, for j < k ≤ tileTokens, and must
-// equal m.dot(r, in.x, t0+j) bit for bit. t0 is a multiple of tileTokens.
-// A new weight type plugs in by adding a case to kernelFor; without one it
-// falls back to m.dot per token. (Q8_0 takes its own integer path, runQ8.)
-type tileKernel struct {
-	dot func(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32)
-}
-
-// kernelFor returns the tile kernel for m's storage type.
-func kernelFor(m *matrix) tileKernel {
-	switch {
-	case m.f32 != nil:
-		return tileKernel{dot: dotTokensF32}
-	case m.q != nil:
-		if k, ok := quantTileKernel(m.typ); ok {
-			return k
-		}
-	}
-	return tileKernel{dot: dotTokensEach}
-}
-
-// dotTokensEach is the fallback tile: one m.dot per token.
-func dotTokensEach(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32) {
-	for j := range k {
-		out[j] = m.dot(r, in.x, t0+j)
-	}
-}
-
-// dotTokensF32 shares each weight load between two tokens; per token it is
+// dotTokensF32 computes row r of a float matrix against tokens t0..t0+k-1
+// of x, sharing each weight load between two tokens; per token it is
 // dotF32's arithmetic exactly.
-func dotTokensF32(m *matrix, r int, in *tileIn, t0, k int, out *[tileTokens]float32) {
+func dotTokensF32(m *matrix, r int, x *acts, t0, k int, out *[tileTokens]float32) {
 	w := m.f32[r*m.cols : (r+1)*m.cols]
 	j := 0
 	for ; j+2 <= k; j += 2 {
-		out[j], out[j+1] = dotF32x2(w, in.x.vec(t0+j), in.x.vec(t0+j+1))
+		out[j], out[j+1] = dotF32x2(w, x.vec(t0+j), x.vec(t0+j+1))
 	}
 	for ; j < k; j++ {
-		out[j] = dotF32(w, in.x.vec(t0+j))
+		out[j] = dotF32(w, x.vec(t0+j))
 	}
 }
 
@@ -84,15 +52,13 @@ func dotF32x2(w, x, y []float32) (float32, float32) {
 	return (s0 + s1) + (s2 + s3), (u0 + u1) + (u2 + u3)
 }
 
-// prepare picks each op's kernel and quantizes the activations of ops on
-// integer weights once (ops that share an input share the quantization), across p.
+// prepare quantizes the activations of ops on integer weights once (ops
+// that share an input share the quantization), across p.
 func (t *task) prepare(p *pool) {
 	for i := range t.nops {
 		op := &t.ops[i]
-		t.in[i].x = op.x
 		t.qa[i] = nil
 		if !op.m.integer() {
-			t.kern[i] = kernelFor(op.m)
 			continue
 		}
 		for j := range i {
@@ -125,12 +91,11 @@ func (t *task) runOp(i, a, b int) {
 		}
 		return
 	}
-	kern, in := t.kern[i].dot, &t.in[i]
 	var res [tileTokens]float32
 	for r := a; r < b; r++ {
 		for t0 := 0; t0 < n; t0 += tileTokens {
 			k := min(tileTokens, n-t0)
-			kern(op.m, r, in, t0, k, &res)
+			dotTokensF32(op.m, r, op.x, t0, k, &res)
 			for j := range k {
 				op.out[(t0+j)*rows+r] = res[j]
 			}

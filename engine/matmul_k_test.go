@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,16 +12,16 @@ import (
 
 // intMatrix makes a random matrix of an integer-kernel type the way a file
 // loads: random blocks, then the same repacking newMatrix does.
-func intMatrix(t *testing.T, typ gguf.TensorType, rows, cols int, seed uint64) (*matrix, []byte) {
+func intMatrix(t testing.TB, typ gguf.TensorType, rows, cols int, seed uint64) (*matrix, []byte) {
 	t.Helper()
-	k := quantKernels[typ]
+	k := blockTypes[typ]
 	if typ == gguf.Q8_0 {
 		return testQ8Matrix(rows, cols, seed)
 	}
 	raw := randomBlocks(typ, rows*cols/k.elems, rand.New(rand.NewPCG(seed, 17)), 0)
 	m := &matrix{typ: typ, rows: rows, cols: cols}
 	if dec, ok := q8Decoders[typ]; ok {
-		m.q8 = packQ8(nil, raw, rows, cols, dec.bytes, dec.decode)
+		m.q8 = packQ8(nil, raw, rows, cols, cols/k.elems*k.bytes, dec)
 		return m, raw
 	}
 	kq, err := packK(nil, typ, raw, rows, cols)
@@ -35,7 +36,7 @@ func intMatrix(t *testing.T, typ gguf.TensorType, rows, cols int, seed uint64) (
 // matmul_k.go) computed straight from a file's blocks with the block
 // decoders, independent of the repacked layout and of the kernels.
 func intReference(typ gguf.TensorType, raw []byte, rows, cols int, x *acts) []float32 {
-	k := quantKernels[typ]
+	k := blockTypes[typ]
 	if typ == gguf.Q8_0 {
 		return q8Reference(raw, rows, cols, x)
 	}
@@ -59,7 +60,7 @@ func intReference(typ gguf.TensorType, raw []byte, rows, cols int, x *acts) []fl
 					i1 += w[16+i] * int32(q[16+i])
 				}
 				switch typ {
-				case gguf.Q4_0, gguf.Q5_0:
+				case gguf.Q4_0, gguf.Q5_0, gguf.Q8_K:
 					acc += float32(float32(i0+i1) * float32(s0*da))
 				default:
 					acc += float32(float32(i0) * float32(s0*da))
@@ -92,6 +93,13 @@ func refBlock(typ gguf.TensorType, row []byte, b int) (w [q8Block]int32, s0, s1,
 			w[i] = int32(v)
 		}
 		return w, s0, s0, 0
+	case gguf.Q8_K:
+		blk := row[b/8*q8KBytes:]
+		for i := range q8Block {
+			w[i] = int32(int8(blk[4+j*q8Block+i]))
+		}
+		s0 = math.Float32frombits(binary.LittleEndian.Uint32(blk))
+		return w, s0, s0, 0
 	case gguf.Q4_K:
 		decodeQ4K(row[b/8*q4KBytes:], &f, &ds, &dm)
 		s0, s1, mn = ds[j], ds[j], dm[j]
@@ -108,14 +116,14 @@ func refBlock(typ gguf.TensorType, row []byte, b int) (w [q8Block]int32, s0, s1,
 	return w, s0, s1, mn
 }
 
-var intTypes = []gguf.TensorType{gguf.Q8_0, gguf.Q4_0, gguf.Q5_0, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}
+var intTypes = []gguf.TensorType{gguf.Q8_0, gguf.Q4_0, gguf.Q5_0, gguf.Q8_K, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}
 
 // Every integer-kernel type's product equals the reference bit for bit for
 // every batch size, thread count and kernel (SIMD or portable): a miner's
 // generation and a validator's Score must agree whatever either CPU has.
 func TestIntegerProductsMatchReference(t *testing.T) {
 	for _, typ := range intTypes {
-		elems := quantKernels[typ].elems
+		elems := blockTypes[typ].elems
 		if typ == gguf.Q8_0 {
 			elems = q8Block
 		}
@@ -160,7 +168,7 @@ func TestIntegerProductsNearFloat(t *testing.T) {
 		got := intReference(typ, raw, rows, cols, x)
 		deq := make([]float32, cols)
 		file := make([]float32, cols)
-		k := quantKernels[typ]
+		k := blockTypes[typ]
 		for r := range rows {
 			m.row(deq, r)
 			if typ == gguf.Q8_0 {

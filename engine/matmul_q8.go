@@ -7,8 +7,8 @@ import (
 	"github.com/agoranet/agora/engine/gguf"
 )
 
-// Q8_0 products in integers (and Q4_0 and Q5_0 ones, repacked losslessly
-// into the same form). As llama.cpp does, the activations are
+// Q8_0 products in integers (and Q4_0, Q5_0 and Q8_K ones, repacked
+// losslessly into the same form). As llama.cpp does, the activations are
 // quantized too — per token, per 32-value block, to int8 with a float32
 // scale — so a block's dot product is an exact int32 sum and only one
 // float multiply and add per block remain. That is what lets SIMD integer
@@ -41,18 +41,19 @@ const (
 	q8TileBlock  = q8TileTokens * q8Block // bytes of one tile's block
 )
 
-// q8Packed is a Q8_0, Q4_0 or Q5_0 matrix repacked for the integer kernels.
+// q8Packed is a Q8_0, Q4_0, Q5_0 or Q8_K matrix repacked for the integer
+// kernels.
 type q8Packed struct {
 	w  []byte    // groups × blocks × q8GroupBlock, biased weights
 	ws []float32 // groups × blocks × q8Rows, block scales
 }
 
-// packQ8 repacks rows × cols weights stored in 32-weight blocks with one
-// scale each and small integer values: Q8_0 and, losslessly, Q4_0 and
-// Q5_0 (their 4- and 5-bit levels minus the offset are int8 values too).
-// blockBytes is the type's block size and decode reads one block. A last
+// packQ8 repacks rows × cols weights whose every 32-weight block has one
+// scale and int8 levels: Q8_0 and, losslessly, Q4_0 and Q5_0 (their 4- and
+// 5-bit levels minus the offset are int8 values too) and Q8_K (one scale
+// per 256). decode reads block b of a row of rowBytes bytes. A last
 // partial group is padded with zero-scale rows.
-func packQ8(a *arena, data []byte, rows, cols, blockBytes int, decode func(blk []byte, q *[q8Block]int8) float32) q8Packed {
+func packQ8(a *arena, data []byte, rows, cols, rowBytes int, decode q8Decoder) q8Packed {
 	nb := cols / q8Block
 	groups := (rows + q8Rows - 1) / q8Rows
 	p := q8Packed{
@@ -65,8 +66,9 @@ func packQ8(a *arena, data []byte, rows, cols, blockBytes int, decode func(blk [
 	var q [q8Block]int8
 	for r := range rows {
 		g, lr := r/q8Rows, r%q8Rows
+		row := data[r*rowBytes : (r+1)*rowBytes]
 		for b := range nb {
-			p.ws[(g*nb+b)*q8Rows+lr] = decode(data[(r*nb+b)*blockBytes:][:blockBytes], &q)
+			p.ws[(g*nb+b)*q8Rows+lr] = decode(row, b, &q)
 			dst := p.w[(g*nb+b)*q8GroupBlock:]
 			for k := range 8 {
 				for j := range 4 {
@@ -78,33 +80,41 @@ func packQ8(a *arena, data []byte, rows, cols, blockBytes int, decode func(blk [
 	return p
 }
 
-// q8Decoders reads one block of each type packQ8 takes.
-var q8Decoders = map[gguf.TensorType]struct {
-	bytes  int
-	decode func(blk []byte, q *[q8Block]int8) float32
-}{
-	gguf.Q8_0: {q8BlockBytes, func(blk []byte, q *[q8Block]int8) float32 {
+// q8Decoder reads block b (32 weights) of a row: its levels and scale.
+type q8Decoder func(row []byte, b int, q *[q8Block]int8) float32
+
+// q8Decoders are the types packQ8 takes.
+var q8Decoders = map[gguf.TensorType]q8Decoder{
+	gguf.Q8_0: func(row []byte, b int, q *[q8Block]int8) float32 {
+		blk := row[b*q8BlockBytes:]
 		for i := range q8Block {
 			q[i] = int8(blk[2+i])
 		}
 		return f16ToF32(binary.LittleEndian.Uint16(blk))
-	}},
-	gguf.Q4_0: {q40Bytes, func(blk []byte, q *[q8Block]int8) float32 {
+	},
+	gguf.Q4_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
-		d := decodeQ4_0(blk, &f)
+		d := decodeQ4_0(row[b*q40Bytes:], &f)
 		for i, v := range f {
 			q[i] = int8(v)
 		}
 		return d
-	}},
-	gguf.Q5_0: {q50Bytes, func(blk []byte, q *[q8Block]int8) float32 {
+	},
+	gguf.Q5_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
-		d := decodeQ5_0(blk, &f)
+		d := decodeQ5_0(row[b*q50Bytes:], &f)
 		for i, v := range f {
 			q[i] = int8(v)
 		}
 		return d
-	}},
+	},
+	gguf.Q8_K: func(row []byte, b int, q *[q8Block]int8) float32 {
+		blk := row[b/8*q8KBytes:]
+		for i := range q8Block {
+			q[i] = int8(blk[4+b%8*q8Block+i])
+		}
+		return math.Float32frombits(binary.LittleEndian.Uint32(blk))
+	},
 }
 
 // weight is row r, column c's int8 weight and its block scale.

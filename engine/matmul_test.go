@@ -34,7 +34,7 @@ func testQ8Matrix(rows, cols int, seed uint64) (*matrix, []byte) {
 		w, _, _ := randomQ8(cols, seed*1000+uint64(r))
 		raw = append(raw, w...)
 	}
-	return &matrix{typ: gguf.Q8_0, rows: rows, cols: cols, q8: packQ8(nil, raw, rows, cols, q8BlockBytes, q8Decoders[gguf.Q8_0].decode)}, raw
+	return &matrix{typ: gguf.Q8_0, rows: rows, cols: cols, q8: packQ8(nil, raw, rows, cols, cols/q8Block*q8BlockBytes, q8Decoders[gguf.Q8_0])}, raw
 }
 
 func testActs(n, cols int, seed uint64) *acts {

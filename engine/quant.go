@@ -33,24 +33,24 @@ const (
 	q8KBytes = 292
 )
 
-// quantKernel is how the engine computes with one quantized type: dot is a
-// row of blocks dotted with float32 activations, row dequantizes a row.
-type quantKernel struct {
+// blockType is one quantized type's block geometry and its plain
+// dequantizer, the file format's meaning that the repacked forms
+// (matmul_q8.go, matmul_k.go) are tested against.
+type blockType struct {
 	elems, bytes int
-	dot          func(w []byte, x []float32) float32
 	row          func(dst []float32, w []byte)
 }
 
-var quantKernels = map[gguf.TensorType]quantKernel{
-	gguf.Q4_0: {32, q40Bytes, dotQ4_0, rowQ4_0},
-	gguf.Q5_0: {32, q50Bytes, dotQ5_0, rowQ5_0},
-	gguf.Q4_K: {qkK, q4KBytes, dotQ4K, rowQ4K},
-	gguf.Q5_K: {qkK, q5KBytes, dotQ5K, rowQ5K},
-	gguf.Q6_K: {qkK, q6KBytes, dotQ6K, rowQ6K},
-	gguf.Q8_K: {qkK, q8KBytes, dotQ8K, rowQ8K},
+var blockTypes = map[gguf.TensorType]blockType{
+	gguf.Q4_0: {32, q40Bytes, rowQ4_0},
+	gguf.Q5_0: {32, q50Bytes, rowQ5_0},
+	gguf.Q4_K: {qkK, q4KBytes, rowQ4K},
+	gguf.Q5_K: {qkK, q5KBytes, rowQ5K},
+	gguf.Q6_K: {qkK, q6KBytes, rowQ6K},
+	gguf.Q8_K: {qkK, q8KBytes, rowQ8K},
 }
 
-// --- block decoding: integer quants as exact float32 values plus scales ---
+// --- block decoding: integer levels as exact float32 values plus scales ---
 
 // scaleMinK4 unpacks the j-th 6-bit scale and min of a Q4_K/Q5_K block.
 func scaleMinK4(j int, s *[12]byte) (sc, m uint8) {
@@ -135,171 +135,6 @@ func decodeQ6K(blk []byte, q *[qkK]float32, ds *[16]float32) {
 	}
 }
 
-// --- the shared portable dot core ---
-//
-// Every kernel computes a 32-weight chunk the same way, the way the AVX2
-// kernels do it with one 8-float register per quarter: lane j multiplies
-// weights j, 8+j, 16+j, 24+j (exact small integers) by their activations,
-// sums them as (m0+m1)+(m2+m3), scales by the chunk's multiplier and adds
-// into one of two lane accumulators (even/odd chunk). The "−min" part of
-// Q4_K/Q5_K weights is factored out: dm·Σx per chunk goes into a third
-// accumulator and is subtracted at the end. Each float32 operation rounds
-// on its own (the conversions forbid fused multiply-adds), so the portable
-// and SIMD kernels give bit-identical results.
-
-func chunk32(a *[8]float32, q, x *[32]float32, d float32) {
-	for j := range 8 {
-		m0 := float32(q[j] * x[j])
-		m1 := float32(q[8+j] * x[8+j])
-		m2 := float32(q[16+j] * x[16+j])
-		m3 := float32(q[24+j] * x[24+j])
-		p := float32(float32(m0+m1) + float32(m2+m3))
-		a[j] = float32(a[j] + float32(p*d))
-	}
-}
-
-// chunk16x2 is chunk32 for Q6_K, whose first and second 16 weights have
-// their own multipliers da and db.
-func chunk16x2(a *[8]float32, q, x *[32]float32, da, db float32) {
-	for j := range 8 {
-		m0 := float32(q[j] * x[j])
-		m1 := float32(q[8+j] * x[8+j])
-		m2 := float32(q[16+j] * x[16+j])
-		m3 := float32(q[24+j] * x[24+j])
-		pa := float32(m0 + m1)
-		pb := float32(m2 + m3)
-		a[j] = float32(a[j] + float32(float32(pa*da)+float32(pb*db)))
-	}
-}
-
-// xsum32 adds m·Σx of a chunk, lane-wise, for the min term.
-func xsum32(a *[8]float32, x *[32]float32, m float32) {
-	for j := range 8 {
-		s := float32(float32(x[j]+x[8+j]) + float32(x[16+j]+x[24+j]))
-		a[j] = float32(a[j] + float32(s*m))
-	}
-}
-
-// reduce8 sums eight lanes in the order reduceLanes' second stage uses.
-func reduce8(s *[8]float32) float32 {
-	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
-}
-
-// reduceLanes sums a kernel's 16 partial sums (two 8-lane accumulators)
-// in the fixed order the AVX2 kernels use.
-func reduceLanes(acc *[16]float32) float32 {
-	var s [8]float32
-	for j := range s {
-		s[j] = acc[j] + acc[8+j]
-	}
-	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
-}
-
-// kAcc holds a K-quant kernel's lane accumulators: acc[0:16] as in
-// reduceLanes (even/odd chunks), acc[16:24] the min term.
-type kAcc [24]float32
-
-func (a *kAcc) even() *[8]float32 { return (*[8]float32)(a[0:8]) }
-func (a *kAcc) odd() *[8]float32  { return (*[8]float32)(a[8:16]) }
-func (a *kAcc) mins() *[8]float32 { return (*[8]float32)(a[16:24]) }
-
-func (a *kAcc) result() float32 {
-	return float32(reduceLanes((*[16]float32)(a[0:16])) - reduce8(a.mins()))
-}
-
-func dotQ4_0Portable(w []byte, x []float32) float32 {
-	var acc kAcc
-	var q [32]float32
-	for b := range len(w) / q40Bytes {
-		d := decodeQ4_0(w[b*q40Bytes:], &q)
-		lanes := acc.even()
-		if b&1 == 1 {
-			lanes = acc.odd()
-		}
-		chunk32(lanes, &q, (*[32]float32)(x[32*b:]), d)
-	}
-	return acc.result()
-}
-
-func dotQ5_0Portable(w []byte, x []float32) float32 {
-	var acc kAcc
-	var q [32]float32
-	for b := range len(w) / q50Bytes {
-		d := decodeQ5_0(w[b*q50Bytes:], &q)
-		lanes := acc.even()
-		if b&1 == 1 {
-			lanes = acc.odd()
-		}
-		chunk32(lanes, &q, (*[32]float32)(x[32*b:]), d)
-	}
-	return acc.result()
-}
-
-// decodeKMin decodes a Q5_K block if five, else a Q4_K block. (A bool, not
-// a func value: through one the buffers would escape to the heap.)
-func decodeKMin(five bool, blk []byte, q *[qkK]float32, ds, dm *[8]float32) {
-	if five {
-		decodeQ5K(blk, q, ds, dm)
-	} else {
-		decodeQ4K(blk, q, ds, dm)
-	}
-}
-
-// dotKMin is the Q4_K/Q5_K dot over decoded blocks.
-func dotKMin(w []byte, x []float32, bytes int, five bool) float32 {
-	var acc kAcc
-	var q [qkK]float32
-	var ds, dm [8]float32
-	for b := range len(w) / bytes {
-		decodeKMin(five, w[b*bytes:], &q, &ds, &dm)
-		xs := x[qkK*b:]
-		for c := 0; c < 8; c += 2 {
-			chunk32(acc.even(), (*[32]float32)(q[32*c:]), (*[32]float32)(xs[32*c:]), ds[c])
-			xsum32(acc.mins(), (*[32]float32)(xs[32*c:]), dm[c])
-			chunk32(acc.odd(), (*[32]float32)(q[32*c+32:]), (*[32]float32)(xs[32*c+32:]), ds[c+1])
-			xsum32(acc.mins(), (*[32]float32)(xs[32*c+32:]), dm[c+1])
-		}
-	}
-	return acc.result()
-}
-
-func dotQ4KPortable(w []byte, x []float32) float32 { return dotKMin(w, x, q4KBytes, false) }
-func dotQ5KPortable(w []byte, x []float32) float32 { return dotKMin(w, x, q5KBytes, true) }
-
-func dotQ6KPortable(w []byte, x []float32) float32 {
-	var acc kAcc
-	var q [qkK]float32
-	var ds [16]float32
-	for b := range len(w) / q6KBytes {
-		decodeQ6K(w[b*q6KBytes:], &q, &ds)
-		xs := x[qkK*b:]
-		for c := 0; c < 8; c += 2 {
-			chunk16x2(acc.even(), (*[32]float32)(q[32*c:]), (*[32]float32)(xs[32*c:]), ds[2*c], ds[2*c+1])
-			chunk16x2(acc.odd(), (*[32]float32)(q[32*c+32:]), (*[32]float32)(xs[32*c+32:]), ds[2*c+2], ds[2*c+3])
-		}
-	}
-	return acc.result()
-}
-
-func dotQ8KPortable(w []byte, x []float32) float32 {
-	var acc kAcc
-	var q [qkK]float32
-	for b := range len(w) / q8KBytes {
-		blk := w[b*q8KBytes:]
-		d := math.Float32frombits(binary.LittleEndian.Uint32(blk))
-		qs := (*[qkK]byte)(blk[4:260])
-		for i := range q {
-			q[i] = float32(int8(qs[i]))
-		}
-		xs := x[qkK*b:]
-		for c := 0; c < 8; c += 2 {
-			chunk32(acc.even(), (*[32]float32)(q[32*c:]), (*[32]float32)(xs[32*c:]), d)
-			chunk32(acc.odd(), (*[32]float32)(q[32*c+32:]), (*[32]float32)(xs[32*c+32:]), d)
-		}
-	}
-	return acc.result()
-}
-
 // --- row dequantization (embedding lookups, tests) ---
 
 func rowQ4_0(dst []float32, w []byte) {
@@ -319,6 +154,16 @@ func rowQ5_0(dst []float32, w []byte) {
 		for i, v := range q {
 			dst[32*b+i] = float32(d * v)
 		}
+	}
+}
+
+// decodeKMin decodes a Q5_K block if five, else a Q4_K block. (A bool, not
+// a func value: through one the buffers would escape to the heap.)
+func decodeKMin(five bool, blk []byte, q *[qkK]float32, ds, dm *[8]float32) {
+	if five {
+		decodeQ5K(blk, q, ds, dm)
+	} else {
+		decodeQ4K(blk, q, ds, dm)
 	}
 }
 
@@ -565,7 +410,3 @@ func QuantizeQ8_K(x []float32) []byte {
 	}
 	return out
 }
-
-// Types without a SIMD kernel use the portable one everywhere.
-func dotQ5K(w []byte, x []float32) float32 { return dotQ5KPortable(w, x) }
-func dotQ8K(w []byte, x []float32) float32 { return dotQ8KPortable(w, x) }

@@ -79,7 +79,7 @@ var quantTypes = []struct {
 // randomBlocks makes n blocks of type t with every quant bit random and
 // finite scales; edge picks extreme headers and quants instead.
 func randomBlocks(t gguf.TensorType, n int, rng *rand.Rand, edge int) []byte {
-	k := quantKernels[t]
+	k := blockTypes[t]
 	w := make([]byte, n*k.bytes)
 	for i := range w {
 		w[i] = byte(rng.IntN(256))
@@ -132,14 +132,14 @@ func randomActs(n int, rng *rand.Rand) []float32 {
 	return x
 }
 
-// Each type's dot product and dequantization match a float64
-// dequantization of the same blocks. The dot accumulates in float32 (at
-// most a few hundred additions per lane for rows of 4096), so it must be
-// within 1e-5 of Σ(|a·x|+|b·x|); a dequantized weight is one rounding
-// away (the scale products are exact in float32), so within 2⁻²³(|a|+|b|).
-func TestQuantKernelsMatchFloat64(t *testing.T) {
+// Each type's dequantization and its repacked integer form match a float64
+// dequantization of the same blocks, extreme headers included: a
+// dequantized weight is one rounding away (the scale products are exact in
+// float32), so within 2⁻²³(|a|+|b|); the integer product with quantized
+// activations stays within activation rounding (1% of Σ(|a·x|+|b·x|)).
+func TestQuantTypesMatchFloat64(t *testing.T) {
 	for _, qt := range quantTypes {
-		k := quantKernels[qt.typ]
+		k := blockTypes[qt.typ]
 		for _, cols := range []int{k.elems, 2 * k.elems, 3 * k.elems, 4096} {
 			for edge := range 5 {
 				t.Run(fmt.Sprintf("%s/cols%d/edge%d", qt.typ, cols, edge), func(t *testing.T) {
@@ -158,23 +158,25 @@ func TestQuantKernelsMatchFloat64(t *testing.T) {
 							t.Fatalf("element %d: dequantized %v, float64 %v", i, row[i], a-b)
 						}
 					}
-					for name, dot := range map[string]func([]byte, []float32) float32{"dispatch": k.dot, "portable": portableDot(qt.typ)} {
-						got := float64(dot(w, x))
-						if math.Abs(got-want) > 1e-5*mag || math.IsNaN(got) {
-							t.Fatalf("%s dot %g, float64 %g (magnitude %g)", name, got, want, mag)
+					m := packedRow(t, qt.typ, w, cols)
+					packed := make([]float32, cols)
+					m.row(packed, 0)
+					for i := range cols {
+						if packed[i] != row[i] {
+							t.Fatalf("element %d: repacked %v, dequantized %v", i, packed[i], row[i])
 						}
+					}
+					xs := newActs(1, cols)
+					xs.n = 1
+					copy(xs.f, x)
+					got := float64(runMatmul(t, m, xs, 1, true)[0])
+					if math.Abs(got-want) > 0.01*mag || math.IsNaN(got) {
+						t.Fatalf("integer product %g, float64 %g (magnitude %g)", got, want, mag)
 					}
 				})
 			}
 		}
 	}
-}
-
-func portableDot(t gguf.TensorType) func([]byte, []float32) float32 {
-	return map[gguf.TensorType]func([]byte, []float32) float32{
-		gguf.Q4_0: dotQ4_0Portable, gguf.Q5_0: dotQ5_0Portable, gguf.Q4_K: dotQ4KPortable,
-		gguf.Q5_K: dotQ5KPortable, gguf.Q6_K: dotQ6KPortable, gguf.Q8_K: dotQ8KPortable,
-	}[t]
 }
 
 // Quantize → dequantize stays within each type's error bound, on Gaussian
@@ -192,7 +194,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 		}
 	}
 	for _, qt := range quantTypes {
-		k := quantKernels[qt.typ]
+		k := blockTypes[qt.typ]
 		for name, x := range rows {
 			w := qt.quantize(x)
 			if len(w) != cols/k.elems*k.bytes {
@@ -259,20 +261,18 @@ func TestQuantTypeSelection(t *testing.T) {
 	}
 }
 
-func BenchmarkQuantDot(b *testing.B) {
-	const cols = 4096
-	for _, qt := range quantTypes {
-		k := quantKernels[qt.typ]
-		rng := rand.New(rand.NewPCG(1, 1))
-		w := randomBlocks(qt.typ, cols/k.elems, rng, 0)
-		x := randomActs(cols, rng)
-		for name, dot := range map[string]func([]byte, []float32) float32{"dispatch": k.dot, "portable": portableDot(qt.typ)} {
-			b.Run(qt.typ.String()+"/"+name, func(b *testing.B) {
-				b.SetBytes(int64(len(w)))
-				for b.Loop() {
-					dot(w, x)
-				}
-			})
-		}
+// packedRow loads one row of blocks the way newMatrix does.
+func packedRow(t *testing.T, typ gguf.TensorType, w []byte, cols int) *matrix {
+	t.Helper()
+	m := &matrix{typ: typ, rows: 1, cols: cols}
+	if dec, ok := q8Decoders[typ]; ok {
+		m.q8 = packQ8(nil, w, 1, cols, len(w), dec)
+		return m
 	}
+	kq, err := packK(nil, typ, w, 1, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.kq = &kq
+	return m
 }

@@ -74,11 +74,8 @@ type matrix struct {
 	typ        gguf.TensorType
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
-	q8         q8Packed  // Q8_0, Q4_0 and Q5_0, repacked for the integer kernels (matmul_q8.go)
+	q8         q8Packed  // Q8_0, Q4_0, Q5_0 and Q8_K, repacked for the integer kernels (matmul_q8.go)
 	kq         *kPacked  // Q4_K, Q5_K and Q6_K, repacked likewise (matmul_k.go)
-	q          []byte    // other quantized types: blocks as in the file (a view into the mapping)
-	rowBytes   int       // bytes of one row of q
-	kern       quantKernel
 }
 
 // newMatrix loads a tensor; repacked weights are allocated from a.
@@ -108,12 +105,15 @@ func newMatrix(g *gguf.File, a *arena, name string, rows, cols int) (*matrix, er
 		for i := range m.f32 {
 			m.f32[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
 		}
-	case gguf.Q8_0, gguf.Q4_0, gguf.Q5_0:
-		dec := q8Decoders[t.Type]
-		if cols%q8Block != 0 {
-			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, q8Block)
+	case gguf.Q8_0, gguf.Q4_0, gguf.Q5_0, gguf.Q8_K:
+		elems, bytes := q8Block, q8BlockBytes
+		if bt, ok := blockTypes[t.Type]; ok {
+			elems, bytes = bt.elems, bt.bytes
 		}
-		m.q8 = packQ8(a, data, rows, cols, dec.bytes, dec.decode)
+		if cols%elems != 0 {
+			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, elems)
+		}
+		m.q8 = packQ8(a, data, rows, cols, cols/elems*bytes, q8Decoders[t.Type])
 		g.Release(t)
 	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
 		if cols%qkK != 0 {
@@ -126,15 +126,7 @@ func newMatrix(g *gguf.File, a *arena, name string, rows, cols int) (*matrix, er
 		m.kq = &kq
 		g.Release(t)
 	default:
-		k, ok := quantKernels[t.Type]
-		if !ok {
-			return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K)", name, t.Type)
-		}
-		if cols%k.elems != 0 {
-			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, k.elems)
-		}
-		m.kern, m.rowBytes = k, cols/k.elems*k.bytes
-		m.q = data[:rows*m.rowBytes]
+		return nil, fmt.Errorf("tensor %s: type %s not supported by the engine (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, Q8_K)", name, t.Type)
 	}
 	return m, nil
 }
@@ -160,10 +152,6 @@ const (
 func (m *matrix) row(dst []float32, r int) {
 	if m.f32 != nil {
 		copy(dst, m.f32[r*m.cols:(r+1)*m.cols])
-		return
-	}
-	if m.q != nil {
-		m.kern.row(dst[:m.cols], m.q[r*m.rowBytes:(r+1)*m.rowBytes])
 		return
 	}
 	nb := m.cols / q8Block
@@ -195,13 +183,10 @@ func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
 // quantized activations (runInt), rather than through dot.
 func (m *matrix) integer() bool { return m.q8.w != nil || m.kq != nil }
 
-// dot is row r of m dotted with token t of x, for the types whose
-// products take float activations (not those in m.q8: see runQ8).
+// dot is row r of a float matrix dotted with token t of x (integer
+// matrices take quantized activations: see runInt).
 func (m *matrix) dot(r int, x *acts, t int) float32 {
-	if m.f32 != nil {
-		return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
-	}
-	return m.kern.dot(m.q[r*m.rowBytes:(r+1)*m.rowBytes], x.vec(t))
+	return dotF32(m.f32[r*m.cols:(r+1)*m.cols], x.vec(t))
 }
 
 // dotF32 is w·x (x at least as long). Four lane sums s0..s3 over
@@ -263,12 +248,10 @@ type mulOp struct {
 type task struct {
 	ops   [3]mulOp
 	nops  int
-	kern  [3]tileKernel // per op, chosen by prepare
-	in    [3]tileIn     // per op, its activations as the kernels read them
-	qa    [3]*q8Acts    // per Q8_0 op, its quantized activations (maybe shared)
-	quant [3]q8Acts     // quantization buffers, reused across calls
-	fn    func(i int)   // instead of ops: items 0..rows-1 (see pool.each)
-	rows  int           // total rows over ops
+	qa    [3]*q8Acts  // per integer op, its quantized activations (maybe shared)
+	quant [3]q8Acts   // quantization buffers, reused across calls
+	fn    func(i int) // instead of ops: items 0..rows-1 (see pool.each)
+	rows  int         // total rows over ops
 	chunk int
 	next  atomic.Int64
 	wg    sync.WaitGroup

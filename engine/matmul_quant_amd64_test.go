@@ -1,3 +1,0 @@
-package engine
-
-func setAVX2(on bool) { useAVX2 = on }

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -216,19 +217,53 @@ func TestAttendHeadChecksCache(t *testing.T) {
 	}
 }
 
+// TestAttentionPathsGiveSameLogits runs whole prompts through models with
+// each attention path: the logits must be the same bits, as they must be
+// on CPUs that have only some of the kernels.
+func TestAttentionPathsGiveSameLogits(t *testing.T) {
+	paths := attnPaths()
+	if len(paths) == 1 {
+		t.Skip("no attention kernels on this CPU")
+	}
+	for _, shape := range []string{"tiny", "tiny-llama3"} { // heads of 16 and 8
+		m, _ := genModel(t, shape, QuantF32, 9)
+		tokens := m.Tokenizer().Encode("The quick brown fox jumps over the lazy dog, twice over and again", false, true)
+		var want []float32
+		for _, p := range paths {
+			s := m.newState(len(tokens))
+			var got []float32
+			withAttnPath(p, func() {
+				for rest := tokens; len(rest) > 0; {
+					n := min(len(rest), maxBatch)
+					if err := m.forward(s, rest[:n], true); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, s.logits[:n*m.cfg.Vocab]...)
+					rest = rest[n:]
+				}
+			})
+			if want == nil {
+				want = slices.Clone(got)
+			} else if i := sameBits(got, want); i >= 0 {
+				t.Fatalf("%s %s: logit %d of token %d differs from the portable path", shape, p.name, i%m.cfg.Vocab, i/m.cfg.Vocab)
+			}
+		}
+	}
+}
+
 // BenchmarkAttendHead is one head of a smollm2-135m-shaped model (head 64,
 // three KV heads) attending over 128 cached positions.
 func BenchmarkAttendHead(b *testing.B) {
 	const hd, n, kvDim, kvOff = 64, 128, 3 * 64, 64
 	r := rand.New(rand.NewPCG(7, 8))
-	keys, vals := attnRand(r, n*kvDim), attnRand(r, n*kvDim)
-	for i := range keys {
-		keys[i] = float32(r.NormFloat64())
+	normal := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		return x
 	}
-	q := attnRand(r, hd)
-	for i := range q {
-		q[i] = float32(r.NormFloat64())
-	}
+	keys, vals, q := normal(n*kvDim), normal(n*kvDim), normal(hd)
 	o, att := make([]float32, hd), make([]float32, n)
 	for _, path := range attnPaths() {
 		b.Run(path.name, func(b *testing.B) {

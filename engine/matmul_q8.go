@@ -237,26 +237,130 @@ func grow[T any](s []T, n int) []T {
 // written as out[j*stride+lr] for token j of the tile and lane lr. Every
 // q8Tile kernel computes exactly this.
 func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float32, stride int) {
+	// Up to three tokens share each int64 multiply: their values sit 21 bits
+	// apart in one packed activation, and a stored weight u (0..255) times it
+	// adds u·a to each token's field. A block's field sum Σu·a stays within
+	// 32·255·128 < 2^20, so fields never spill into one another and each
+	// token's exact int32 sum is read back at the block's end.
+	const field = 21
 	wg := p.w[g*nb*q8GroupBlock:][:nb*q8GroupBlock]
 	sg := p.ws[g*nb*q8Rows:][:nb*q8Rows]
-	for j := range k {
-		for lr := range q8Rows {
-			var acc float32
-			for b := range nb {
-				i := (tile*nb+b)*q8TileTokens + j
-				isum := a.c[i]
-				aq := a.q[i*q8Block:][:q8Block]
-				w := wg[b*q8GroupBlock:][:q8GroupBlock]
-				for c := range 8 {
-					for e := range 4 {
-						isum += int32(w[c*4*q8Rows+lr*4+e]) * int32(aq[c*4+e])
-					}
+	base := tile * nb * q8TileTokens
+	aq := a.q[base*q8Block:][:nb*q8TileBlock]
+	ad := a.d[base:][:nb*q8TileTokens]
+	ac := a.c[base:][:nb*q8TileTokens]
+	var acc [q8TileTokens][q8Rows]float32
+	var pk [3][q8Block]int64
+	np := (k + 2) / 3
+	for b := range nb {
+		q := aq[b*q8TileBlock:][:q8TileBlock]
+		for l := range np {
+			pl := &pk[l]
+			*pl = [q8Block]int64{}
+			for i := range min(3, k-3*l) {
+				for e, v := range q[(3*l+i)*q8Block:][:q8Block] {
+					pl[e] += int64(v) << (field * i)
 				}
-				s := sg[b*q8Rows+lr] * a.d[i]
-				acc += float32(float32(isum) * s)
 			}
-			out[j*stride+lr] = acc
 		}
+		w := wg[b*q8GroupBlock:][:q8GroupBlock]
+		ws := sg[b*q8Rows:][:q8Rows]
+		d := ad[b*q8TileTokens:][:q8TileTokens]
+		c := ac[b*q8TileTokens:][:q8TileTokens]
+		if k == 1 {
+			// A lone token leaves nothing to pack, so two rows share each
+			// multiply instead: 8 loaded bytes hold 4 weights of rows 2m
+			// and 2m+1, and masking one weight of each leaves them 32 bits
+			// apart, room enough for a field sum.
+			const pair = 0x000000ff000000ff
+			a0 := &pk[0]
+			for m := range q8Rows / 2 {
+				var s int64
+				for ch := range 8 {
+					x := binary.LittleEndian.Uint64(w[ch*4*q8Rows+m*8:])
+					p0 := (*[4]int64)(a0[ch*4:])
+					s += int64(x&pair)*p0[0] + int64(x>>8&pair)*p0[1] + int64(x>>16&pair)*p0[2] + int64(x>>24&pair)*p0[3]
+				}
+				lo := int64(int32(s))
+				hi := (s - lo) >> 32
+				acc[0][2*m] += float32(float32(c[0]+int32(lo)) * float32(ws[2*m]*d[0]))
+				acc[0][2*m+1] += float32(float32(c[0]+int32(hi)) * float32(ws[2*m+1]*d[0]))
+			}
+			continue
+		}
+		for lr := range q8Rows {
+			var s0, s1, s2 int64
+			switch np {
+			case 1:
+				for ch := range 8 {
+					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+					pa := (*[4]int64)(pk[0][ch*4:])
+					u := int64(wc[0])
+					s0 += u * pa[0]
+					u = int64(wc[1])
+					s0 += u * pa[1]
+					u = int64(wc[2])
+					s0 += u * pa[2]
+					u = int64(wc[3])
+					s0 += u * pa[3]
+				}
+			case 2:
+				for ch := range 8 {
+					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+					pa := (*[4]int64)(pk[0][ch*4:])
+					pb := (*[4]int64)(pk[1][ch*4:])
+					u := int64(wc[0])
+					s0 += u * pa[0]
+					s1 += u * pb[0]
+					u = int64(wc[1])
+					s0 += u * pa[1]
+					s1 += u * pb[1]
+					u = int64(wc[2])
+					s0 += u * pa[2]
+					s1 += u * pb[2]
+					u = int64(wc[3])
+					s0 += u * pa[3]
+					s1 += u * pb[3]
+				}
+			default:
+				for ch := range 8 {
+					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+					pa := (*[4]int64)(pk[0][ch*4:])
+					pb := (*[4]int64)(pk[1][ch*4:])
+					pc := (*[4]int64)(pk[2][ch*4:])
+					u := int64(wc[0])
+					s0 += u * pa[0]
+					s1 += u * pb[0]
+					s2 += u * pc[0]
+					u = int64(wc[1])
+					s0 += u * pa[1]
+					s1 += u * pb[1]
+					s2 += u * pc[1]
+					u = int64(wc[2])
+					s0 += u * pa[2]
+					s1 += u * pb[2]
+					s2 += u * pc[2]
+					u = int64(wc[3])
+					s0 += u * pa[3]
+					s1 += u * pb[3]
+					s2 += u * pc[3]
+				}
+			}
+			var isum [9]int32
+			for l, s := range [3]int64{s0, s1, s2} {
+				f0 := s << (64 - field) >> (64 - field)
+				s = (s - f0) >> field
+				f1 := s << (64 - field) >> (64 - field)
+				isum[3*l], isum[3*l+1], isum[3*l+2] = int32(f0), int32(f1), int32((s-f1)>>field)
+			}
+			for j := range acc[:k] {
+				sc := float32(ws[lr] * d[j])
+				acc[j][lr] += float32(float32(c[j]+isum[j]) * sc)
+			}
+		}
+	}
+	for j := range acc[:k] {
+		copy(out[j*stride:][:q8Rows], acc[j][:])
 	}
 }
 

@@ -75,14 +75,7 @@ func BenchmarkMatmulQ8(b *testing.B) {
 			if !ok {
 				b.Skip("no AVX2")
 			}
-			p := newPool(1)
-			defer p.close()
-			tk := &task{}
-			for b.Loop() {
-				tk.nops = copy(tk.ops[:], []mulOp{{m, x, out}})
-				p.run(tk)
-			}
-			b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			benchProduct(b, m, x, out)
 		})
 	}
 }
@@ -145,14 +138,19 @@ func BenchmarkMatmulInt(b *testing.B) {
 		x := testActs(maxBatch, cols, 2)
 		out := make([]float32, maxBatch*m.rows)
 		b.Run(typ.String(), func(b *testing.B) {
-			p := newPool(1)
-			defer p.close()
-			tk := &task{}
-			for b.Loop() {
-				tk.nops = copy(tk.ops[:], []mulOp{{m, x, out}})
-				p.run(tk)
-			}
-			b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			benchProduct(b, m, x, out)
 		})
 	}
+}
+
+// benchProduct times m·x on a one-worker pool and reports GMAC/s.
+func benchProduct(b *testing.B, m *matrix, x *acts, out []float32) {
+	p := newPool(1)
+	defer p.close()
+	tk := &task{}
+	for b.Loop() {
+		tk.nops = copy(tk.ops[:], []mulOp{{m, x, out}})
+		p.run(tk)
+	}
+	b.ReportMetric(float64(b.N)*float64(m.rows*m.cols*x.n)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 }

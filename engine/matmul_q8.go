@@ -80,6 +80,15 @@ func packQ8(a *arena, data []byte, rows, cols, rowBytes int, decode q8Decoder) q
 	return p
 }
 
+// int8Levels stores decoded levels (small integers, exact in float32) as
+// int8 and returns 1, so a decoder can say d * int8Levels(q, &f).
+func int8Levels(q *[q8Block]int8, f *[q8Block]float32) float32 {
+	for i, v := range f {
+		q[i] = int8(v)
+	}
+	return 1
+}
+
 // q8Decoder reads block b (32 weights) of a row: its levels and scale.
 type q8Decoder func(row []byte, b int, q *[q8Block]int8) float32
 
@@ -95,18 +104,12 @@ var q8Decoders = map[gguf.TensorType]q8Decoder{
 	gguf.Q4_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
 		d := decodeQ4_0(row[b*q40Bytes:], &f)
-		for i, v := range f {
-			q[i] = int8(v)
-		}
-		return d
+		return d * int8Levels(q, &f)
 	},
 	gguf.Q5_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
 		d := decodeQ5_0(row[b*q50Bytes:], &f)
-		for i, v := range f {
-			q[i] = int8(v)
-		}
-		return d
+		return d * int8Levels(q, &f)
 	},
 	gguf.Q8_K: func(row []byte, b int, q *[q8Block]int8) float32 {
 		blk := row[b/8*q8KBytes:]

@@ -81,12 +81,11 @@ func packQ8(a *arena, data []byte, rows, cols, rowBytes int, decode q8Decoder) q
 }
 
 // int8Levels stores decoded levels (small integers, exact in float32) as
-// int8 and returns 1, so a decoder can say d * int8Levels(q, &f).
-func int8Levels(q *[q8Block]int8, f *[q8Block]float32) float32 {
+// int8.
+func int8Levels(q *[q8Block]int8, f *[q8Block]float32) {
 	for i, v := range f {
 		q[i] = int8(v)
 	}
-	return 1
 }
 
 // q8Decoder reads block b (32 weights) of a row: its levels and scale.
@@ -104,12 +103,14 @@ var q8Decoders = map[gguf.TensorType]q8Decoder{
 	gguf.Q4_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
 		d := decodeQ4_0(row[b*q40Bytes:], &f)
-		return d * int8Levels(q, &f)
+		int8Levels(q, &f)
+		return d
 	},
 	gguf.Q5_0: func(row []byte, b int, q *[q8Block]int8) float32 {
 		var f [32]float32
 		d := decodeQ5_0(row[b*q50Bytes:], &f)
-		return d * int8Levels(q, &f)
+		int8Levels(q, &f)
+		return d
 	},
 	gguf.Q8_K: func(row []byte, b int, q *[q8Block]int8) float32 {
 		blk := row[b/8*q8KBytes:]
@@ -155,9 +156,7 @@ func (a *q8Acts) reset(x *acts) {
 	a.c32lo = grow(a.c32lo, tiles*nb*q8TileTokens)
 	a.c32hi = grow(a.c32hi, tiles*nb*q8TileTokens)
 	a.sum = grow(a.sum, tiles*nb*q8TileTokens)
-	if len(a.zero) != tiles*nb*q8TileTokens {
-		a.zero = make([]int32, tiles*nb*q8TileTokens)
-	}
+	a.zero = grow(a.zero, tiles*nb*q8TileTokens) // never written, so reuse keeps it zero
 	for t := x.n; t < tiles*q8TileTokens; t++ {
 		for b := range nb {
 			i := a.index(t, b)

@@ -373,9 +373,14 @@ func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 func runInt(m *matrix, a *q8Acts, lo, hi int, out []float32) {
 	nb, rows := m.cols/q8Block, m.rows
 	tiles := (a.n + q8TileTokens - 1) / q8TileTokens
-	tileFn := func(g, tile, k int, out []float32, stride int) { q8Tile(&m.q8, g, nb, a, tile, k, out, stride) }
-	if m.kq != nil {
-		tileFn = func(g, tile, k int, out []float32, stride int) { kTile(m.kq, g, nb, a, tile, k, out, stride) }
+	// No func value for the kernel choice: passing tmp through one would
+	// move it to the heap on every call, and the garbage grows the heap.
+	tileFn := func(g, tile, k int, out []float32, stride int) {
+		if m.kq != nil {
+			kTile(m.kq, g, nb, a, tile, k, out, stride)
+		} else {
+			q8Tile(&m.q8, g, nb, a, tile, k, out, stride)
+		}
 	}
 	var tmp [q8TileTokens * q8Rows]float32
 	for g := lo / q8Rows; g*q8Rows < hi; g++ {

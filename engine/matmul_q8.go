@@ -7,8 +7,9 @@ import (
 	"github.com/agoranet/agora/engine/gguf"
 )
 
-// Q8_0 products in integers (and Q4_0, Q5_0 and Q8_K ones, repacked
-// losslessly into the same form). As llama.cpp does, the activations are
+// Q8_0 products in integers (and Q8_K ones, repacked losslessly into the
+// same form; Q4_0 and Q5_0 ones compute exactly this from a compact form,
+// matmul_q4.go). As llama.cpp does, the activations are
 // quantized too — per token, per 32-value block, to int8 with a float32
 // scale — so a block's dot product is an exact int32 sum and only one
 // float multiply and add per block remain. That is what lets SIMD integer
@@ -41,17 +42,16 @@ const (
 	q8TileBlock  = q8TileTokens * q8Block // bytes of one tile's block
 )
 
-// q8Packed is a Q8_0, Q4_0, Q5_0 or Q8_K matrix repacked for the integer
-// kernels.
+// q8Packed is a Q8_0 or Q8_K matrix repacked for the integer kernels.
 type q8Packed struct {
 	w  []byte    // groups × blocks × q8GroupBlock, biased weights
 	ws []float32 // groups × blocks × q8Rows, block scales
 }
 
 // packQ8 repacks rows × cols weights whose every 32-weight block has one
-// scale and int8 levels: Q8_0 and, losslessly, Q4_0 and Q5_0 (their 4- and
-// 5-bit levels minus the offset are int8 values too) and Q8_K (one scale
-// per 256). decode reads block b of a row of rowBytes bytes. A last
+// scale and int8 levels: Q8_0 and, losslessly, Q8_K (one scale per 256).
+// (Q4_0 and Q5_0 levels minus their offset are int8 values too, but those
+// types load into the compact q4Packed.) decode reads block b of a row of rowBytes bytes. A last
 // partial group is padded with zero-scale rows.
 func packQ8(a *arena, data []byte, rows, cols, rowBytes int, decode q8Decoder) q8Packed {
 	nb := cols / q8Block
@@ -80,14 +80,6 @@ func packQ8(a *arena, data []byte, rows, cols, rowBytes int, decode q8Decoder) q
 	return p
 }
 
-// int8Levels stores decoded levels (small integers, exact in float32) as
-// int8.
-func int8Levels(q *[q8Block]int8, f *[q8Block]float32) {
-	for i, v := range f {
-		q[i] = int8(v)
-	}
-}
-
 // q8Decoder reads block b (32 weights) of a row: its levels and scale.
 type q8Decoder func(row []byte, b int, q *[q8Block]int8) float32
 
@@ -99,18 +91,6 @@ var q8Decoders = map[gguf.TensorType]q8Decoder{
 			q[i] = int8(blk[2+i])
 		}
 		return f16ToF32(binary.LittleEndian.Uint16(blk))
-	},
-	gguf.Q4_0: func(row []byte, b int, q *[q8Block]int8) float32 {
-		var f [32]float32
-		d := decodeQ4_0(row[b*q40Bytes:], &f)
-		int8Levels(q, &f)
-		return d
-	},
-	gguf.Q5_0: func(row []byte, b int, q *[q8Block]int8) float32 {
-		var f [32]float32
-		d := decodeQ5_0(row[b*q50Bytes:], &f)
-		int8Levels(q, &f)
-		return d
 	},
 	gguf.Q8_K: func(row []byte, b int, q *[q8Block]int8) float32 {
 		blk := row[b/8*q8KBytes:]
@@ -170,6 +150,9 @@ func (a *q8Acts) reset(x *acts) {
 // workers may quantize different tokens at once).
 func (a *q8Acts) quantizeToken(x *acts, t int) {
 	v := x.vec(t)
+	if quantizeTokenSIMD(a, v, t) { // the loop below in assembly, same bits
+		return
+	}
 	for b := range a.nb {
 		i := a.index(t, b)
 		q := (*[q8Block]int8)(a.q[i*q8Block:])
@@ -200,19 +183,22 @@ func (a *q8Acts) index(t, b int) int {
 
 // quantizeBlock writes round(x/d) with d = max|x|/127 (llama.cpp's Q8_0
 // activation rule, rounding half away from zero) and returns d and the
-// bias correction −128·Σq. Non-finite inputs give a zero block, so no
-// CPU-specific float-to-int conversion is ever reached.
+// bias correction −128·Σq. Non-finite inputs give a zero block, and so do
+// blocks whose 1/d is +Inf (all zero, or max|x| below about 3.7e-37, where
+// d underflows), so no CPU-specific float-to-int conversion of ±Inf or NaN
+// is ever reached. It is the reference of the SIMD quantizers
+// (elementwise_amd64.s).
 func quantizeBlock(q *[q8Block]int8, x *[q8Block]float32) (float32, int32) {
 	var amaxBits uint32
 	for _, v := range x {
 		amaxBits = max(amaxBits, math.Float32bits(v)&0x7fffffff)
 	}
-	if amaxBits == 0 || amaxBits >= 0x7f800000 { // zero, infinite or NaN
+	d := math.Float32frombits(amaxBits) / 127
+	id := 1 / d
+	if amaxBits >= 0x7f800000 || id > math.MaxFloat32 { // infinite or NaN; zero or tiny
 		*q = [q8Block]int8{}
 		return 0, 0
 	}
-	d := math.Float32frombits(amaxBits) / 127
-	id := 1 / d
 	var sum int32
 	for i, v := range x {
 		// |f| ≤ 127.00002, so f ± 0.5 is exact in float64 and truncation
@@ -366,8 +352,8 @@ func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 	}
 }
 
-// runInt computes rows [lo, hi) of a product on integer weights (m.q8 or
-// m.kq) for every token. Work is split on group boundaries where it can
+// runInt computes rows [lo, hi) of a product on integer weights (m.q8,
+// m.q4 or m.kq) for every token. Work is split on group boundaries where it can
 // be; a group cut by a range edge is computed whole into scratch and only
 // the range's rows are kept.
 func runInt(m *matrix, a *q8Acts, lo, hi int, out []float32) {
@@ -376,9 +362,12 @@ func runInt(m *matrix, a *q8Acts, lo, hi int, out []float32) {
 	// No func value for the kernel choice: passing tmp through one would
 	// move it to the heap on every call, and the garbage grows the heap.
 	tileFn := func(g, tile, k int, out []float32, stride int) {
-		if m.kq != nil {
+		switch {
+		case m.kq != nil:
 			kTile(m.kq, g, nb, a, tile, k, out, stride)
-		} else {
+		case m.q4 != nil:
+			q4Tile(m.q4, g, nb, a, tile, k, out, stride)
+		default:
 			q8Tile(&m.q8, g, nb, a, tile, k, out, stride)
 		}
 	}

@@ -52,17 +52,18 @@ func q8Tile(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float32, strid
 	}
 }
 
-// withoutVNNI turns the integer SIMD kernels (VNNI and AVX2) off until the
-// returned function restores them: tests and benchmarks compare them with
-// the portable kernel.
+// withoutVNNI turns the integer SIMD kernels (VNNI and AVX2, of q8Tile and
+// kTile alike) off until the returned function restores them: tests and
+// benchmarks compare them with the portable kernels.
 func withoutVNNI() (restore func()) {
 	vnni, avx2 := useVNNI, useQ8AVX2
 	useVNNI, useQ8AVX2 = false, false
 	return func() { useVNNI, useQ8AVX2 = vnni, avx2 }
 }
 
-// withQ8AVX2 makes q8Tile take the AVX2 kernels, even on a VNNI CPU, until
-// restore is called; ok is false, and nothing changes, without AVX2.
+// withQ8AVX2 makes q8Tile and kTile take the AVX2 kernels, even on a VNNI
+// CPU, until restore is called; ok is false, and nothing changes, without
+// AVX2.
 func withQ8AVX2() (restore func(), ok bool) {
 	if !useQ8AVX2 || !useAVX2 {
 		return func() {}, false

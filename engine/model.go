@@ -451,19 +451,18 @@ func (m *Model) newState(capacity int) *state {
 	return s
 }
 
+// rmsNorm sets out = w·x/√(mean(x²)+eps), the sum of squares in
+// sumSquares' fixed order (elementwise.go).
 func rmsNorm(out, x, w []float32, eps float32) {
-	var ss float32
-	for _, v := range x {
-		ss += v * v
-	}
+	ss := sumSquares(x)
 	ss = ss/float32(len(x)) + eps
 	inv := 1 / float32(math.Sqrt(float64(ss)))
-	for i := range x {
-		out[i] = w[i] * (inv * x[i])
-	}
+	mulScaled(out[:len(x)], x, w, inv)
 }
 
-// rope rotates every head of vec by the angles in cos/sin.
+// rope rotates every head of vec by the angles in cos/sin. Each product is
+// converted explicitly: Go may otherwise fuse a*c−b*s into a multiply-add
+// on arm64 (not on amd64), and the two would round differently.
 func (m *Model) rope(vec, cos, sin []float32) {
 	hd := m.cfg.HeadDim
 	half := hd / 2
@@ -472,13 +471,13 @@ func (m *Model) rope(vec, cos, sin []float32) {
 		if m.cfg.RopeNeox {
 			for j := range half {
 				a, b := v[j], v[j+half]
-				v[j], v[j+half] = a*cos[j]-b*sin[j], a*sin[j]+b*cos[j]
+				v[j], v[j+half] = float32(a*cos[j])-float32(b*sin[j]), float32(a*sin[j])+float32(b*cos[j])
 			}
 			continue
 		}
 		for j := range half {
 			a, b := v[2*j], v[2*j+1]
-			v[2*j], v[2*j+1] = a*cos[j]-b*sin[j], a*sin[j]+b*cos[j]
+			v[2*j], v[2*j+1] = float32(a*cos[j])-float32(b*sin[j]), float32(a*sin[j])+float32(b*cos[j])
 		}
 	}
 }
@@ -625,31 +624,7 @@ func (m *Model) outputAndFeedForward(s *state, l *layer, n int) {
 		rmsNorm(s.xb.vec(i), s.x[i*c.Dim:(i+1)*c.Dim], l.ffnNorm, c.Eps)
 	}
 	m.mul(s, mulOp{l.gate, s.xb, s.gate}, mulOp{l.up, s.xb, s.up})
-	for i := range n * c.Hidden {
-		g := s.gate[i]
-		s.hb.f[i] = g / (1 + expf(-g)) * s.up[i]
-	}
+	siluMul(s.hb.f[:n*c.Hidden], s.gate[:n*c.Hidden], s.up[:n*c.Hidden])
 	m.mul(s, mulOp{l.down, s.hb, s.xb2})
 	addInto(s.x[:n*c.Dim], s.xb2[:n*c.Dim])
-}
-
-func addInto(dst, src []float32) {
-	for i := range dst {
-		dst[i] += src[i]
-	}
-}
-
-func softmax(x []float32) {
-	mx := x[0]
-	for _, v := range x {
-		mx = max(mx, v)
-	}
-	var sum float32
-	for i, v := range x {
-		x[i] = expf(v - mx)
-		sum += x[i]
-	}
-	for i := range x {
-		x[i] /= sum
-	}
 }

@@ -265,6 +265,10 @@ func TestQuantTypeSelection(t *testing.T) {
 func packedRow(t *testing.T, typ gguf.TensorType, w []byte, cols int) *matrix {
 	t.Helper()
 	m := &matrix{typ: typ, rows: 1, cols: cols}
+	if typ == gguf.Q4_0 || typ == gguf.Q5_0 {
+		m.q4 = packQ4(nil, typ, w, 1, cols)
+		return m
+	}
 	if dec, ok := q8Decoders[typ]; ok {
 		m.q8 = packQ8(nil, w, 1, cols, len(w), dec)
 		return m

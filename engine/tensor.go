@@ -74,7 +74,8 @@ type matrix struct {
 	typ        gguf.TensorType
 	rows, cols int
 	f32        []float32 // F32 and F16 (widened at load)
-	q8         q8Packed  // Q8_0, Q4_0, Q5_0 and Q8_K, repacked for the integer kernels (matmul_q8.go)
+	q8         q8Packed  // Q8_0 and Q8_K, repacked for the integer kernels (matmul_q8.go)
+	q4         *q4Packed // Q4_0 and Q5_0, repacked compactly likewise (matmul_q4.go)
 	kq         *kPacked  // Q4_K, Q5_K and Q6_K, repacked likewise (matmul_k.go)
 }
 
@@ -113,7 +114,11 @@ func newMatrix(g *gguf.File, a *arena, name string, rows, cols int) (*matrix, er
 		if cols%elems != 0 {
 			return nil, fmt.Errorf("tensor %s: %d columns are not a multiple of the %s block %d", name, cols, t.Type, elems)
 		}
-		m.q8 = packQ8(a, data, rows, cols, cols/elems*bytes, q8Decoders[t.Type])
+		if t.Type == gguf.Q4_0 || t.Type == gguf.Q5_0 {
+			m.q4 = packQ4(a, t.Type, data, rows, cols)
+		} else {
+			m.q8 = packQ8(a, data, rows, cols, cols/elems*bytes, q8Decoders[t.Type])
+		}
 		g.Release(t)
 	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
 		if cols%qkK != 0 {
@@ -161,6 +166,10 @@ func (m *matrix) row(dst []float32, r int) {
 		}
 		return
 	}
+	if m.q4 != nil {
+		m.q4.row(dst[:m.cols], r, nb)
+		return
+	}
 	for c := range m.cols {
 		w, d := m.q8.weight(r, c, nb)
 		dst[c] = d * float32(w)
@@ -181,7 +190,7 @@ func (a *acts) vec(t int) []float32 { return a.f[t*a.cols : (t+1)*a.cols] }
 
 // integer reports whether m's products run on the integer kernels, with
 // quantized activations (runInt), rather than through dot.
-func (m *matrix) integer() bool { return m.q8.w != nil || m.kq != nil }
+func (m *matrix) integer() bool { return m.q8.w != nil || m.q4 != nil || m.kq != nil }
 
 // dot is row r of a float matrix dotted with token t of x (integer
 // matrices take quantized activations: see runInt).

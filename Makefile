@@ -1,14 +1,25 @@
 # The README's test command is `make test`; .ci/run runs exactly that.
 GO ?= go
 
-.PHONY: test build fuzz bench vet
+.PHONY: test test-arm64 build fuzz bench vet
 
 build:
 	$(GO) build -o bin/agora ./cmd/agora
 
 test:
 	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./engine/...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) test-arm64
+
+# The engine's tests on arm64 under qemu-user: its NEON kernels, and the same
+# bits as on amd64 (TestForwardBitsPinned). With and without the dot-product
+# extension. .ci/run installs qemu-user; without it this step says so and skips.
+test-arm64:
+	@if ! command -v qemu-aarch64 >/dev/null 2>&1; then echo "test-arm64: qemu-aarch64 not found (apt-get install qemu-user); skipped"; exit 0; fi; \
+	set -e; GOARCH=arm64 $(GO) test -c -o bin/engine-arm64.test ./engine/; \
+	cd engine && qemu-aarch64 -cpu max ../bin/engine-arm64.test -test.count=1 && \
+	qemu-aarch64 -cpu cortex-a53 ../bin/engine-arm64.test -test.count=1 -test.run 'Q8|ARM64|Integer|Matmul|Forward'
 
 # Short fuzzing runs of every decoder of outside bytes (FUZZTIME per target).
 FUZZTIME ?= 30s

@@ -153,7 +153,7 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 		vals := make([]float32, rows*cols)
 		lim := gain * math.Sqrt(3/float64(cols))
 		for i := range vals {
-			vals[i] = float32((rng.Float64()*2 - 1) * lim)
+			vals[i] = float32(float64(rng.Float64()*2-1) * lim) // conversions: no arm64 fused multiply-add
 		}
 		output := name == "output.weight" || (s.Tied && name == "token_embd.weight")
 		typ, err := q.tensorType(name, layer, s.Layers, cols, output)
@@ -165,7 +165,7 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 	norm := func(name string, n int) error {
 		vals := make([]float32, n)
 		for i := range vals {
-			vals[i] = float32(1 + (rng.Float64()-0.5)*0.2)
+			vals[i] = float32(1 + float64((rng.Float64()-0.5)*0.2))
 		}
 		return addTensor(w, name, QuantF32, 1, n, vals)
 	}
@@ -203,7 +203,7 @@ func Generate(path string, s Shape, q Quant, seed uint64) error {
 			}{{"attn_q.bias", s.Dim}, {"attn_k.bias", kvDim}, {"attn_v.bias", kvDim}} {
 				vals := make([]float32, b.n)
 				for i := range vals {
-					vals[i] = float32((rng.Float64() - 0.5) * 0.2)
+					vals[i] = float32(float64(rng.Float64()-0.5) * 0.2)
 				}
 				if err := addTensor(w, p+b.name, QuantF32, 1, b.n, vals); err != nil {
 					return err

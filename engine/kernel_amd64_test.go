@@ -30,3 +30,13 @@ func TestPortableKernelGivesSameTokens(t *testing.T) {
 		}
 	}
 }
+
+// withPortableKernels switches every SIMD kernel off (the integer ones,
+// attention, element-wise and float dots all require useAVX2) until the
+// returned function restores them.
+func withPortableKernels() (restore func()) {
+	avx2 := useAVX2
+	useAVX2 = false
+	int8 := withoutVNNI()
+	return func() { int8(); useAVX2 = avx2 }
+}

@@ -307,7 +307,7 @@ func quantizeKMin(xs []float32, nmax int, blk []byte) (L [qkK]int) {
 			s[i-4] |= byte(sc>>4) << 6
 			s[i] |= byte(m>>4) << 6
 		}
-		ds, dm := d*float32(sc), dmin*float32(m)
+		ds, dm := d*float32(sc), float32(dmin*float32(m)) // converted: not fused into the add below on arm64
 		ids := inverse(ds)
 		for j := range 32 {
 			L[32*i+j] = clampInt(nearestInt((xs[32*i+j]+dm)*ids), 0, nmax)

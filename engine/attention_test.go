@@ -235,10 +235,7 @@ func TestAttentionPathsGiveSameLogits(t *testing.T) {
 			withAttnPath(p, func() {
 				for rest := tokens; len(rest) > 0; {
 					n := min(len(rest), maxBatch)
-					if err := m.forward(s, rest[:n], true); err != nil {
-						t.Fatal(err)
-					}
-					got = append(got, s.logits[:n*m.cfg.Vocab]...)
+					got = append(got, forwardAll(t, m, s, rest[:n])...)
 					rest = rest[n:]
 				}
 			})

@@ -90,6 +90,13 @@ func (m *Model) StartSequence(ctx context.Context, prompt []int, o GenerateOptio
 	if err := m.prefill(ctx, q.s, prompt); err != nil {
 		return nil, err
 	}
+	// From here the batch's buffers carry its tokens (forwardSeqs): the
+	// prompt's batch-sized ones would only hold memory. The prompt's
+	// next-token logits stay.
+	logits := q.s.logits[:m.cfg.Vocab]
+	q.s.xb = nil
+	m.scratch(q.s, 1)
+	copy(q.s.logits, logits)
 	q.sp = newSampler(m.cfg.Vocab, o)
 	return q, nil
 }
@@ -235,15 +242,9 @@ func (b *Batch) check(seqs []*Sequence) error {
 
 // grow sizes the batch's activations for n tokens.
 func (b *Batch) grow(n int) {
-	c := b.m.cfg
-	kvDim := c.KVHeads * c.HeadDim
-	b.w = &state{
-		x: make([]float32, n*c.Dim), xb: newActs(n, c.Dim), att: newActs(n, c.Dim), hb: newActs(n, c.Hidden), fin: newActs(n, c.Dim),
-		q: make([]float32, n*c.Dim), k: make([]float32, n*kvDim), v: make([]float32, n*kvDim), xb2: make([]float32, n*c.Dim),
-		gate: make([]float32, n*c.Hidden), up: make([]float32, n*c.Hidden),
-		logits: make([]float32, n*c.Vocab),
-		cos:    make([]float32, n*c.HeadDim/2), sin: make([]float32, n*c.HeadDim/2),
-	}
+	b.w = &state{}
+	b.m.scratch(b.w, n)
+	b.w.logits = make([]float32, n*b.m.cfg.Vocab) // every sequence's at once
 	b.cap = n
 }
 

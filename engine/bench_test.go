@@ -13,7 +13,7 @@ import (
 func BenchmarkDecodeSmolLM2(b *testing.B) {
 	m, _ := genModel(b, "smollm2-135m", QuantQ8, 1)
 	s := m.newState(4096)
-	if err := m.forward(s, []int{1}, false); err != nil {
+	if err := m.forward(s, []int{1}, nil); err != nil {
 		b.Fatal(err)
 	}
 	i := 0
@@ -21,7 +21,7 @@ func BenchmarkDecodeSmolLM2(b *testing.B) {
 		if s.pos >= 4000 {
 			s = m.newState(4096)
 		}
-		if err := m.forward(s, []int{(i * 31) % m.cfg.Vocab}, false); err != nil {
+		if err := m.forward(s, []int{(i * 31) % m.cfg.Vocab}, nil); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -46,7 +46,7 @@ func BenchmarkPromptSmolLM2(b *testing.B) {
 			s.keys[l], s.vals[l] = s.keys[l][:0], s.vals[l][:0]
 		}
 		for i := 0; i < len(prompt); i += maxBatch {
-			if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], false); err != nil {
+			if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], nil); err != nil {
 				b.Fatal(err)
 			}
 		}

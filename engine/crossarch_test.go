@@ -76,12 +76,9 @@ func logitBits(t *testing.T, m *Model) string {
 			h.Write(b[:])
 		}
 	}
-	if err := m.forward(s, prompt, true); err != nil {
-		t.Fatal(err)
-	}
-	put(s.logits[:len(prompt)*v])
+	put(forwardAll(t, m, s, prompt))
 	for i := range 3 {
-		if err := m.forward(s, []int{(i*37 + 1) % v}, false); err != nil {
+		if err := m.forward(s, []int{(i*37 + 1) % v}, nil); err != nil {
 			t.Fatal(err)
 		}
 		put(s.logits[:v])

@@ -12,6 +12,17 @@ import (
 	"github.com/agoranet/agora/engine/gguf"
 )
 
+// forwardAll runs tokens through m.forward and returns the logits after
+// every one of them (len(tokens) × vocab).
+func forwardAll(t testing.TB, m *Model, s *state, tokens []int) []float32 {
+	t.Helper()
+	out := make([]float32, 0, len(tokens)*m.cfg.Vocab)
+	if err := m.forward(s, tokens, func(_ int, logits []float32) { out = append(out, logits...) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func genModel(t testing.TB, shape string, q Quant, seed uint64) (*Model, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), shape+"-"+string(q)+".gguf")
@@ -325,7 +336,7 @@ func TestMatchesReferenceForwardPass(t *testing.T) {
 				}
 				seq = append(seq, tok.ID)
 				distinct[tok.ID] = true
-				if err := m.forward(s, []int{tok.ID}, false); err != nil {
+				if err := m.forward(s, []int{tok.ID}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

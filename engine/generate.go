@@ -104,7 +104,7 @@ func (m *Model) Generate(ctx context.Context, prompt []int, o GenerateOptions, o
 		if len(res.Tokens) == maxTokens {
 			break
 		}
-		if err := m.forward(s, []int{id}, false); err != nil {
+		if err := m.forward(s, []int{id}, nil); err != nil {
 			return res, err
 		}
 	}
@@ -122,7 +122,7 @@ func (m *Model) prefill(ctx context.Context, s *state, prompt []int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], false); err != nil {
+		if err := m.forward(s, prompt[i:min(i+maxBatch, len(prompt))], nil); err != nil {
 			return err
 		}
 	}
@@ -297,17 +297,12 @@ func (m *Model) Score(ctx context.Context, prompt, completion []int) ([]TokenSco
 	}
 	seq := append(prompt[len(prompt)-1:len(prompt):len(prompt)], completion[:len(completion)-1]...)
 	out := make([]TokenScore, 0, len(completion))
-	V := m.cfg.Vocab
 	for i := 0; i < len(seq); i += maxBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		batch := seq[i:min(i+maxBatch, len(seq))]
-		if err := m.forward(s, batch, true); err != nil {
-			return nil, err
-		}
-		for j := range batch {
-			logits := s.logits[j*V : (j+1)*V]
+		err := m.forward(s, batch, func(j int, logits []float32) {
 			t := completion[i+j]
 			lse := logSumExp(logits)
 			rank := 1
@@ -319,6 +314,9 @@ func (m *Model) Score(ctx context.Context, prompt, completion []int) ([]TokenSco
 			top := argmax(logits)
 			out = append(out, TokenScore{ID: t, Logprob: float32(float64(logits[t]) - lse), Rank: rank, TopID: top,
 				TopLogprob: float32(float64(logits[top]) - lse)})
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

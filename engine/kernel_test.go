@@ -43,24 +43,18 @@ func TestBatchingIsExact(t *testing.T) {
 		one := m.newState(len(tokens))
 		var single [][]float32
 		for _, tk := range tokens {
-			if err := m.forward(one, []int{tk}, false); err != nil {
+			if err := m.forward(one, []int{tk}, nil); err != nil {
 				t.Fatal(err)
 			}
 			single = append(single, slices.Clone(one.logits[:m.cfg.Vocab]))
 		}
 		all := m.newState(len(tokens))
-		if err := m.forward(all, tokens[:3], true); err != nil {
-			t.Fatal(err)
-		}
 		batched := [][]float32{}
-		for j := range 3 {
-			batched = append(batched, slices.Clone(all.logits[j*m.cfg.Vocab:(j+1)*m.cfg.Vocab]))
-		}
-		if err := m.forward(all, tokens[3:], true); err != nil {
-			t.Fatal(err)
-		}
-		for j := range len(tokens) - 3 {
-			batched = append(batched, slices.Clone(all.logits[j*m.cfg.Vocab:(j+1)*m.cfg.Vocab]))
+		for _, part := range [][]int{tokens[:3], tokens[3:]} {
+			logits := forwardAll(t, m, all, part)
+			for j := range part {
+				batched = append(batched, logits[j*m.cfg.Vocab:(j+1)*m.cfg.Vocab])
+			}
 		}
 		for i := range single {
 			if !slices.Equal(single[i], batched[i]) {

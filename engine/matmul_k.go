@@ -264,10 +264,8 @@ func (p *kPacked) unpack(gb int, u *[q8Rows][q8Block]int64) {
 // kTilePortable is kTile's reference: rows g·16..g·16+15 of p times the
 // first k tokens of activation tile tile, into out[j*stride+lr].
 func kTilePortable(p *kPacked, g, nb int, a *q8Acts, tile, k int, out []float32, stride int) {
-	// As in q8TilePortable, up to three tokens share each int64 multiply,
-	// their values 21 bits apart: a half-block's Σu·a stays within
-	// 16·63·127 < 2^20, so the fields never spill into one another.
-	const field = 21
+	// As in q8TilePortable, up to three tokens share each int64 multiply
+	// (packTokens): a half-block's Σu·a stays within 16·63·127 < 2^20.
 	clo, chi := p.corrections(a)
 	base := tile * nb * q8TileTokens
 	var acc [q8TileTokens][q8Rows]float32
@@ -278,14 +276,7 @@ func kTilePortable(p *kPacked, g, nb int, a *q8Acts, tile, k int, out []float32,
 		p.unpack(g*nb+b, &u)
 		at := base + b*q8TileTokens
 		q := a.q[at*q8Block:][:q8TileBlock]
-		for l := range np {
-			pk[l] = [q8Block]int64{}
-			for i := range min(3, k-3*l) {
-				for e, v := range q[(3*l+i)*q8Block:][:q8Block] {
-					pk[l][e] += int64(v) << (field * i)
-				}
-			}
-		}
+		packTokens(&pk, q, k)
 		for lr := range q8Rows {
 			s0, s1, mn := p.scales(g, b, nb, lr)
 			ul := &u[lr]
@@ -298,10 +289,7 @@ func kTilePortable(p *kPacked, g, nb int, a *q8Acts, tile, k int, out []float32,
 					x[1] += ul[16+i] * pl[16+i]
 				}
 				for h, s := range x {
-					f0 := s << (64 - field) >> (64 - field)
-					s = (s - f0) >> field
-					f1 := s << (64 - field) >> (64 - field)
-					isum[h][3*l], isum[h][3*l+1], isum[h][3*l+2] = int32(f0), int32(f1), int32((s-f1)>>field)
+					isum[h][3*l], isum[h][3*l+1], isum[h][3*l+2] = unpackFields(s)
 				}
 			}
 			for j := range k {

@@ -200,9 +200,8 @@ func unpackQ4(blk []byte, five bool, u *[q8GroupBlock]byte) {
 // bytes: for several tokens a block is unpacked into a byte per level
 // first, for one token its nibbles are unpacked on the fly.
 func q4TilePortable(p *q4Packed, g, nb int, a *q8Acts, tile, k int, out []float32, stride int) {
-	// As in q8TilePortable, up to three tokens share each int64 multiply,
-	// 21 bits apart: a block's Σu·a stays within 32·31·128 < 2^20.
-	const field = 21
+	// As in q8TilePortable, up to three tokens share each int64 multiply
+	// (packTokens): a block's Σu·a stays within 32·31·128 < 2^20.
 	gb := p.groupBlock()
 	shift := p.cShift()
 	wg := p.w[g*nb*gb:][:nb*gb]
@@ -214,18 +213,8 @@ func q4TilePortable(p *q4Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 	var acc [q8TileTokens][q8Rows]float32
 	var pk [3][q8Block]int64
 	var w [q8GroupBlock]byte
-	np := (k + 2) / 3
 	for b := range nb {
-		q := aq[b*q8TileBlock:][:q8TileBlock]
-		for l := range np {
-			pl := &pk[l]
-			*pl = [q8Block]int64{}
-			for i := range min(3, k-3*l) {
-				for e, v := range q[(3*l+i)*q8Block:][:q8Block] {
-					pl[e] += int64(v) << (field * i)
-				}
-			}
-		}
+		packTokens(&pk, aq[b*q8TileBlock:][:q8TileBlock], k)
 		blk := wg[b*gb:][:gb]
 		ws := sg[b*q8Rows:][:q8Rows]
 		d := ad[b*q8TileTokens:][:q8TileTokens]
@@ -263,69 +252,7 @@ func q4TilePortable(p *q4Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 			continue
 		}
 		unpackQ4(blk, p.five, &w)
-		for lr := range q8Rows {
-			var s0, s1, s2 int64
-			switch np { // unrolled per packed-token count, as in q8TilePortable
-			case 1:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					s0 += int64(wc[0])*pa[0] + int64(wc[1])*pa[1] + int64(wc[2])*pa[2] + int64(wc[3])*pa[3]
-				}
-			case 2:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					pb := (*[4]int64)(pk[1][ch*4:])
-					u := int64(wc[0])
-					s0 += u * pa[0]
-					s1 += u * pb[0]
-					u = int64(wc[1])
-					s0 += u * pa[1]
-					s1 += u * pb[1]
-					u = int64(wc[2])
-					s0 += u * pa[2]
-					s1 += u * pb[2]
-					u = int64(wc[3])
-					s0 += u * pa[3]
-					s1 += u * pb[3]
-				}
-			default:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					pb := (*[4]int64)(pk[1][ch*4:])
-					pc := (*[4]int64)(pk[2][ch*4:])
-					u := int64(wc[0])
-					s0 += u * pa[0]
-					s1 += u * pb[0]
-					s2 += u * pc[0]
-					u = int64(wc[1])
-					s0 += u * pa[1]
-					s1 += u * pb[1]
-					s2 += u * pc[1]
-					u = int64(wc[2])
-					s0 += u * pa[2]
-					s1 += u * pb[2]
-					s2 += u * pc[2]
-					u = int64(wc[3])
-					s0 += u * pa[3]
-					s1 += u * pb[3]
-					s2 += u * pc[3]
-				}
-			}
-			var isum [9]int32
-			for l, v := range [3]int64{s0, s1, s2} {
-				f0 := v << (64 - field) >> (64 - field)
-				v = (v - f0) >> field
-				f1 := v << (64 - field) >> (64 - field)
-				isum[3*l], isum[3*l+1], isum[3*l+2] = int32(f0), int32(f1), int32((v-f1)>>field)
-			}
-			for j := range acc[:k] {
-				sc := float32(ws[lr] * d[j])
-				acc[j][lr] += float32(float32(c[j]+isum[j]) * sc)
-			}
-		}
+		addGroupBlock(&acc, w[:], &pk, k, ws, d, c[:])
 	}
 	for j := range acc[:k] {
 		copy(out[j*stride:][:q8Rows], acc[j][:])

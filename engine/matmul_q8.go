@@ -225,12 +225,7 @@ func grow[T any](s []T, n int) []T {
 // written as out[j*stride+lr] for token j of the tile and lane lr. Every
 // q8Tile kernel computes exactly this.
 func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float32, stride int) {
-	// Up to three tokens share each int64 multiply: their values sit 21 bits
-	// apart in one packed activation, and a stored weight u (0..255) times it
-	// adds u·a to each token's field. A block's field sum Σu·a stays within
-	// 32·255·128 < 2^20, so fields never spill into one another and each
-	// token's exact int32 sum is read back at the block's end.
-	const field = 21
+	// Up to three tokens share each int64 multiply (packTokens).
 	wg := p.w[g*nb*q8GroupBlock:][:nb*q8GroupBlock]
 	sg := p.ws[g*nb*q8Rows:][:nb*q8Rows]
 	base := tile * nb * q8TileTokens
@@ -239,18 +234,8 @@ func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 	ac := a.c[base:][:nb*q8TileTokens]
 	var acc [q8TileTokens][q8Rows]float32
 	var pk [3][q8Block]int64
-	np := (k + 2) / 3
 	for b := range nb {
-		q := aq[b*q8TileBlock:][:q8TileBlock]
-		for l := range np {
-			pl := &pk[l]
-			*pl = [q8Block]int64{}
-			for i := range min(3, k-3*l) {
-				for e, v := range q[(3*l+i)*q8Block:][:q8Block] {
-					pl[e] += int64(v) << (field * i)
-				}
-			}
-		}
+		packTokens(&pk, aq[b*q8TileBlock:][:q8TileBlock], k)
 		w := wg[b*q8GroupBlock:][:q8GroupBlock]
 		ws := sg[b*q8Rows:][:q8Rows]
 		d := ad[b*q8TileTokens:][:q8TileTokens]
@@ -276,76 +261,7 @@ func q8TilePortable(p *q8Packed, g, nb int, a *q8Acts, tile, k int, out []float3
 			}
 			continue
 		}
-		for lr := range q8Rows {
-			var s0, s1, s2 int64
-			switch np {
-			case 1:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					u := int64(wc[0])
-					s0 += u * pa[0]
-					u = int64(wc[1])
-					s0 += u * pa[1]
-					u = int64(wc[2])
-					s0 += u * pa[2]
-					u = int64(wc[3])
-					s0 += u * pa[3]
-				}
-			case 2:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					pb := (*[4]int64)(pk[1][ch*4:])
-					u := int64(wc[0])
-					s0 += u * pa[0]
-					s1 += u * pb[0]
-					u = int64(wc[1])
-					s0 += u * pa[1]
-					s1 += u * pb[1]
-					u = int64(wc[2])
-					s0 += u * pa[2]
-					s1 += u * pb[2]
-					u = int64(wc[3])
-					s0 += u * pa[3]
-					s1 += u * pb[3]
-				}
-			default:
-				for ch := range 8 {
-					wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
-					pa := (*[4]int64)(pk[0][ch*4:])
-					pb := (*[4]int64)(pk[1][ch*4:])
-					pc := (*[4]int64)(pk[2][ch*4:])
-					u := int64(wc[0])
-					s0 += u * pa[0]
-					s1 += u * pb[0]
-					s2 += u * pc[0]
-					u = int64(wc[1])
-					s0 += u * pa[1]
-					s1 += u * pb[1]
-					s2 += u * pc[1]
-					u = int64(wc[2])
-					s0 += u * pa[2]
-					s1 += u * pb[2]
-					s2 += u * pc[2]
-					u = int64(wc[3])
-					s0 += u * pa[3]
-					s1 += u * pb[3]
-					s2 += u * pc[3]
-				}
-			}
-			var isum [9]int32
-			for l, s := range [3]int64{s0, s1, s2} {
-				f0 := s << (64 - field) >> (64 - field)
-				s = (s - f0) >> field
-				f1 := s << (64 - field) >> (64 - field)
-				isum[3*l], isum[3*l+1], isum[3*l+2] = int32(f0), int32(f1), int32((s-f1)>>field)
-			}
-			for j := range acc[:k] {
-				sc := float32(ws[lr] * d[j])
-				acc[j][lr] += float32(float32(c[j]+isum[j]) * sc)
-			}
-		}
+		addGroupBlock(&acc, w, &pk, k, ws, d, c)
 	}
 	for j := range acc[:k] {
 		copy(out[j*stride:][:q8Rows], acc[j][:])
@@ -388,4 +304,112 @@ func runInt(m *matrix, a *q8Acts, lo, hi int, out []float32) {
 			}
 		}
 	}
+}
+
+// addGroupBlock adds one block of a 16-row group to acc for k ≥ 2 tokens:
+// w in the q8Packed chunk layout (stored bytes u), pk the tokens packed
+// three to an int64 (packTokens), and for token j the exact sum c[j]+Σu·a
+// scaled by ws[lr]·d[j].
+func addGroupBlock(acc *[q8TileTokens][q8Rows]float32, w []byte, pk *[3][q8Block]int64, k int, ws, d []float32, c []int32) {
+	np := (k + 2) / 3
+	w = w[:q8GroupBlock]
+	for lr := range q8Rows {
+		var s0, s1, s2 int64
+		switch np {
+		case 1:
+			for ch := range 8 {
+				wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+				pa := (*[4]int64)(pk[0][ch*4:])
+				u := int64(wc[0])
+				s0 += u * pa[0]
+				u = int64(wc[1])
+				s0 += u * pa[1]
+				u = int64(wc[2])
+				s0 += u * pa[2]
+				u = int64(wc[3])
+				s0 += u * pa[3]
+			}
+		case 2:
+			for ch := range 8 {
+				wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+				pa := (*[4]int64)(pk[0][ch*4:])
+				pb := (*[4]int64)(pk[1][ch*4:])
+				u := int64(wc[0])
+				s0 += u * pa[0]
+				s1 += u * pb[0]
+				u = int64(wc[1])
+				s0 += u * pa[1]
+				s1 += u * pb[1]
+				u = int64(wc[2])
+				s0 += u * pa[2]
+				s1 += u * pb[2]
+				u = int64(wc[3])
+				s0 += u * pa[3]
+				s1 += u * pb[3]
+			}
+		default:
+			for ch := range 8 {
+				wc := (*[4]byte)(w[ch*4*q8Rows+lr*4:])
+				pa := (*[4]int64)(pk[0][ch*4:])
+				pb := (*[4]int64)(pk[1][ch*4:])
+				pc := (*[4]int64)(pk[2][ch*4:])
+				u := int64(wc[0])
+				s0 += u * pa[0]
+				s1 += u * pb[0]
+				s2 += u * pc[0]
+				u = int64(wc[1])
+				s0 += u * pa[1]
+				s1 += u * pb[1]
+				s2 += u * pc[1]
+				u = int64(wc[2])
+				s0 += u * pa[2]
+				s1 += u * pb[2]
+				s2 += u * pc[2]
+				u = int64(wc[3])
+				s0 += u * pa[3]
+				s1 += u * pb[3]
+				s2 += u * pc[3]
+			}
+		}
+		var isum [9]int32
+		for l, s := range [3]int64{s0, s1, s2} {
+			isum[3*l], isum[3*l+1], isum[3*l+2] = unpackFields(s)
+		}
+		for j := range acc[:k] {
+			sc := float32(ws[lr] * d[j])
+			acc[j][lr] += float32(float32(c[j]+isum[j]) * sc)
+		}
+	}
+}
+
+// packField is how far apart packTokens puts tokens in an int64.
+const packField = 21
+
+// packTokens packs the k tokens of one tile block q (32 int8 values each)
+// three to an int64, packField bits apart: a stored weight u times a packed
+// value adds u·a to each token's field, and as long as a field's sum stays
+// within ±2^20 (32·255·128 < 2^20 for the widest, Q8_0's biased bytes) the
+// fields never spill into one another, so each token's exact int32 sum is
+// read back (unpackFields) at the block's end. The portable kernels thus
+// do three tokens' multiplies in one.
+func packTokens(pk *[3][q8Block]int64, q []int8, k int) {
+	const field = packField
+	for l := range (k + 2) / 3 {
+		pl := &pk[l]
+		*pl = [q8Block]int64{}
+		for i := range min(3, k-3*l) {
+			for e, v := range q[(3*l+i)*q8Block:][:q8Block] {
+				pl[e] += int64(v) << (field * i)
+			}
+		}
+	}
+}
+
+// unpackFields reads back the three signed field sums of a packed product.
+func unpackFields(s int64) (int32, int32, int32) {
+	const field = packField
+	f0 := s << (64 - field) >> (64 - field)
+	s = (s - f0) >> field
+	f1 := s << (64 - field) >> (64 - field)
+	return int32(f0), int32(f1), int32((s - f1) >> field)
 }

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/agoranet/agora/engine/gguf"
 )
@@ -27,16 +26,19 @@ import (
 //
 // which is llama.cpp's factoring (the min against the activations' block
 // sum). The scales are the file's f16 super-block scale d (or dmin) times
-// its 6- or 8-bit sub-block scale, S = float32(d·sc): both factors are
-// exact in float32, so the one rounded product the kernels compute at run
-// time is the value decodeQ4K, decodeQ5K and decodeQ6K return. Q6_K has no
+// its 6- or 8-bit sub-block scale, S = float32(f32(d)·sc): d is kept as
+// the file's f16 and widened exactly at run time (f16ToF32 here, VCVTPH2PS
+// in the amd64 kernels), both factors are exact in float32, so the one
+// rounded product the kernels compute is the value decodeQ4K, decodeQ5K
+// and decodeQ6K return. Q6_K has no
 // min, and its last step is skipped: acc is never −0 (it starts at +0 and
 // only a sum of two −0 is −0), so subtracting the ±0 it would be changes
 // nothing.
 //
-// The packed form keeps the file's size, give or take the scales' widening
-// (bytes per weight: Q4_K 0.59375, Q5_K 0.71875, Q6_K 0.828125, against the
-// file's 0.5625, 0.6875, 0.8203). Per group and block (kNibBytes bytes):
+// The packed form keeps the file's size, give or take the sub-scales'
+// widening to bytes (bytes per weight: Q4_K 0.578125, Q5_K 0.703125, Q6_K
+// 0.8203125, against the file's 0.5625, 0.6875, 0.8203125). Per group and
+// block (kNibBytes bytes):
 //
 //	nibble vector v (v = 0..3, 64 bytes at 64v): byte 4·lr + e holds row
 //	lr's weight 4v+e (chunk v) in its low nibble and weight 16+4v+e
@@ -54,10 +56,11 @@ import (
 //
 // and per group and super-block a scale record of rec bytes:
 //
-//	Q4_K/Q5_K (384): d[16], dmin[16] (float32, the f16 widened), then for
-//	                 sub-block j at 128+32j: sc[16] then m[16] (6-bit)
-//	Q6_K (320):      d[16], then for block j at 64+32j: the int8 scales of
-//	                 its halves, sc[2j][16] then sc[2j+1][16]
+//	Q4_K/Q5_K (320): d[16] at 0, dmin[16] at 32 (the file's f16, 2 bytes
+//	                 each), then for sub-block j at 64+32j: sc[16] then
+//	                 m[16] (6-bit)
+//	Q6_K (288):      d[16] (f16), then for block j at 32+32j: the int8
+//	                 scales of its halves, sc[2j][16] then sc[2j+1][16]
 //
 // each indexed by the row in the group. A last partial group is zero: zero
 // levels and scales, results the callers drop.
@@ -83,9 +86,9 @@ type kLayout struct {
 }
 
 var kLayouts = map[gguf.TensorType]kLayout{
-	gguf.Q4_K: {bytes: q4KBytes, rec: 384, sub: 128},
-	gguf.Q5_K: {bytes: q5KBytes, high: 64, rec: 384, sub: 128},
-	gguf.Q6_K: {bytes: q6KBytes, high: 128, rec: 320, sub: 64, q6: true},
+	gguf.Q4_K: {bytes: q4KBytes, rec: 320, sub: 64},
+	gguf.Q5_K: {bytes: q5KBytes, high: 64, rec: 320, sub: 64},
+	gguf.Q6_K: {bytes: q6KBytes, high: 128, rec: 288, sub: 32, q6: true},
 }
 
 // bytesPerWeight is the packed size of a matrix of whole groups.
@@ -94,10 +97,11 @@ func (l kLayout) bytesPerWeight() float64 {
 }
 
 // decodeKSuper reads one super-block of a K type: levels (Q6_K's with its
-// offset 32, so all are unsigned), the float32 super-scales and the 16
-// small sub-scale bytes in the record's order (Q4_K/Q5_K: scale and min of
-// each sub-block in turn; Q6_K: its 16 int8 scales).
-func decodeKSuper(q6, five bool, blk []byte, u *[qkK]uint8, s8 *[16]byte) (d, dmin float32) {
+// offset 32, so all are unsigned), the f16 super-scales (their bits, as in
+// the file) and the 16 small sub-scale bytes in the record's order
+// (Q4_K/Q5_K: scale and min of each sub-block in turn; Q6_K: its 16 int8
+// scales).
+func decodeKSuper(q6, five bool, blk []byte, u *[qkK]uint8, s8 *[16]byte) (d, dmin uint16) {
 	var q [qkK]float32
 	if q6 {
 		var ds [16]float32
@@ -106,7 +110,7 @@ func decodeKSuper(q6, five bool, blk []byte, u *[qkK]uint8, s8 *[16]byte) (d, dm
 			u[i] = uint8(int(v) + 32) // decodeQ6K returns levels minus the offset
 		}
 		copy(s8[:], blk[192:208])
-		return f16ToF32(binary.LittleEndian.Uint16(blk[208:])), 0
+		return binary.LittleEndian.Uint16(blk[208:]), 0
 	}
 	var ds, dm [8]float32
 	decodeKMin(five, blk, &q, &ds, &dm)
@@ -116,7 +120,7 @@ func decodeKSuper(q6, five bool, blk []byte, u *[qkK]uint8, s8 *[16]byte) (d, dm
 	for j := range kSubs {
 		s8[2*j], s8[2*j+1] = scaleMinK4(j, (*[12]byte)(blk[4:16]))
 	}
-	return f16ToF32(binary.LittleEndian.Uint16(blk)), f16ToF32(binary.LittleEndian.Uint16(blk[2:]))
+	return binary.LittleEndian.Uint16(blk), binary.LittleEndian.Uint16(blk[2:])
 }
 
 // packK repacks rows × cols weights of a K type (cols a multiple of 256).
@@ -140,9 +144,9 @@ func packK(a *arena, typ gguf.TensorType, data []byte, rows, cols int) (kPacked,
 		for sb := range supers {
 			d, dmin := decodeKSuper(l.q6, typ == gguf.Q5_K, data[(r*supers+sb)*l.bytes:][:l.bytes], &u, &s8)
 			rec := p.sc[(g*supers+sb)*l.rec:][:l.rec]
-			binary.LittleEndian.PutUint32(rec[4*lr:], math.Float32bits(d))
+			binary.LittleEndian.PutUint16(rec[2*lr:], d)
 			if !l.q6 {
-				binary.LittleEndian.PutUint32(rec[64+4*lr:], math.Float32bits(dmin))
+				binary.LittleEndian.PutUint16(rec[32+2*lr:], dmin)
 			}
 			for i, s := range s8 {
 				rec[l.sub+16*i+lr] = s
@@ -188,14 +192,14 @@ func (p *kPacked) level(gb, lr, i int) uint8 {
 // row), computed as the kernels do.
 func (p *kPacked) scales(g, b, nb, lr int) (s0, s1, mn float32) {
 	rec := p.sc[(g*(nb/kSubs)+b/kSubs)*p.rec:][:p.rec]
-	f32 := func(off int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(rec[off:])) }
-	d := f32(4 * lr)
+	f32 := func(off int) float32 { return f16ToF32(binary.LittleEndian.Uint16(rec[off:])) }
+	d := f32(2 * lr)
 	lo, hi := rec[p.sub+32*(b%kSubs)+lr], rec[p.sub+32*(b%kSubs)+16+lr]
 	if p.q6 {
 		return float32(d * float32(int8(lo))), float32(d * float32(int8(hi))), 0
 	}
 	s := float32(d * float32(lo))
-	return s, s, float32(f32(64+4*lr) * float32(hi))
+	return s, s, float32(f32(32+2*lr) * float32(hi))
 }
 
 // weight is row r, column c's weight, as the kernels' arithmetic sees it.

@@ -1,5 +1,7 @@
 package engine
 
+import "golang.org/x/sys/cpu"
+
 // The K-quant kernels, one per type (4: Q4_K, 5: Q5_K, 6: Q6_K), instruction
 // set (matmul_k_amd64.s: AVX-512 VNNI; matmul_k_avx2_amd64.s: AVX2) and
 // token count (x8: a whole activation tile; x1: one token of one).
@@ -40,12 +42,17 @@ func k5x1AVX2(w, h, sc *byte, nb int, q *int8, d *float32, clo, chi *int32, sum 
 //go:noescape
 func k6x1AVX2(w, h, sc *byte, nb int, q *int8, d *float32, clo, chi *int32, sum *float32, out *float32)
 
+// kF16C: the kernels widen the records' f16 super-scales with VCVTPH2PS.
+// Every CPU with AVX2 or AVX-512 that we know of has it, but it is a CPUID
+// bit of its own; without it the portable kernel runs.
+var kF16C = cpu.X86.HasF16C
+
 // kTile is kTilePortable with the fastest kernel the CPU has: VNNI, else
 // AVX2 (the switches q8Tile takes, so withoutVNNI and withQ8AVX2 pick the
 // K kernels too).
 func kTile(p *kPacked, g, nb int, a *q8Acts, tile, k int, out []float32, stride int) {
 	vnni := useVNNI && useAVX2
-	if !(vnni || useQ8AVX2 && useAVX2) || nb == 0 || nb%kSubs != 0 {
+	if !(vnni || useQ8AVX2 && useAVX2) || !kF16C || nb == 0 || nb%kSubs != 0 {
 		kTilePortable(p, g, nb, a, tile, k, out, stride)
 		return
 	}

@@ -8,8 +8,10 @@
 // nibble vectors are chunks 0–3, their high nibbles chunks 4–7, and Q5_K's
 // and Q6_K's higher bits are shifted into place from their plane and merged
 // by VPTERNLOGD (0xf8: Zc |= shifted & mask). The block's scales are then
-// computed from the record as the loader would round them, S = d·sc, and
-// the tokens go through 8 VPDPBUSD and their scale terms each.
+// computed from the record as the loader would round them, S = d·sc, the
+// record's f16 d and dmin widened exactly by VCVTPH2PS (F16C, which every
+// AVX-512 CPU has; kTile checks it), and the tokens go through 8 VPDPBUSD
+// and their scale terms each.
 //
 // Registers: SI nibbles, R12 plane, R8 the super-block's scale record, R13
 // the block's sub-scales in it, CX blocks left, DI/R10/R11/R14/DX the
@@ -69,19 +71,22 @@
 #define KS45 \
 	VPMOVZXBD (R13), Z8; \
 	VPMOVZXBD 16(R13), Z10; \
+	VCVTPH2PS (R8), Z11; \
+	VCVTPH2PS 32(R8), Z12; \
 	VCVTDQ2PS Z8, Z8; \
 	VCVTDQ2PS Z10, Z10; \
-	VMULPS    (R8), Z8, Z8; \
-	VMULPS    64(R8), Z10, Z10
+	VMULPS    Z11, Z8, Z8; \
+	VMULPS    Z12, Z10, Z10
 
 // KS6 sets Z8, Z9 = the halves' S = float32(d·sc).
 #define KS6 \
 	VPMOVSXBD (R13), Z8; \
 	VPMOVSXBD 16(R13), Z9; \
+	VCVTPH2PS (R8), Z11; \
 	VCVTDQ2PS Z8, Z8; \
 	VCVTDQ2PS Z9, Z9; \
-	VMULPS    (R8), Z8, Z8; \
-	VMULPS    (R8), Z9, Z9
+	VMULPS    Z11, Z8, Z8; \
+	VMULPS    Z11, Z9, Z9
 
 // KZERO4 starts 4 tokens' block sums at 0 (no level offset).
 #define KZERO4 \
@@ -247,7 +252,7 @@ TEXT ·k4x8VNNI(SB), NOSPLIT, $0-88
 	MOVQ out+72(FP), R9
 	MOVQ stride+80(FP), BX
 	KMASKS(0x10101010)
-	LEAQ 128(R8), R13
+	LEAQ 64(R8), R13
 	KZERO8
 
 k4x8block:
@@ -261,8 +266,8 @@ k4x8block:
 	JZ   k4x8done
 	TESTQ $7, CX
 	JNZ  k4x8block
-	ADDQ $384, R8
-	ADDQ $128, R13
+	ADDQ $320, R8
+	ADDQ $64, R13
 	JMP  k4x8block
 
 k4x8done:
@@ -282,7 +287,7 @@ TEXT ·k5x8VNNI(SB), NOSPLIT, $0-88
 	MOVQ out+72(FP), R9
 	MOVQ stride+80(FP), BX
 	KMASKS(0x10101010)
-	LEAQ 128(R8), R13
+	LEAQ 64(R8), R13
 	KZERO8
 
 k5x8block:
@@ -298,8 +303,8 @@ k5x8block:
 	JZ   k5x8done
 	TESTQ $7, CX
 	JNZ  k5x8block
-	ADDQ $384, R8
-	ADDQ $128, R13
+	ADDQ $320, R8
+	ADDQ $64, R13
 	JMP  k5x8block
 
 k5x8done:
@@ -320,7 +325,7 @@ TEXT ·k6x8VNNI(SB), NOSPLIT, $0-88
 	MOVQ out+72(FP), R9
 	MOVQ stride+80(FP), BX
 	KMASKS(0x30303030)
-	LEAQ 64(R8), R13
+	LEAQ 32(R8), R13
 	KZERO8
 
 k6x8block:
@@ -336,8 +341,8 @@ k6x8block:
 	JZ   k6x8done
 	TESTQ $7, CX
 	JNZ  k6x8block
-	ADDQ $320, R8
-	ADDQ $64, R13
+	ADDQ $288, R8
+	ADDQ $32, R13
 	JMP  k6x8block
 
 k6x8done:
@@ -355,7 +360,7 @@ TEXT ·k4x1VNNI(SB), NOSPLIT, $0-80
 	MOVQ sum+64(FP), DX
 	MOVQ out+72(FP), R9
 	KMASKS(0x10101010)
-	LEAQ 128(R8), R13
+	LEAQ 64(R8), R13
 	VXORPS Z16, Z16, Z16
 
 k4x1block:
@@ -372,8 +377,8 @@ k4x1block:
 	JZ   k4x1done
 	TESTQ $7, CX
 	JNZ  k4x1block
-	ADDQ $384, R8
-	ADDQ $128, R13
+	ADDQ $320, R8
+	ADDQ $64, R13
 	JMP  k4x1block
 
 k4x1done:
@@ -392,7 +397,7 @@ TEXT ·k5x1VNNI(SB), NOSPLIT, $0-80
 	MOVQ sum+64(FP), DX
 	MOVQ out+72(FP), R9
 	KMASKS(0x10101010)
-	LEAQ 128(R8), R13
+	LEAQ 64(R8), R13
 	VXORPS Z16, Z16, Z16
 
 k5x1block:
@@ -411,8 +416,8 @@ k5x1block:
 	JZ   k5x1done
 	TESTQ $7, CX
 	JNZ  k5x1block
-	ADDQ $384, R8
-	ADDQ $128, R13
+	ADDQ $320, R8
+	ADDQ $64, R13
 	JMP  k5x1block
 
 k5x1done:
@@ -432,7 +437,7 @@ TEXT ·k6x1VNNI(SB), NOSPLIT, $0-80
 	MOVQ chi+56(FP), R14
 	MOVQ out+72(FP), R9
 	KMASKS(0x30303030)
-	LEAQ 64(R8), R13
+	LEAQ 32(R8), R13
 	VXORPS Z16, Z16, Z16
 
 k6x1block:
@@ -451,8 +456,8 @@ k6x1block:
 	JZ   k6x1done
 	TESTQ $7, CX
 	JNZ  k6x1block
-	ADDQ $320, R8
-	ADDQ $64, R13
+	ADDQ $288, R8
+	ADDQ $32, R13
 	JMP  k6x1block
 
 k6x1done:

@@ -4,7 +4,8 @@
 // matmul_k.go for the packed layout and the order of operations they share
 // with kTilePortable. A ymm holds 8 rows, so every 64-byte vector of the
 // layout is two halves: rows 0–7 in its first 32 bytes, rows 8–15 in the
-// next (likewise 8 sub-scale bytes and 32 scale bytes a half).
+// next (likewise 8 sub-scale bytes and 16 bytes of f16 super-scales a
+// half, which VCVTPH2PS widens exactly: F16C, checked by kTile).
 //
 // AVX2 has no VPDPBUSD. The levels are unsigned and at most 63, so
 // VPMADDUBSW multiplies them by the signed activations straight away: a
@@ -208,8 +209,9 @@ GLOBL kones<>(SB), RODATA|NOPTR, $32
 // min terms.
 #define A8MIN45 \
 	VPMOVZXBD 16(R13), Y8; \
+	VCVTPH2PS 32(R8), Y9; \
 	VCVTDQ2PS Y8, Y8; \
-	VMULPS    64(R8), Y8, Y8; \
+	VMULPS    Y9, Y8, Y8; \
 	A8MIN(0, Y0); \
 	A8MIN(1, Y1); \
 	A8MIN(2, Y2); \
@@ -220,14 +222,16 @@ GLOBL kones<>(SB), RODATA|NOPTR, $32
 	A8MIN(7, Y7)
 
 // A8START points the registers at the pass's half of the rows (sub: the
-// record's sub-scale offset) and clears the accumulators.
+// record's sub-scale offset; AX/2 into the f16 scales, AX/4 into the
+// sub-scales) and clears the accumulators.
 #define A8START(sub) \
 	MOVQ      R8, R13; \
 	ADDQ      $sub, R13; \
 	MOVQ      AX, BX; \
-	SHRQ      $2, BX; \
+	SHRQ      $1, BX; \
+	ADDQ      BX, R8; \
+	SHRQ      $1, BX; \
 	ADDQ      BX, R13; \
-	ADDQ      AX, R8; \
 	ADDQ      AX, SI; \
 	ADDQ      AX, R12; \
 	VXORPS    Y0, Y0, Y0; \
@@ -281,12 +285,13 @@ k4x8pass:
 	MOVQ q+32(FP), DI
 	MOVQ d+40(FP), R10
 	MOVQ sum+64(FP), DX
-	A8START(128)
+	A8START(64)
 
 k4x8block:
 	VPMOVZXBD (R13), Y14
+	VCVTPH2PS (R8), Y13
 	VCVTDQ2PS Y14, Y14
-	VMULPS    (R8), Y14, Y14
+	VMULPS    Y13, Y14, Y14
 	ALO(0)
 	A8HALF45(0)
 	AHI(0)
@@ -299,8 +304,8 @@ k4x8block:
 	JZ    k4x8end
 	TESTQ $7, CX
 	JNZ   k4x8block
-	ADDQ  $384, R8
-	ADDQ  $128, R13
+	ADDQ  $320, R8
+	ADDQ  $64, R13
 	JMP   k4x8block
 
 k4x8end:
@@ -327,12 +332,13 @@ k5x8pass:
 	MOVQ q+32(FP), DI
 	MOVQ d+40(FP), R10
 	MOVQ sum+64(FP), DX
-	A8START(128)
+	A8START(64)
 
 k5x8block:
 	VPMOVZXBD (R13), Y14
+	VCVTPH2PS (R8), Y13
 	VCVTDQ2PS Y14, Y14
-	VMULPS    (R8), Y14, Y14
+	VMULPS    Y13, Y14, Y14
 	ALO(0)
 	AP5LO(0)
 	A8HALF45(0)
@@ -348,8 +354,8 @@ k5x8block:
 	JZ    k5x8end
 	TESTQ $7, CX
 	JNZ   k5x8block
-	ADDQ  $384, R8
-	ADDQ  $128, R13
+	ADDQ  $320, R8
+	ADDQ  $64, R13
 	JMP   k5x8block
 
 k5x8end:
@@ -379,15 +385,16 @@ k6x8pass:
 	MOVQ d+40(FP), R10
 	MOVQ clo+48(FP), R11
 	MOVQ chi+56(FP), R14
-	A8START(64)
+	A8START(32)
 
 k6x8block:
 	VPMOVSXBD (R13), Y12
 	VPMOVSXBD 16(R13), Y13
+	VCVTPH2PS (R8), Y14
 	VCVTDQ2PS Y12, Y12
 	VCVTDQ2PS Y13, Y13
-	VMULPS    (R8), Y12, Y12
-	VMULPS    (R8), Y13, Y13
+	VMULPS    Y14, Y12, Y12
+	VMULPS    Y14, Y13, Y13
 	VMOVUPS   Y12, 0(SP)
 	VMOVUPS   Y13, 32(SP)
 	ALO(0)
@@ -404,8 +411,8 @@ k6x8block:
 	JZ    k6x8end
 	TESTQ $7, CX
 	JNZ   k6x8block
-	ADDQ  $320, R8
-	ADDQ  $64, R13
+	ADDQ  $288, R8
+	ADDQ  $32, R13
 	JMP   k6x8block
 
 k6x8end:
@@ -431,14 +438,16 @@ k6x8end:
 	VPBROADCASTD (c+12)(DI), Y7
 
 // A1SDA sets Y2, Y3 = float32(float32(d·s)·da), s the 8-bit scales at
-// off(R13) (signed with VPMOVSXBD).
+// off(R13) (signed with VPMOVSXBD), d the f16 scales at d(R8).
 #define A1SDA(mov, off, d) \
 	mov          (off)(R13), Y2; \
 	mov          (off+8)(R13), Y3; \
+	VCVTPH2PS    (d)(R8), Y12; \
+	VCVTPH2PS    (d+16)(R8), Y13; \
 	VCVTDQ2PS    Y2, Y2; \
 	VCVTDQ2PS    Y3, Y3; \
-	VMULPS       (d)(R8), Y2, Y2; \
-	VMULPS       (d+32)(R8), Y3, Y3; \
+	VMULPS       Y12, Y2, Y2; \
+	VMULPS       Y13, Y3, Y3; \
 	VBROADCASTSS (R10), Y12; \
 	VMULPS       Y12, Y2, Y2; \
 	VMULPS       Y12, Y3, Y3
@@ -477,10 +486,12 @@ k6x8end:
 #define A1MIN45 \
 	VPMOVZXBD    16(R13), Y2; \
 	VPMOVZXBD    24(R13), Y3; \
+	VCVTPH2PS    32(R8), Y12; \
+	VCVTPH2PS    48(R8), Y13; \
 	VCVTDQ2PS    Y2, Y2; \
 	VCVTDQ2PS    Y3, Y3; \
-	VMULPS       64(R8), Y2, Y2; \
-	VMULPS       96(R8), Y3, Y3; \
+	VMULPS       Y12, Y2, Y2; \
+	VMULPS       Y13, Y3, Y3; \
 	VBROADCASTSS (R10), Y12; \
 	VMULPS       Y12, Y2, Y2; \
 	VMULPS       Y12, Y3, Y3; \
@@ -500,7 +511,7 @@ TEXT ·k4x1AVX2(SB), NOSPLIT, $0-80
 	MOVQ    sum+64(FP), DX
 	MOVQ    out+72(FP), R9
 	VMOVDQU kmask0f<>(SB), Y15
-	LEAQ    128(R8), R13
+	LEAQ    64(R8), R13
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y1, Y1, Y1
 
@@ -528,8 +539,8 @@ k4x1block:
 	JZ    k4x1done
 	TESTQ $7, CX
 	JNZ   k4x1block
-	ADDQ  $384, R8
-	ADDQ  $128, R13
+	ADDQ  $320, R8
+	ADDQ  $64, R13
 	JMP   k4x1block
 
 k4x1done:
@@ -549,7 +560,7 @@ TEXT ·k5x1AVX2(SB), NOSPLIT, $0-80
 	MOVQ    sum+64(FP), DX
 	MOVQ    out+72(FP), R9
 	VMOVDQU kmask0f<>(SB), Y15
-	LEAQ    128(R8), R13
+	LEAQ    64(R8), R13
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y1, Y1, Y1
 
@@ -582,8 +593,8 @@ k5x1block:
 	JZ    k5x1done
 	TESTQ $7, CX
 	JNZ   k5x1block
-	ADDQ  $384, R8
-	ADDQ  $128, R13
+	ADDQ  $320, R8
+	ADDQ  $64, R13
 	JMP   k5x1block
 
 k5x1done:
@@ -604,7 +615,7 @@ TEXT ·k6x1AVX2(SB), NOSPLIT, $0-80
 	MOVQ    chi+56(FP), R14
 	MOVQ    out+72(FP), R9
 	VMOVDQU kmask0f<>(SB), Y15
-	LEAQ    64(R8), R13
+	LEAQ    32(R8), R13
 	VXORPS  Y0, Y0, Y0
 	VXORPS  Y1, Y1, Y1
 
@@ -639,8 +650,8 @@ k6x1block:
 	JZ    k6x1done
 	TESTQ $7, CX
 	JNZ   k6x1block
-	ADDQ  $320, R8
-	ADDQ  $64, R13
+	ADDQ  $288, R8
+	ADDQ  $32, R13
 	JMP   k6x1block
 
 k6x1done:

@@ -32,6 +32,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run XXX -fuzz FuzzTokenizerRoundTrip -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./engine/
+	$(GO) test -run XXX -fuzz FuzzLoadMatrix -fuzztime $(FUZZTIME) ./engine/
 	$(GO) test -run XXX -fuzz FuzzParseFixed -fuzztime $(FUZZTIME) ./yuma/
 	$(GO) test -run XXX -fuzz FuzzParseHeaders -fuzztime $(FUZZTIME) ./wire/
 	$(GO) test -run XXX -fuzz FuzzReceipt -fuzztime $(FUZZTIME) ./wire/

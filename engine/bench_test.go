@@ -169,11 +169,11 @@ func BenchmarkMatmulInt(b *testing.B) {
 	}
 }
 
-// benchK times a K-quant product on each of its kernels (kKernels: VNNI,
+// benchK times a K-quant product on each of its kernels (intKernels: the fastest,
 // AVX2, portable), and on the SIMD ones for a lone token too (decoding's
 // case, the x1 kernels).
 func benchK(b *testing.B, typ gguf.TensorType, m *matrix, x *acts, out []float32) {
-	for _, kern := range kKernels {
+	for _, kern := range intKernels {
 		for _, n := range []int{x.n, 1} {
 			name := typ.String() + "/" + kern.name
 			if n == 1 {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora/engine/gguf"
-	"golang.org/x/sys/cpu"
 )
 
 // intMatrix makes a random matrix of an integer-kernel type the way a file
@@ -201,21 +200,6 @@ func TestIntegerProductsNearFloat(t *testing.T) {
 	}
 }
 
-// kKernels are the K-quant kernels kTile can take, each with the switch
-// that selects it; ok is false where the CPU lacks it. (With VNNI the
-// default is the VNNI kernel, and withQ8AVX2 switches it off.)
-var kKernels = []struct {
-	name string
-	set  func() (restore func(), ok bool)
-}{
-	{"vnni", func() (func(), bool) { return func() {}, vnniCPU }},
-	{"avx2", withQ8AVX2},
-	{"portable", func() (func(), bool) { return withoutVNNI(), true }},
-}
-
-// vnniCPU is whether the CPU has what the VNNI kernels need.
-var vnniCPU = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX2
-
 // kExtremeBlocks makes n random super-blocks of a K type, each drawn from a
 // mix of the hard cases: every level and 6-bit scale and min at its
 // maximum (Q6_K's scales at −128), the largest and negative super-scales,
@@ -332,27 +316,10 @@ func TestKKernelsMatchReference(t *testing.T) {
 		for _, ntok := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 16} {
 			x := kActs(ntok, c.cols, uint64(ntok))
 			want := intReference(c.typ, raw, c.rows, c.cols, x)
-			for _, kern := range kKernels {
-				restore, ok := kern.set()
-				if !ok {
-					restore()
-					continue
-				}
-				for _, workers := range []int{1, 3} {
-					got := runMatmul(t, m, x, workers, true)
-					for i := range want {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							restore()
-							t.Fatalf("%s/%dx%d/extreme=%v/n%d/%s/%dworkers: element %d (token %d row %d) = %v, reference %v",
-								c.typ, c.rows, c.cols, c.extreme, ntok, kern.name, workers, i, i/c.rows, i%c.rows, got[i], want[i])
-						}
-					}
-				}
-				restore()
-			}
+			expectProducts(t, m, x, want, fmt.Sprintf("%s/%dx%d/extreme=%v/n%d", c.typ, c.rows, c.cols, c.extreme, ntok))
 		}
 	}
-	for _, kern := range kKernels {
+	for _, kern := range intKernels {
 		if restore, ok := kern.set(); !ok {
 			t.Logf("no %s on this CPU: not compared", kern.name)
 		} else {

@@ -74,17 +74,6 @@ func q4Acts(n, cols int, kind string, seed uint64) *acts {
 	return x
 }
 
-// q4Kernels are the kernels q4Tile can take, each set the way the q8Packed
-// tests set them.
-var q4Kernels = []struct {
-	name string
-	set  func() (restore func(), ok bool)
-}{
-	{"fastest", func() (func(), bool) { return func() {}, true }},
-	{"avx2", withQ8AVX2},
-	{"portable", func() (func(), bool) { return withoutVNNI(), true }},
-}
-
 // Every Q4_0 and Q5_0 kernel (VNNI, AVX2, portable) computes, tile by
 // tile, exactly what q8Packed computed for the same blocks (the expanded
 // form and its portable kernel), over random and extreme levels and
@@ -109,7 +98,7 @@ func TestQ4KernelsMatchQ8Packed(t *testing.T) {
 					for n := 1; n <= 9; n++ {
 						var a q8Acts
 						a.quantize(q4Acts(n, cols, kind, uint64(100*ki+n)))
-						for _, kn := range q4Kernels {
+						for _, kn := range intKernels {
 							restore, ok := kn.set()
 							if !ok {
 								restore()
@@ -159,24 +148,7 @@ func TestQ4ProductMatchesQ8Packed(t *testing.T) {
 			for _, n := range []int{1, 5, 8, 17} {
 				x := testActs(n, cols, uint64(n))
 				want := runMatmul(t, ref, x, 1, false)
-				for _, kn := range q4Kernels {
-					restore, ok := kn.set()
-					if !ok {
-						restore()
-						continue
-					}
-					for _, workers := range []int{1, 3} {
-						got := runMatmul(t, m, x, workers, true)
-						for i := range want {
-							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								restore()
-								t.Fatalf("%s/%dx%d/n%d/%s/%dworkers: element %d (token %d row %d) = %v, q8Packed %v",
-									typ, rows, cols, n, kn.name, workers, i, i/rows, i%rows, got[i], want[i])
-							}
-						}
-					}
-					restore()
-				}
+				expectProducts(t, m, x, want, fmt.Sprintf("%s/%dx%d/n%d", typ, rows, cols, n))
 			}
 		}
 	}
@@ -299,7 +271,7 @@ func BenchmarkQ4VsQ8Packed(b *testing.B) {
 			x := testActs(n, cols, 2)
 			out := make([]float32, n*rows)
 			for fi, m := range forms {
-				for _, kn := range q4Kernels {
+				for _, kn := range intKernels {
 					b.Run(fmt.Sprintf("%s/%s/n%d/%s", typ, []string{"q4", "q8"}[fi], n, kn.name), func(b *testing.B) {
 						restore, ok := kn.set()
 						defer restore()

@@ -196,3 +196,38 @@ func TestQuantizeBlock(t *testing.T) {
 		}
 	}
 }
+
+// intKernels are the integer kernel sets a test can force on this CPU: the
+// fastest it has, AVX2 (even where VNNI is present) and portable.
+var intKernels = []struct {
+	name string
+	set  func() (restore func(), ok bool)
+}{
+	{"fastest", func() (func(), bool) { return func() {}, true }},
+	{"avx2", withQ8AVX2},
+	{"portable", func() (func(), bool) { return withoutVNNI(), true }},
+}
+
+// expectProducts checks m·x against want bit for bit with every kernel set
+// of intKernels, on 1 and 3 workers.
+func expectProducts(t *testing.T, m *matrix, x *acts, want []float32, what string) {
+	t.Helper()
+	for _, kern := range intKernels {
+		restore, ok := kern.set()
+		if !ok {
+			restore()
+			continue
+		}
+		for _, workers := range []int{1, 3} {
+			got := runMatmul(t, m, x, workers, true)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					restore()
+					t.Fatalf("%s/%s/%dworkers: element %d (token %d row %d) = %v, want %v",
+						what, kern.name, workers, i, i/m.rows, i%m.rows, got[i], want[i])
+				}
+			}
+		}
+		restore()
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -282,3 +283,22 @@ func preDeepSeekLLM(out []string, s string) []string {
 		isolated(runeSet(isN)),
 	)
 }
+
+// llama.cpp's default split: [\p{P}\$\+<=>\^~\|]+, then GPT-2's pattern,
+// then \p{N}+, then [0-9][0-9][0-9] (ASCII digit runs cut into threes from
+// the left).
+func preDefault(out []string, s string) []string {
+	return splitSeq(out, s,
+		isolated(runeSet(func(r rune) bool { return isP(r) || r < 0x80 && strings.ContainsRune("$+<=>^~|", r) })),
+		func(out []string, piece string) []string { return splitWords(out, piece, gpt2Word) },
+		isolated(runeSet(isN)),
+		isolated(func(s string) int {
+			if len(s) >= 3 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) {
+				return 3
+			}
+			return 0
+		}),
+	)
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }

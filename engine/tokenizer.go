@@ -41,16 +41,21 @@ const (
 	// \s?[ASCII and fullwidth punctuation, ASCII letters]+, \s+$, CJK/Hangul
 	// runs, \p{N}+.
 	PreDeepSeekLLM PreTokenizer = "deepseek-llm"
+	// llama.cpp's default, for a BPE vocabulary with no (or a "default")
+	// tokenizer.ggml.pre: [\p{P}$+<=>^~|]+, then GPT-2's split, then \p{N}+,
+	// then [0-9]{3}.
+	PreDefault PreTokenizer = "default"
 )
 
 // preTokenizerFor maps tokenizer.ggml.pre to an implementation, grouping
 // the names as llama.cpp's llama_vocab::load does (names that share a
-// regex list share an implementation); other names get GPT-2's split, the
-// common ancestor. (llama.cpp refuses an unknown name, and gives a missing
-// or "default" one a split of its own, GPT-2's between punctuation runs and
-// with digits in threes, which is not implemented here.)
+// regex list share an implementation); a missing or "default" name gets
+// llama.cpp's default split, and names llama.cpp does not know (it refuses
+// them) GPT-2's, the common ancestor.
 func preTokenizerFor(name string) PreTokenizer {
 	switch name {
+	case "", "default":
+		return PreDefault
 	case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
 		"dbrx", "smaug-bpe", "chatglm-bpe", "glm4":
 		return PreLlama3
@@ -451,6 +456,8 @@ func preTokenize(kind PreTokenizer, s string) []string {
 		return preDeepSeekCoder(out, s)
 	case PreDeepSeekLLM:
 		return preDeepSeekLLM(out, s)
+	case PreDefault:
+		return preDefault(out, s)
 	default:
 		return splitWords(out, s, gpt2Word)
 	}

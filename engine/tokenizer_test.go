@@ -88,7 +88,7 @@ func TestPreTokenizerNames(t *testing.T) {
 		{"deepseek-v3", PreDeepSeek3, false}, {"hunyuan-dense", PreDeepSeek3, false},
 		{"deepseek-coder", PreDeepSeekCoder, false}, {"deepseek-llm", PreDeepSeekLLM, false},
 		{"smollm", PreSmolLM, false}, {"starcoder", PreSmolLM, false},
-		{"gpt-2", PreGPT2, false}, {"", PreGPT2, false}, {"no-such-pre", PreGPT2, false},
+		{"gpt-2", PreGPT2, false}, {"", PreDefault, false}, {"default", PreDefault, false}, {"no-such-pre", PreGPT2, false},
 	} {
 		if pre, whole := preTokenizerFor(c.name), ignoresMerges(c.name); pre != c.pre || whole != c.whole {
 			t.Errorf("%q: %s ignore_merges %v, want %s %v", c.name, pre, whole, c.pre, c.whole)
@@ -366,7 +366,7 @@ func TestTokenizerGoldenIDs(t *testing.T) {
 	}
 	want := map[string]PreTokenizer{
 		"gpt2": PreGPT2, "smollm": PreSmolLM, "llama3": PreLlama3, "qwen2": PreQwen2,
-		"deepseek-v3": PreDeepSeek3, "deepseek-coder": PreDeepSeekCoder, "deepseek-llm": PreDeepSeekLLM, "llama2-spm": "",
+		"deepseek-v3": PreDeepSeek3, "deepseek-coder": PreDeepSeekCoder, "deepseek-llm": PreDeepSeekLLM, "llama2-spm": "", "default": PreDefault,
 	}
 	seen := map[string]bool{}
 	for _, path := range files {

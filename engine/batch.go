@@ -91,12 +91,10 @@ func (m *Model) StartSequence(ctx context.Context, prompt []int, o GenerateOptio
 		return nil, err
 	}
 	// From here the batch's buffers carry its tokens (forwardSeqs): the
-	// prompt's batch-sized ones would only hold memory. The prompt's
-	// next-token logits stay.
-	logits := q.s.logits[:m.cfg.Vocab]
+	// prompt's batch-sized ones would only hold memory. scratch keeps the
+	// logits, the prompt's next-token ones.
 	q.s.xb = nil
 	m.scratch(q.s, 1)
-	copy(q.s.logits, logits)
 	q.sp = newSampler(m.cfg.Vocab, o)
 	return q, nil
 }

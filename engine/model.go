@@ -432,7 +432,7 @@ type state struct {
 	xb, att, hb, fin *acts     // matrix inputs
 	q, k, v, xb2     []float32
 	gate, up         []float32
-	logits           []float32 // headChunk × vocab: the logits of up to headChunk tokens
+	logits           []float32 // the logits of the last head call: up to headChunk × vocab
 	scores           []float32 // attention weights, one per cached position
 	cos, sin         []float32 // RoPE rotation per batch token and pair
 	keys, vals       [][]float32
@@ -457,8 +457,9 @@ func (m *Model) newState(capacity int) *state {
 	return s
 }
 
-// scratch makes s's batch buffers hold n tokens (logits: min(n, headChunk)),
-// keeping larger ones: a prompt's batches size them once, decode reuses them.
+// scratch makes s's batch buffers hold n tokens, keeping larger ones: a
+// prompt's batches size them once, decode reuses them. Logits start at one
+// token's; head grows them when several tokens' are wanted (Score).
 func (m *Model) scratch(s *state, n int) {
 	if s.xb != nil && len(s.xb.f) >= n*m.cfg.Dim {
 		return
@@ -468,7 +469,9 @@ func (m *Model) scratch(s *state, n int) {
 	s.x, s.xb, s.att, s.hb, s.fin = make([]float32, n*c.Dim), newActs(n, c.Dim), newActs(n, c.Dim), newActs(n, c.Hidden), newActs(n, c.Dim)
 	s.q, s.k, s.v, s.xb2 = make([]float32, n*c.Dim), make([]float32, n*kvDim), make([]float32, n*kvDim), make([]float32, n*c.Dim)
 	s.gate, s.up = make([]float32, n*c.Hidden), make([]float32, n*c.Hidden)
-	s.logits = make([]float32, min(n, headChunk)*c.Vocab)
+	if len(s.logits) < c.Vocab {
+		s.logits = make([]float32, c.Vocab)
+	}
 	s.cos, s.sin = make([]float32, n*c.HeadDim/2), make([]float32, n*c.HeadDim/2)
 }
 
@@ -582,6 +585,9 @@ func (m *Model) forward(s *state, tokens []int, each func(j int, logits []float3
 // into s.logits.
 func (m *Model) head(s *state, lo, hi int) {
 	c := m.cfg
+	if need := (hi - lo) * c.Vocab; len(s.logits) < need {
+		s.logits = make([]float32, need)
+	}
 	s.fin.n = hi - lo
 	for i := lo; i < hi; i++ {
 		rmsNorm(s.fin.vec(i-lo), s.x[i*c.Dim:(i+1)*c.Dim], m.outNorm, c.Eps)
